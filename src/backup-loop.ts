@@ -1,0 +1,176 @@
+// backup(): the everyday call. Steps a Backup until done, yielding to the event loop between
+// steps, retrying BUSY/LOCKED, honouring AbortSignal, and finishing in bounded time when the
+// source keeps changing (each restart doubles the step; after a few, one step copies the rest).
+import type { Backup } from "./backup.js";
+import { SQLITE_ACCESS_READ, SQLITE_BUSY, SQLITE_LOCKED } from "./constants.js";
+import { Database } from "./database.js";
+import { SqliteError } from "./errors.js";
+import type { Sqlite } from "./sqlite.js";
+
+export interface BackupProgress {
+  remaining: number;
+  pageCount: number;
+}
+export interface BackupOptions {
+  /** Schema to copy from. Default "main". */
+  sourceName?: string;
+  /** Schema to copy into. Default "main". */
+  destName?: string;
+  /** Pages per step; negative copies everything in one step. Default: adaptive (see README). */
+  pagesPerStep?: number;
+  /** Milliseconds to wait between steps. Default 0 (the loop still yields every step). */
+  pauseMs?: number;
+  /** Called after every step and once more with remaining 0. Return a number to change pagesPerStep. */
+  onProgress?: (p: BackupProgress) => void | number;
+  /** Abort: the destination is rolled back and the promise rejects with signal.reason. */
+  signal?: AbortSignal;
+  /** Keep retrying BUSY/LOCKED this long before rejecting. Default 5000. */
+  busyTimeoutMs?: number;
+}
+export interface BackupResult {
+  pageCount: number;
+  steps: number;
+  restarts: number;
+  elapsedMs: number;
+}
+
+/** Adaptive steps aim at this much work per step, so the event loop stays responsive. */
+const TARGET_STEP_MS = 8;
+const MIN_PAGES = 16;
+const MAX_PAGES = 1 << 16;
+/** After this many restarts the rest is copied in one step, which no writer can interrupt. */
+const RESTARTS_BEFORE_ONE_STEP = 3;
+const BUSY_DELAYS_MS = [1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100];
+
+export async function runBackup(sqlite: Sqlite, source: Database, dest: Database | string, options: BackupOptions = {}): Promise<BackupResult> {
+  const { sourceName = "main", destName = "main", pauseMs = 0, busyTimeoutMs = 5000, onProgress, signal } = options;
+  if (!(source instanceof Database)) throw new TypeError("source must be a Database");
+  if (typeof dest !== "string" && !(dest instanceof Database)) throw new TypeError("dest must be a Database or a filename");
+  if (options.pagesPerStep !== undefined && !Number.isInteger(options.pagesPerStep)) throw new TypeError("pagesPerStep must be an integer");
+  for (const [k, v] of [["pauseMs", pauseMs], ["busyTimeoutMs", busyTimeoutMs]] as const) {
+    if (typeof v !== "number" || !(v >= 0)) throw new TypeError(`${k} must be a number >= 0`);
+  }
+  if (onProgress !== undefined && typeof onProgress !== "function") throw new TypeError("onProgress must be a function");
+  signal?.throwIfAborted();
+
+  // A destination given by name is ours: opened here, closed here, and removed again on failure
+  // if this call created it.
+  let own: { db: Database; path: string | null } | null = null;
+  let destDb: Database;
+  if (typeof dest === "string") {
+    const vfs = sqlite.vfs();
+    const path = dest.startsWith("file:") || dest === ":memory:" || dest === "" ? null : vfs.fullPathname(dest);
+    const created = path !== null && !vfs.access(path, SQLITE_ACCESS_READ);
+    destDb = sqlite.open(dest);
+    own = { db: destDb, path: created ? path : null };
+  } else {
+    destDb = dest;
+  }
+
+  let backup: Backup | undefined;
+  try {
+    backup = sqlite.backupInit(destDb, destName, source, sourceName);
+    const result = await loop(backup, options.pagesPerStep, pauseMs, busyTimeoutMs, onProgress, signal);
+    backup.finish();
+    own?.db.close();
+    return result;
+  } catch (e) {
+    backup?.[Symbol.dispose](); // finish before DONE: SQLite rolls the destination back
+    if (own) {
+      own.db.close();
+      if (own.path !== null) removeCreated(sqlite, own.path);
+    }
+    throw e;
+  }
+}
+
+async function loop(
+  backup: Backup, fixedPages: number | undefined, pauseMs: number, busyTimeoutMs: number,
+  onProgress: BackupOptions["onProgress"], signal: AbortSignal | undefined,
+): Promise<BackupResult> {
+  const start = performance.now();
+  let pages = fixedPages ?? 128;
+  let adaptive = fixedPages === undefined;
+  let steps = 0;
+  let restarts = 0;
+  let copied = 0;
+  let busySince: number | null = null;
+  let busyTries = 0;
+  for (;;) {
+    signal?.throwIfAborted();
+    const n = restarts >= RESTARTS_BEFORE_ONE_STEP ? -1 : pages;
+    const t0 = performance.now();
+    const rc = backup.step(n);
+    const dt = performance.now() - t0;
+    steps++;
+    if (rc === "busy" || rc === "locked") {
+      busySince ??= t0;
+      if (t0 - busySince >= busyTimeoutMs) {
+        throw new SqliteError(`backup: ${rc === "busy" ? "database is locked" : "database table is locked"} for longer than busyTimeoutMs (${busyTimeoutMs} ms)`,
+          rc === "busy" ? SQLITE_BUSY : SQLITE_LOCKED);
+      }
+      await sleep(BUSY_DELAYS_MS[Math.min(busyTries++, BUSY_DELAYS_MS.length - 1)]!, signal);
+      continue;
+    }
+    busySince = null;
+    busyTries = 0;
+    if (rc === "done") break;
+    // "ok" always copies exactly n pages; landing anywhere else means the copy started over.
+    const now = backup.pageCount - backup.remaining;
+    if (copied > 0 && now < copied + n) {
+      restarts++;
+      pages = Math.min(pages * 2, MAX_PAGES);
+    } else if (adaptive) {
+      const scale = Math.min(2, Math.max(0.5, TARGET_STEP_MS / Math.max(dt, 0.05)));
+      pages = Math.min(MAX_PAGES, Math.max(MIN_PAGES, Math.round(pages * scale)));
+    }
+    copied = now;
+    const wanted = onProgress?.({ remaining: backup.remaining, pageCount: backup.pageCount });
+    if (typeof wanted === "number" && Number.isInteger(wanted) && wanted !== 0) {
+      pages = wanted;
+      adaptive = false;
+    }
+    await (pauseMs > 0 ? sleep(pauseMs, signal) : yieldToEventLoop());
+  }
+  const pageCount = backup.pageCount;
+  onProgress?.({ remaining: 0, pageCount });
+  return { pageCount, steps, restarts, elapsedMs: performance.now() - start };
+}
+
+function removeCreated(sqlite: Sqlite, path: string): void {
+  const vfs = sqlite.vfs();
+  for (const p of [path, `${path}-journal`, `${path}-wal`]) {
+    try {
+      if (vfs.access(p, SQLITE_ACCESS_READ)) vfs.delete(p, false);
+    } catch {
+      // best effort: the main error is what the caller needs
+    }
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** A macrotask boundary without timer clamping: setImmediate where it exists, else a message. */
+function yieldToEventLoop(): Promise<void> {
+  if (typeof setImmediate === "function") return new Promise((r) => setImmediate(r));
+  return new Promise((r) => {
+    const ch = new MessageChannel();
+    ch.port1.onmessage = () => {
+      ch.port1.close();
+      r();
+    };
+    ch.port2.postMessage(null);
+  });
+}

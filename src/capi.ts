@@ -1,0 +1,59 @@
+// The C functions wasm/exports.txt exports, typed. Pointers are numbers; sqlite3_int64 is bigint.
+import type { HeapExports } from "./heap.js";
+
+type Ptr = number;
+export interface CApi extends HeapExports {
+  _initialize(): void;
+  sqlite3_initialize(): number;
+  sqlite3_libversion(): Ptr;
+  sqlite3_memory_used(): bigint;
+  sqlite3_errstr(rc: number): Ptr;
+  sqlite3_vfs_find(zName: Ptr): Ptr;
+
+  sqlite3_open_v2(zFilename: Ptr, ppDb: Ptr, flags: number, zVfs: Ptr): number;
+  sqlite3_close_v2(db: Ptr): number;
+  sqlite3_extended_result_codes(db: Ptr, on: number): number;
+  sqlite3_errmsg(db: Ptr): Ptr;
+  sqlite3_extended_errcode(db: Ptr): number;
+  sqlite3_changes64(db: Ptr): bigint;
+  sqlite3_last_insert_rowid(db: Ptr): bigint;
+  sqlite3_get_autocommit(db: Ptr): number;
+  sqlite3_txn_state(db: Ptr, zSchema: Ptr): number;
+  sqlite3_db_filename(db: Ptr, zSchema: Ptr): Ptr;
+  sqlite3_db_readonly(db: Ptr, zSchema: Ptr): number;
+  sqlite3_file_control(db: Ptr, zSchema: Ptr, op: number, pArg: Ptr): number;
+  sqlite3_serialize(db: Ptr, zSchema: Ptr, piSize: Ptr, flags: number): Ptr;
+  sqlite3_deserialize(db: Ptr, zSchema: Ptr, pData: Ptr, szDb: bigint, szBuf: bigint, flags: number): number;
+  sbw_db_config_int(db: Ptr, op: number, value: number, pOut: Ptr): number;
+
+  sqlite3_prepare_v3(db: Ptr, zSql: Ptr, nByte: number, flags: number, ppStmt: Ptr, pzTail: Ptr): number;
+  sqlite3_step(stmt: Ptr): number;
+  sqlite3_reset(stmt: Ptr): number;
+  sqlite3_finalize(stmt: Ptr): number;
+  sqlite3_bind_parameter_count(stmt: Ptr): number;
+  sqlite3_bind_parameter_name(stmt: Ptr, i: number): Ptr;
+  sqlite3_bind_null(stmt: Ptr, i: number): number;
+  sqlite3_bind_int64(stmt: Ptr, i: number, v: bigint): number;
+  sqlite3_bind_double(stmt: Ptr, i: number, v: number): number;
+  sqlite3_bind_text(stmt: Ptr, i: number, p: Ptr, n: number, destructor: number): number;
+  sqlite3_bind_blob(stmt: Ptr, i: number, p: Ptr, n: number, destructor: number): number;
+  sqlite3_column_count(stmt: Ptr): number;
+  sqlite3_column_name(stmt: Ptr, i: number): Ptr;
+  sqlite3_column_type(stmt: Ptr, i: number): number;
+  sqlite3_column_int64(stmt: Ptr, i: number): bigint;
+  sqlite3_column_double(stmt: Ptr, i: number): number;
+  sqlite3_column_text(stmt: Ptr, i: number): Ptr;
+  sqlite3_column_blob(stmt: Ptr, i: number): Ptr;
+  sqlite3_column_bytes(stmt: Ptr, i: number): number;
+
+  sqlite3_backup_init(dest: Ptr, zDest: Ptr, source: Ptr, zSource: Ptr): Ptr;
+  sqlite3_backup_step(p: Ptr, nPage: number): number;
+  sqlite3_backup_finish(p: Ptr): number;
+  sqlite3_backup_remaining(p: Ptr): number;
+  sqlite3_backup_pagecount(p: Ptr): number;
+
+  sbw_vfs_register(zName: Ptr, id: number, makeDefault: number, mxPathname: number): number;
+}
+
+/** SQLITE_TRANSIENT: SQLite copies bound text/blobs before the bind call returns. */
+export const SQLITE_TRANSIENT = -1;

@@ -1,0 +1,176 @@
+// The JS half of wasm/bridge.c: the "host" import object. It owns the table of open files
+// (sqlite3_file pointer → JS file), applies the lock table and WAL shared memory to every VFS,
+// and is the one place where a JS exception turns into a SQLite result code.
+import {
+  SQLITE_FULL, SQLITE_IOERR, SQLITE_IOERR_CHECKRESERVEDLOCK, SQLITE_IOERR_CLOSE, SQLITE_IOERR_DELETE,
+  SQLITE_IOERR_FSTAT, SQLITE_IOERR_FSYNC, SQLITE_IOERR_LOCK, SQLITE_IOERR_READ, SQLITE_IOERR_SHMMAP,
+  SQLITE_IOERR_SHORT_READ, SQLITE_IOERR_TRUNCATE, SQLITE_IOERR_UNLOCK, SQLITE_IOERR_WRITE,
+  SQLITE_CANTOPEN, SQLITE_NOTFOUND, SQLITE_OK, SQLITE_IOERR_ACCESS, SQLITE_IOERR_SHMLOCK,
+} from "../constants.js";
+import { VfsError } from "../errors.js";
+import type { Heap } from "../heap.js";
+import { acquireOwner, lock, releaseOwner, reservedHeld, unlock, type LockOwner } from "./locks.js";
+import { shmClose, shmLock, shmMap, shmOpen, type ShmConn } from "./shm.js";
+import type { Vfs, VfsFile } from "./types.js";
+
+interface OpenFile {
+  readonly vfs: Vfs;
+  readonly file: VfsFile;
+  readonly owner: LockOwner;
+  shm: ShmConn | null;
+}
+
+export interface LastError {
+  code: number;
+  message: string;
+}
+
+export class HostBridge {
+  readonly files = new Map<number, OpenFile>();
+  /** The most recent VFS failure, for xGetLastError and SqliteError messages. */
+  lastError: LastError | null = null;
+  heap!: Heap;
+  register!: (name: string, id: number, makeDefault: boolean, mxPathname: number) => number;
+
+  constructor(readonly vfses: readonly Vfs[]) {}
+
+  /** Records a failure and returns the code SQLite should see. */
+  fail(where: string, e: unknown, fallback: number): number {
+    let code = fallback;
+    const err = e as { code?: unknown; name?: unknown; message?: unknown };
+    if (e instanceof VfsError) code = e.code;
+    else if (err?.code === "ENOSPC" || err?.code === "EDQUOT" || err?.name === "QuotaExceededError") code = SQLITE_FULL;
+    this.lastError = { code, message: `${where}: ${String(err?.message ?? e)}` };
+    return code;
+  }
+
+  #file(p: number): OpenFile {
+    const f = this.files.get(p);
+    if (!f) throw new Error(`unknown sqlite3_file 0x${p.toString(16)}`);
+    return f;
+  }
+
+  imports(): WebAssembly.ModuleImports {
+    const heap = () => this.heap;
+    const guard = <A extends unknown[]>(where: string, fallback: number, fn: (...a: A) => number) =>
+      (...a: A): number => {
+        try {
+          return fn(...a);
+        } catch (e) {
+          return this.fail(where, e, fallback);
+        }
+      };
+    const io = <A extends unknown[]>(where: string, fallback: number, fn: (f: OpenFile, ...a: A) => number) =>
+      guard(where, fallback, (p: number, ...a: A) => fn(this.#file(p), ...a));
+    const name = (p: number) => heap().cstring(p);
+
+    return {
+      osInit: () => {
+        for (const [i, vfs] of this.vfses.entries()) {
+          const rc = this.register(vfs.name, i, i === 0, vfs.mxPathname);
+          if (rc !== SQLITE_OK) return rc;
+        }
+        return SQLITE_OK;
+      },
+      xOpen: guard("open", SQLITE_CANTOPEN, (vfsId: number, zName: number, pFile: number, flags: number, pOutFlags: number) => {
+        const vfs = this.vfses[vfsId]!;
+        const { file, outFlags } = vfs.open(name(zName), flags);
+        let owner: LockOwner;
+        try {
+          owner = acquireOwner(file.lockKey);
+        } catch (e) {
+          file.close();
+          throw e;
+        }
+        this.files.set(pFile, { vfs, file, owner, shm: null });
+        heap().setI32(pOutFlags, outFlags);
+        return SQLITE_OK;
+      }),
+      xDelete: guard("delete", SQLITE_IOERR_DELETE, (vfsId: number, zName: number, syncDir: number) => {
+        this.vfses[vfsId]!.delete(name(zName)!, syncDir !== 0);
+        return SQLITE_OK;
+      }),
+      xAccess: guard("access", SQLITE_IOERR_ACCESS, (vfsId: number, zName: number, flags: number, pRes: number) => {
+        heap().setI32(pRes, this.vfses[vfsId]!.access(name(zName)!, flags) ? 1 : 0);
+        return SQLITE_OK;
+      }),
+      xFullPathname: guard("fullPathname", SQLITE_CANTOPEN, (vfsId: number, zName: number, nOut: number, zOut: number) => {
+        const full = this.vfses[vfsId]!.fullPathname(name(zName)!);
+        if (!heap().writeCString(full, zOut, nOut)) throw new VfsError(SQLITE_CANTOPEN, `path too long: ${full}`);
+        return SQLITE_OK;
+      }),
+      xGetLastError: (_vfsId: number, nBuf: number, zBuf: number) => {
+        const e = this.lastError;
+        if (e && nBuf > 0) heap().writeCString(e.message.slice(0, Math.floor((nBuf - 1) / 3)), zBuf, nBuf);
+        return e?.code ?? 0;
+      },
+      xRandomness: (n: number, p: number) => {
+        crypto.getRandomValues(heap().u8.subarray(p, p + n));
+        return n;
+      },
+      xCurrentTimeMs: () => Date.now(),
+
+      xClose: guard("close", SQLITE_IOERR_CLOSE, (p: number) => {
+        const f = this.files.get(p);
+        if (!f) return SQLITE_OK;
+        this.files.delete(p); // whatever happens below, SQLite will not use this file again
+        if (f.shm) shmClose(f.shm);
+        releaseOwner(f.owner);
+        f.file.close();
+        return SQLITE_OK;
+      }),
+      xRead: io("read", SQLITE_IOERR_READ, (f, p: number, n: number, off: bigint) => {
+        const dst = heap().u8.subarray(p, p + n);
+        const got = f.file.read(dst, Number(off));
+        if (got < n) {
+          dst.fill(0, got); // SQLite relies on the zero fill of a short read
+          return SQLITE_IOERR_SHORT_READ;
+        }
+        return SQLITE_OK;
+      }),
+      xWrite: io("write", SQLITE_IOERR_WRITE, (f, p: number, n: number, off: bigint) => {
+        f.file.write(heap().u8.subarray(p, p + n), Number(off));
+        return SQLITE_OK;
+      }),
+      xTruncate: io("truncate", SQLITE_IOERR_TRUNCATE, (f, size: bigint) => {
+        f.file.truncate(Number(size));
+        return SQLITE_OK;
+      }),
+      xSync: io("sync", SQLITE_IOERR_FSYNC, (f, flags: number) => {
+        f.file.sync(flags);
+        return SQLITE_OK;
+      }),
+      xFileSize: io("fileSize", SQLITE_IOERR_FSTAT, (f, pSize: number) => {
+        heap().setI64(pSize, BigInt(f.file.size()));
+        return SQLITE_OK;
+      }),
+      xLock: io("lock", SQLITE_IOERR_LOCK, (f, level: number) => lock(f.owner, level)),
+      xUnlock: io("unlock", SQLITE_IOERR_UNLOCK, (f, level: number) => {
+        unlock(f.owner, level);
+        return SQLITE_OK;
+      }),
+      xCheckReservedLock: io("checkReservedLock", SQLITE_IOERR_CHECKRESERVEDLOCK, (f, pRes: number) => {
+        heap().setI32(pRes, reservedHeld(f.owner) ? 1 : 0);
+        return SQLITE_OK;
+      }),
+      xFileControl: io("fileControl", SQLITE_IOERR, (f, op: number, arg: number) =>
+        f.file.fileControl ? f.file.fileControl(op, arg) : SQLITE_NOTFOUND),
+      xSectorSize: (p: number) => this.files.get(p)?.file.sectorSize() ?? 4096,
+      xDeviceCharacteristics: (p: number) => this.files.get(p)?.file.deviceCharacteristics() ?? 0,
+      xShmMap: io("shmMap", SQLITE_IOERR_SHMMAP, (f, region: number, size: number, extend: number, pp: number) => {
+        f.shm ??= shmOpen(f.file.lockKey, heap());
+        heap().setI32(pp, shmMap(f.shm, region, size, extend !== 0));
+        return SQLITE_OK;
+      }),
+      xShmLock: io("shmLock", SQLITE_IOERR_SHMLOCK, (f, offset: number, n: number, flags: number) =>
+        f.shm ? shmLock(f.shm, offset, n, flags) : SQLITE_IOERR_SHMLOCK),
+      xShmBarrier: () => {}, // one thread: nothing to order
+      xShmUnmap: io("shmUnmap", SQLITE_IOERR_SHMMAP, (f, _deleteFlag: number) => {
+        // The wal-index lives only in the heap: there is no -shm file to delete.
+        if (f.shm) shmClose(f.shm);
+        f.shm = null;
+        return SQLITE_OK;
+      }),
+    };
+  }
+}

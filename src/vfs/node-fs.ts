@@ -1,0 +1,157 @@
+// The default VFS in Node and Deno: real files through node:fs, read and written straight
+// between the file and WASM memory (the Uint8Array handed in is a view of the heap).
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import {
+  SQLITE_ACCESS_EXISTS, SQLITE_ACCESS_READWRITE, SQLITE_CANTOPEN, SQLITE_IOCAP_POWERSAFE_OVERWRITE,
+  SQLITE_IOERR_DELETE_NOENT, SQLITE_OPEN_CREATE, SQLITE_OPEN_DELETEONCLOSE, SQLITE_OPEN_EXCLUSIVE,
+  SQLITE_OPEN_MAIN_DB, SQLITE_OPEN_MAIN_JOURNAL, SQLITE_OPEN_READONLY, SQLITE_OPEN_READWRITE,
+  SQLITE_OPEN_SUPER_JOURNAL, SQLITE_OPEN_WAL, SQLITE_SYNC_DATAONLY,
+} from "../constants.js";
+import { VfsError } from "../errors.js";
+import type { OpenResult, Vfs, VfsFile } from "./types.js";
+
+const errno = (e: unknown) => (e as NodeJS.ErrnoException)?.code;
+const cantOpen = (name: string, e: unknown) =>
+  new VfsError(SQLITE_CANTOPEN, `cannot open ${name}: ${(e as Error).message}`);
+
+/** fsync a directory so that a created or deleted journal's name is durable (as os_unix.c). */
+function syncDirectory(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(dir, "r");
+    fs.fsyncSync(fd);
+  } catch (e) {
+    // Some file systems refuse fsync on directories; os_unix.c ignores that too.
+    if (!["EINVAL", "EISDIR", "EBADF", "EPERM", "EACCES"].includes(errno(e) ?? "")) throw e;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+class NodeFile implements VfsFile {
+  /** Set for a journal or WAL this open created: its directory is synced at the first sync. */
+  #dirToSync: string | null;
+
+  constructor(
+    readonly fd: number,
+    readonly lockKey: string,
+    dirToSync: string | null,
+  ) {
+    this.#dirToSync = dirToSync;
+  }
+
+  close(): void {
+    fs.closeSync(this.fd);
+  }
+
+  read(dst: Uint8Array, offset: number): number {
+    let n = 0;
+    while (n < dst.length) {
+      const got = fs.readSync(this.fd, dst, n, dst.length - n, offset + n);
+      if (got === 0) break;
+      n += got;
+    }
+    return n;
+  }
+
+  write(src: Uint8Array, offset: number): void {
+    let n = 0;
+    while (n < src.length) n += fs.writeSync(this.fd, src, n, src.length - n, offset + n);
+  }
+
+  truncate(size: number): void {
+    fs.ftruncateSync(this.fd, size);
+  }
+
+  sync(flags: number): void {
+    if (flags & SQLITE_SYNC_DATAONLY) fs.fdatasyncSync(this.fd);
+    else fs.fsyncSync(this.fd);
+    if (this.#dirToSync !== null) {
+      syncDirectory(this.#dirToSync);
+      this.#dirToSync = null;
+    }
+  }
+
+  size(): number {
+    return fs.fstatSync(this.fd).size;
+  }
+
+  sectorSize(): number {
+    return 4096;
+  }
+
+  deviceCharacteristics(): number {
+    // The same assumption os_unix.c makes by default.
+    return SQLITE_IOCAP_POWERSAFE_OVERWRITE;
+  }
+}
+
+let tempCounter = 0;
+
+export class NodeFsVfs implements Vfs {
+  readonly name = "node-fs";
+  readonly mxPathname = 1024;
+
+  open(name: string | null, flags: number): OpenResult {
+    const file = name ?? path.join(os.tmpdir(), `sbw-${process.pid}-${++tempCounter}-${Date.now()}.tmp`);
+    const rw = (flags & SQLITE_OPEN_READWRITE) !== 0;
+    let oflags = rw ? fs.constants.O_RDWR : fs.constants.O_RDONLY;
+    if (flags & SQLITE_OPEN_CREATE) oflags |= fs.constants.O_CREAT;
+    if (flags & SQLITE_OPEN_EXCLUSIVE || name === null) oflags |= fs.constants.O_EXCL;
+    let fd: number;
+    let outFlags = flags;
+    try {
+      fd = fs.openSync(file, oflags, 0o644);
+    } catch (e) {
+      // Like os_unix.c: a database we may not write is opened read-only, and SQLite is told so.
+      const denied = ["EACCES", "EPERM", "EROFS"].includes(errno(e) ?? "");
+      if (!(rw && denied && flags & SQLITE_OPEN_MAIN_DB)) throw cantOpen(file, e);
+      try {
+        fd = fs.openSync(file, fs.constants.O_RDONLY);
+      } catch (e2) {
+        throw cantOpen(file, e2);
+      }
+      outFlags = (flags & ~(SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)) | SQLITE_OPEN_READONLY;
+    }
+    try {
+      if (flags & SQLITE_OPEN_DELETEONCLOSE || name === null) fs.unlinkSync(file); // gone even after a crash
+      const key = name === null ? file : fs.realpathSync(file);
+      const created = (flags & SQLITE_OPEN_CREATE) !== 0 &&
+        (flags & (SQLITE_OPEN_MAIN_JOURNAL | SQLITE_OPEN_SUPER_JOURNAL | SQLITE_OPEN_WAL)) !== 0;
+      return { file: new NodeFile(fd, key, created ? path.dirname(key) : null), outFlags };
+    } catch (e) {
+      fs.closeSync(fd);
+      throw cantOpen(file, e);
+    }
+  }
+
+  delete(name: string, syncDir: boolean): void {
+    try {
+      fs.unlinkSync(name);
+    } catch (e) {
+      if (errno(e) === "ENOENT") throw new VfsError(SQLITE_IOERR_DELETE_NOENT, `${name} does not exist`);
+      throw e;
+    }
+    if (syncDir) syncDirectory(path.dirname(name));
+  }
+
+  access(name: string, flags: number): boolean {
+    if (flags === SQLITE_ACCESS_EXISTS) {
+      const st = fs.statSync(name, { throwIfNoEntry: false });
+      // An empty journal is not a hot journal: os_unix.c reports it as absent, and so do we.
+      return st !== undefined && (!st.isFile() || st.size > 0);
+    }
+    try {
+      fs.accessSync(name, flags === SQLITE_ACCESS_READWRITE ? fs.constants.W_OK | fs.constants.R_OK : fs.constants.R_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  fullPathname(name: string): string {
+    return path.resolve(name);
+  }
+}

@@ -1,0 +1,38 @@
+// The facade a VFS implementation programs against: plain JS types, no pointers (the bridge in
+// host.ts translates). A method reports failure by throwing a VfsError with the exact result
+// code; any other exception becomes the method's default IOERR code. Nothing reaches C as an
+// exception.
+
+/** One open file. `path` is the identity used for locks and WAL shared memory. */
+export interface VfsFile {
+  /** Canonical identity of the file (real path); files with equal keys share locks and shm. */
+  readonly lockKey: string;
+  close(): void;
+  /** Reads into dst (a view of WASM memory) at offset; returns bytes read (short at EOF). */
+  read(dst: Uint8Array, offset: number): number;
+  write(src: Uint8Array, offset: number): void;
+  truncate(size: number): void;
+  sync(flags: number): void;
+  size(): number;
+  /** Optional: SQLite file-control ops the VFS understands; return SQLITE_NOTFOUND otherwise. */
+  fileControl?(op: number, arg: number): number;
+  sectorSize(): number;
+  deviceCharacteristics(): number;
+}
+
+export interface OpenResult {
+  file: VfsFile;
+  /** Flags to report back (e.g. SQLITE_OPEN_READONLY when a read-write open fell back). */
+  outFlags: number;
+}
+
+export interface Vfs {
+  readonly name: string;
+  readonly mxPathname: number;
+  /** name is null for a temporary file that SQLite wants deleted on close. */
+  open(name: string | null, flags: number): OpenResult;
+  delete(name: string, syncDir: boolean): void;
+  /** flags: SQLITE_ACCESS_EXISTS (exists and, for regular files, non-empty) or _READWRITE. */
+  access(name: string, flags: number): boolean;
+  fullPathname(name: string): string;
+}
