@@ -144,9 +144,14 @@ export class HostBridge {
         heap().setI64(pSize, BigInt(f.file.size()));
         return SQLITE_OK;
       }),
-      xLock: io("lock", SQLITE_IOERR_LOCK, (f, level: number) => lock(f.owner, level)),
+      xLock: io("lock", SQLITE_IOERR_LOCK, (f, level: number) => {
+        const rc = lock(f.owner, level);
+        if (rc === SQLITE_OK) f.file.lockChanged?.(f.owner.level);
+        return rc;
+      }),
       xUnlock: io("unlock", SQLITE_IOERR_UNLOCK, (f, level: number) => {
         unlock(f.owner, level);
+        f.file.lockChanged?.(f.owner.level);
         return SQLITE_OK;
       }),
       xCheckReservedLock: io("checkReservedLock", SQLITE_IOERR_CHECKRESERVEDLOCK, (f, pRes: number) => {

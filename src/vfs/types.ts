@@ -18,6 +18,12 @@ export interface VfsFile {
   fileControl?(op: number, arg: number): number;
   sectorSize(): number;
   deviceCharacteristics(): number;
+  /**
+   * Optional: told after every lock change the in-process lock table granted (SQLITE_LOCK_*),
+   * e.g. to flush buffered writes before others may read, or drop read-ahead on a new
+   * transaction. Throwing fails the xLock/xUnlock call.
+   */
+  lockChanged?(level: number): void;
 }
 
 export interface OpenResult {

@@ -1,0 +1,36 @@
+// Shared by the Node suites: temp dirs, the shared instance, and the native sqlite3 CLI as the
+// independent reader of every file we write.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadSqlite } from "../src/index.js";
+
+export const sqlitePromise = loadSqlite();
+
+const dirs: string[] = [];
+process.on("exit", () => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** A fresh directory, removed when the process exits. */
+export function tmpDir(tag = "t"): string {
+  const d = mkdtempSync(join(tmpdir(), `sbw-${tag}-`));
+  dirs.push(d);
+  return d;
+}
+
+/** Runs the native sqlite3 CLI on a file; returns stdout. */
+export function cli(file: string, ...args: string[]): string {
+  return execFileSync("sqlite3", ["-batch", file, ...args], { encoding: "utf8" });
+}
+
+/** PRAGMA integrity_check through the native CLI: "ok" when the file is sound. */
+export function integrity(file: string): string {
+  return cli(file, "PRAGMA integrity_check").trim();
+}
+
+/** The native CLI's .dump of a file, for content comparison. */
+export function dump(file: string): string {
+  return cli(file, ".dump");
+}
