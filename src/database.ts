@@ -260,12 +260,12 @@ export class Database implements Disposable {
       return;
     }
     if (typeof params !== "object" || ArrayBuffer.isView(params)) {
-      throw new TypeError("params must be an array (for ?) or a plain object (for :name, @name, $name)");
+      throw new TypeError("params must be an array (for ?) or a plain object (for :name, @name, $name, ?NNN)");
     }
     const named = params as Record<string, unknown>;
     for (let i = 1; i <= count; i++) {
       const name = heap.cstring(capi.sqlite3_bind_parameter_name(stmt, i));
-      if (!name || name[0] === "?") throw new RangeError(`parameter ${i} is positional: pass an array`);
+      if (!name) throw new RangeError(`parameter ${i} is a bare "?": pass an array`);
       const key = name.slice(1);
       if (!Object.hasOwn(named, key)) throw new RangeError(`missing named parameter "${key}"`);
       this.#bindValue(stmt, i, named[key], s);
