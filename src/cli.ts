@@ -1,0 +1,426 @@
+#!/usr/bin/env node
+// The command-line tool: backup, restore and verify SQLite files with the library's backup().
+// Exit codes: 0 ok, 1 failure, 2 usage, 130 interrupted (Ctrl-C / SIGTERM; destination unchanged).
+import { readFileSync, realpathSync, statSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { loadSqlite, SqliteError, type BackupProgress, type Database } from "./index.js";
+
+const EXIT_OK = 0;
+const EXIT_FAILURE = 1;
+const EXIT_USAGE = 2;
+const EXIT_INTERRUPTED = 130; // 128 + SIGINT, what shells report for Ctrl-C
+
+const HELP = `sqlite-backup-wasm: copy live SQLite databases safely, with SQLite's Online Backup API
+(SQLite compiled to WebAssembly: nothing native to install).
+
+Usage:
+  sqlite-backup-wasm backup  <source> <destination> [options]
+      Copy the database <source> into the file <destination>. The copy is a consistent
+      snapshot even while this process copies step by step. Refuses to replace an existing
+      <destination> unless --force is given.
+  sqlite-backup-wasm restore <backup> <database> [options]
+      Copy the backup file <backup> over <database> (created if missing). <backup> must pass
+      PRAGMA quick_check first. Stop programs that use <database> before restoring.
+  sqlite-backup-wasm verify  <source> <copy> [options]
+      Check that <copy> passes PRAGMA integrity_check and holds the same schema and rows as
+      <source>, table by table. Reads both files, changes neither.
+
+Options:
+  --pages-per-step <n>  pages copied per step; "all" (or -1) copies everything in one step.
+                        Default: adaptive, about 8 ms of work per step.
+  --pause <ms>          wait this long between steps, to leave I/O to other programs (default 0)
+  --busy-timeout <ms>   keep retrying while the source is locked this long (default 5000)
+  -f, --force           backup: replace an existing destination
+  --json                machine-readable output: one JSON object per line on stdout
+  -q, --quiet           no progress output (errors are still reported)
+  -h, --help            show this help
+  -v, --version         show the tool's and SQLite's versions
+
+Progress: a bar with pages, rate and ETA when stderr is a terminal, a plain line about once a
+second otherwise. Ctrl-C stops a backup or restore and leaves the destination as it was.
+
+Exit codes: 0 success, 1 failure (I/O error, not a database, verify found a difference),
+2 usage error, 130 interrupted.
+
+Examples:
+  npx sqlite-backup-wasm backup app.db backups/app-2024-06-01.db
+  npx sqlite-backup-wasm backup app.db copy.db --pause 10 --pages-per-step 256
+  npx sqlite-backup-wasm verify app.db backups/app-2024-06-01.db
+  npx sqlite-backup-wasm restore backups/app-2024-06-01.db app.db --json
+`;
+
+class UsageError extends Error {}
+class Failure extends Error {}
+
+interface Options {
+  pagesPerStep: number | undefined;
+  pauseMs: number;
+  busyTimeoutMs: number;
+  force: boolean;
+  json: boolean;
+  quiet: boolean;
+}
+
+/** Output: JSON lines on stdout with --json, otherwise human text (results stdout, progress stderr). */
+class Out {
+  constructor(readonly json: boolean, readonly quiet: boolean) {}
+  event(obj: Record<string, unknown>, text?: string): void {
+    if (this.json) process.stdout.write(JSON.stringify(obj) + "\n");
+    else if (text !== undefined && !this.quiet) process.stdout.write(text + "\n");
+  }
+  error(obj: Record<string, unknown>, text: string): void {
+    if (this.json) process.stdout.write(JSON.stringify({ event: "error", ...obj }) + "\n");
+    else process.stderr.write(`sqlite-backup-wasm: ${text}\n`);
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        "pages-per-step": { type: "string" },
+        pause: { type: "string" },
+        "busy-timeout": { type: "string" },
+        force: { type: "boolean", short: "f" },
+        json: { type: "boolean" },
+        quiet: { type: "boolean", short: "q" },
+        help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "v" },
+      },
+    });
+  } catch (e) {
+    return usage((e as Error).message, argv.includes("--json"));
+  }
+  const { values, positionals } = parsed;
+  const json = values.json === true;
+  if (values.help) {
+    process.stdout.write(HELP);
+    return EXIT_OK;
+  }
+  if (values.version) {
+    const sqlite = await loadSqlite();
+    const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+    new Out(json, false).event({ event: "version", version: pkg.version, sqlite: sqlite.version },
+      `sqlite-backup-wasm ${pkg.version} (SQLite ${sqlite.version})`);
+    return EXIT_OK;
+  }
+  const [command, ...args] = positionals;
+  if (command === undefined) return usage("no command given", json);
+  if (!["backup", "restore", "verify"].includes(command)) return usage(`unknown command "${command}"`, json);
+  if (args.length !== 2) return usage(`${command} takes exactly two files, got ${args.length}`, json);
+  const [from, to] = args as [string, string];
+
+  let opts: Options;
+  try {
+    opts = {
+      pagesPerStep: parsePages(values["pages-per-step"]),
+      pauseMs: parseMs("--pause", values.pause, 0),
+      busyTimeoutMs: parseMs("--busy-timeout", values["busy-timeout"], 5000),
+      force: values.force === true,
+      json,
+      quiet: values.quiet === true,
+    };
+    if (command !== "backup" && opts.force) throw new UsageError(`--force only applies to backup`);
+  } catch (e) {
+    return usage((e as Error).message, json);
+  }
+
+  const out = new Out(json, opts.quiet);
+  try {
+    if (command === "verify") return await verify(from, to, out);
+    return await copy(command as "backup" | "restore", from, to, opts, out);
+  } catch (e) {
+    if (e instanceof UsageError) return usage(e.message, json);
+    const err = e as Error;
+    const code = e instanceof SqliteError ? e.codeName : undefined;
+    out.error({ command, message: err.message, ...(code ? { code } : {}) }, `${command} failed: ${err.message}${code ? ` (${code})` : ""}`);
+    return EXIT_FAILURE;
+  }
+}
+
+function usage(message: string, json: boolean): number {
+  if (json) process.stdout.write(JSON.stringify({ event: "error", usage: true, message }) + "\n");
+  else process.stderr.write(`sqlite-backup-wasm: ${message}\nRun "sqlite-backup-wasm --help" for usage.\n`);
+  return EXIT_USAGE;
+}
+
+function parsePages(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (v === "all") return -1;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n === 0 || n < -1) throw new UsageError(`--pages-per-step must be a positive integer or "all", got "${v}"`);
+  return n;
+}
+
+function parseMs(name: string, v: string | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (v.trim() === "" || !Number.isFinite(n) || n < 0) throw new UsageError(`${name} must be a number of milliseconds >= 0, got "${v}"`);
+  return n;
+}
+
+/** The file must exist and be a regular file: SQLite would otherwise create an empty one. */
+function requireFile(path: string, role: string): void {
+  const st = statSync(path, { throwIfNoEntry: false });
+  if (st === undefined) throw new Failure(`${role} ${path} does not exist`);
+  if (!st.isFile()) throw new Failure(`${role} ${path} is not a file`);
+}
+
+function sameFile(a: string, b: string): boolean {
+  try {
+    return realpathSync(a) === realpathSync(b);
+  } catch {
+    return false; // b does not exist yet
+  }
+}
+
+async function copy(command: "backup" | "restore", from: string, to: string, opts: Options, out: Out): Promise<number> {
+  requireFile(from, command === "backup" ? "source" : "backup");
+  if (sameFile(from, to)) throw new UsageError(`${from} and ${to} are the same file`);
+  const destExists = statSync(to, { throwIfNoEntry: false }) !== undefined;
+  if (command === "backup" && destExists && !opts.force) {
+    throw new Failure(`destination ${to} exists; pass --force to replace it`);
+  }
+  const sqlite = await loadSqlite();
+  using source = sqlite.open(from, { readonly: true });
+  if (command === "restore") {
+    // A damaged backup would destroy the database it replaces: check it before touching anything.
+    const problems = checkRows(source, "quick_check");
+    if (problems.length > 0) throw new Failure(`backup ${from} fails PRAGMA quick_check: ${problems.join("; ")}`);
+  }
+  const pageSize = Number(source.get<{ page_size: number }>("PRAGMA page_size")!.page_size);
+
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => controller.abort(new Interrupted(signal));
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  const progress = await Progress.create(command, pageSize, out);
+  try {
+    const result = await sqlite.backup(source, to, {
+      ...(opts.pagesPerStep !== undefined ? { pagesPerStep: opts.pagesPerStep } : {}),
+      pauseMs: opts.pauseMs,
+      busyTimeoutMs: opts.busyTimeoutMs,
+      signal: controller.signal,
+      onProgress: (p) => progress.update(p),
+    });
+    progress.stop();
+    const bytes = result.pageCount * pageSize;
+    out.event(
+      { event: "done", command, source: from, destination: to, pageCount: result.pageCount, pageSize, bytes,
+        steps: result.steps, restarts: result.restarts, elapsedMs: Math.round(result.elapsedMs) },
+      `${command}: copied ${result.pageCount} pages (${mib(bytes)}) from ${from} to ${to} in ` +
+        `${seconds(result.elapsedMs)} (${rate(bytes, result.elapsedMs)})`,
+    );
+    return EXIT_OK;
+  } catch (e) {
+    progress.stop();
+    if (!(e instanceof Interrupted)) throw e;
+    const kept = destExists ? `${to} is unchanged` : `${to} was not created`;
+    out.error({ command, interrupted: e.signal, message: `interrupted by ${e.signal}; ${kept}` }, `${command} interrupted by ${e.signal}; ${kept}`);
+    return EXIT_INTERRUPTED;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+}
+
+class Interrupted extends Error {
+  constructor(readonly signal: string) {
+    super(`interrupted by ${signal}`);
+  }
+}
+
+/** Progress reporting: cli-progress bar on a TTY, throttled plain lines or JSON events otherwise. */
+class Progress {
+  #last = 0;
+  #start = performance.now();
+  private constructor(
+    readonly command: string,
+    readonly pageSize: number,
+    readonly out: Out,
+    readonly bar: import("cli-progress").SingleBar | null,
+  ) {}
+
+  static async create(command: string, pageSize: number, out: Out): Promise<Progress> {
+    if (out.json || out.quiet || !process.stderr.isTTY) return new Progress(command, pageSize, out, null);
+    // Loaded only for terminals, so scripts and library users never pay for it.
+    const { default: cliProgress } = await import("cli-progress");
+    const bar = new cliProgress.SingleBar({
+      format: `${command} {bar} {percentage}% | {value}/{total} pages | {rate} | ETA {eta_formatted}`,
+      stream: process.stderr,
+      hideCursor: true,
+      etaBuffer: 50,
+      fps: 10,
+    }, cliProgress.Presets.shades_classic);
+    return new Progress(command, pageSize, out, bar);
+  }
+
+  #started = false;
+
+  update(p: BackupProgress): void {
+    const copied = p.pageCount - p.remaining;
+    const now = performance.now();
+    const elapsed = now - this.#start;
+    if (this.bar) {
+      const payload = { rate: rate(copied * this.pageSize, elapsed) };
+      if (!this.#started) {
+        this.bar.start(p.pageCount, copied, payload);
+        this.#started = true;
+      } else {
+        this.bar.setTotal(p.pageCount);
+        this.bar.update(copied, payload);
+      }
+      return;
+    }
+    // The first event (so callers see the copy has started), the last, and at most a few per second.
+    const final = p.remaining === 0;
+    const interval = this.out.json ? 100 : 1000;
+    if (this.#last !== 0 && !final && now - this.#last < interval) return;
+    this.#last = now;
+    const percent = p.pageCount === 0 ? 100 : Math.floor((copied / p.pageCount) * 100);
+    if (this.out.json) {
+      this.out.event({ event: "progress", command: this.command, copied, remaining: p.remaining, pageCount: p.pageCount, elapsedMs: Math.round(elapsed) });
+    } else if (!this.out.quiet) {
+      const eta = copied > 0 && !final ? `, ETA ${seconds((elapsed / copied) * p.remaining)}` : "";
+      process.stderr.write(`${this.command}: ${copied}/${p.pageCount} pages (${percent}%), ${rate(copied * this.pageSize, elapsed)}${eta}\n`);
+    }
+  }
+
+  stop(): void {
+    if (this.bar && this.#started) this.bar.stop();
+  }
+}
+
+async function verify(sourcePath: string, copyPath: string, out: Out): Promise<number> {
+  requireFile(sourcePath, "source");
+  requireFile(copyPath, "copy");
+  const sqlite = await loadSqlite();
+  using source = sqlite.open(sourcePath, { readonly: true });
+  using copy = sqlite.open(copyPath, { readonly: true });
+
+  const problems = checkRows(copy, "integrity_check");
+  out.event({ event: "integrity", file: copyPath, ok: problems.length === 0, problems },
+    problems.length === 0 ? `integrity_check of ${copyPath}: ok` : `integrity_check of ${copyPath} failed:\n  ${problems.join("\n  ")}`);
+  if (problems.length > 0) {
+    out.event({ event: "result", command: "verify", ok: false, reason: "integrity" });
+    if (!out.json) process.stderr.write(`sqlite-backup-wasm: verify failed: ${copyPath} is damaged\n`);
+    return EXIT_FAILURE;
+  }
+
+  const differences = compare(source, copy, out);
+  const ok = differences === 0;
+  out.event({ event: "result", command: "verify", ok, differences },
+    ok ? `verify: ${copyPath} matches ${sourcePath}` : undefined);
+  if (!ok && !out.json) process.stderr.write(`sqlite-backup-wasm: verify failed: ${differences} difference(s) between ${sourcePath} and ${copyPath}\n`);
+  return ok ? EXIT_OK : EXIT_FAILURE;
+}
+
+/** PRAGMA integrity_check / quick_check: [] when sound, else up to 20 messages. */
+function checkRows(db: Database, pragma: "integrity_check" | "quick_check"): string[] {
+  const rows = db.all<Record<string, string>>(`PRAGMA ${pragma}(20)`).map((r) => String(Object.values(r)[0]));
+  return rows.length === 1 && rows[0] === "ok" ? [] : rows;
+}
+
+const q = (id: string) => `"${id.replaceAll('"', '""')}"`;
+const BATCH = 500;
+
+/** Compares header values, schema and every stored table; prints each difference; returns their count. */
+function compare(source: Database, copy: Database, out: Out): number {
+  let differences = 0;
+  const differ = (what: string, detail: Record<string, unknown>, text: string) => {
+    differences++;
+    out.event({ event: "difference", what, ...detail }, `difference: ${text}`);
+  };
+
+  for (const pragma of ["user_version", "application_id"]) {
+    const a = Object.values(source.get(`PRAGMA ${pragma}`)!)[0];
+    const b = Object.values(copy.get(`PRAGMA ${pragma}`)!)[0];
+    if (a !== b) differ(pragma, { source: a, copy: b }, `PRAGMA ${pragma} is ${a} in the source, ${b} in the copy`);
+  }
+
+  // rootpage is left out: a copy made by VACUUM INTO or .dump is equal in content, not in layout.
+  const schemaSql = "SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY type, name";
+  const schemaOf = (db: Database) => new Map(db.all<Record<string, string>>(schemaSql).map((r) => [`${r.type} ${r.name}`, JSON.stringify(r)]));
+  const [sa, sb] = [schemaOf(source), schemaOf(copy)];
+  const before = differences;
+  for (const key of new Set([...sa.keys(), ...sb.keys()])) {
+    if (sa.get(key) !== sb.get(key)) {
+      const where = !sb.has(key) ? "missing in the copy" : !sa.has(key) ? "only in the copy" : "defined differently";
+      differ("schema", { object: key, where }, `${key} is ${where}`);
+    }
+  }
+  if (differences > before) return differences; // rows of differently shaped tables cannot be compared
+
+  // Every table that stores rows, FTS5/R*Tree shadow tables included; virtual tables keep no rows of their own.
+  const tables = source.all<{ name: string; wr: number }>(
+    "SELECT name, wr FROM pragma_table_list WHERE schema = 'main' AND type IN ('table', 'shadow') AND name <> 'sqlite_schema' ORDER BY name");
+  let total = 0;
+  for (const { name, wr } of tables) {
+    const r = compareTable(source, copy, name, wr === 1);
+    total += r.rows;
+    if (r.firstDifference === null) {
+      out.event({ event: "table", name, rows: r.rows, same: true }, `  ${name}: ${r.rows} rows, same`);
+    } else {
+      differ("rows", { table: name, at: r.firstDifference }, `table ${name} differs from row key ${r.firstDifference}`);
+    }
+  }
+  if (differences === 0) out.event({ event: "compared", tables: tables.length, rows: total }, `compared ${tables.length} tables, ${total} rows`);
+  return differences;
+}
+
+/**
+ * Walks both tables in key order in batches (keyset pagination, so memory stays flat) and
+ * compares each row as SQL literals (quote(): exact for reals, hex for blobs, typed).
+ */
+function compareTable(a: Database, b: Database, table: string, withoutRowid: boolean): { rows: number; firstDifference: string | null } {
+  const cols = a.all<{ name: string }>("SELECT name FROM pragma_table_xinfo(?)", [table]).map((c) => c.name);
+  let keys: string[];
+  if (withoutRowid) {
+    keys = a.all<{ name: string }>("SELECT name FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk", [table]).map((c) => q(c.name));
+  } else {
+    const rowid = ["rowid", "_rowid_", "oid"].find((r) => !cols.some((c) => c.toLowerCase() === r));
+    if (rowid === undefined) throw new Failure(`table ${table}: every rowid alias is a column name; cannot compare it`);
+    keys = [rowid];
+  }
+  const value = cols.map((c) => `quote(${q(c)})`).join(" || ',' || ");
+  const keyList = keys.map((k, i) => `${k} AS k${i}`).join(", ");
+  const order = keys.join(", ");
+  const first = `SELECT ${keyList}, ${value} AS v FROM main.${q(table)} ORDER BY ${order} LIMIT ${BATCH}`;
+  const next = `SELECT ${keyList}, ${value} AS v FROM main.${q(table)} WHERE (${order}) > (${keys.map(() => "?").join(", ")}) ORDER BY ${order} LIMIT ${BATCH}`;
+
+  let after: unknown[] | null = null;
+  let rows = 0;
+  for (;;) {
+    const ra: Record<string, unknown>[] = after === null ? a.all(first) : a.all(next, after);
+    const rb: Record<string, unknown>[] = after === null ? b.all(first) : b.all(next, after);
+    const n = Math.max(ra.length, rb.length);
+    for (let i = 0; i < n; i++) {
+      const x = ra[i];
+      const y = rb[i];
+      const keyOf = (r: Record<string, unknown>) => keys.map((_, j) => String(r[`k${j}`])).join(",");
+      if (x === undefined || y === undefined || keyOf(x) !== keyOf(y) || x.v !== y.v) {
+        return { rows, firstDifference: keyOf((x ?? y)!) };
+      }
+      rows++;
+    }
+    if (ra.length < BATCH) return { rows, firstDifference: null };
+    const last = ra[ra.length - 1]!;
+    after = keys.map((_, j) => last[`k${j}`]);
+  }
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 1048576).toFixed(1)} MiB`;
+}
+function seconds(ms: number): string {
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+function rate(bytes: number, ms: number): string {
+  return ms <= 0 ? "- MiB/s" : `${(bytes / 1048576 / (ms / 1000)).toFixed(1)} MiB/s`;
+}
+
+process.exitCode = await main(process.argv.slice(2));
