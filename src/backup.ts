@@ -17,6 +17,8 @@ const INT32_MAX = 0x7fffffff;
 export class Backup implements Disposable {
   readonly #sqlite: Sqlite;
   readonly #s: BackupState;
+  /** Keeps both databases reachable, so their finalizers cannot close them under a live backup. */
+  readonly #dbs: readonly [Database, Database];
 
   /** @internal Use sqlite.backupInit(). */
   constructor(sqlite: Sqlite, dest: Database, destName: string, source: Database, sourceName: string) {
@@ -32,6 +34,7 @@ export class Backup implements Disposable {
     const ptr = heap.scoped((s) => capi.sqlite3_backup_init(d.ptr, s.cstring(destName)[0], src.ptr, s.cstring(sourceName)[0]));
     if (!ptr) throw sqlite.errorFromDb(d.ptr); // C stores the reason on the destination
     this.#sqlite = sqlite;
+    this.#dbs = [dest, source];
     this.#s = { ptr, source: src, dest: d, error: null, remaining: 0, pageCount: 0, done: false, finishedBy: null };
     d.backups.add(this.#s);
     src.backups.add(this.#s);
