@@ -63,6 +63,20 @@ sql("serialize() returns the file image", () => {
   assert.throws(() => db.serialize("nosuch"), /unknown database nosuch/);
 });
 
+sql("heap views stay valid across memory growth", async () => {
+  using db = sqlite.open(":memory:");
+  db.exec("CREATE TABLE big(id INTEGER PRIMARY KEY, b BLOB)");
+  const pages = () => (sqlite as unknown as { capi: { memory: WebAssembly.Memory } }).capi.memory.buffer.byteLength;
+  const before = pages();
+  const blob = new Uint8Array(60_000).map((_, i) => i % 251);
+  for (let i = 0; i < 1500; i++) db.run("INSERT INTO big(b) VALUES (?)", [blob]); // ~90 MB: memory must grow
+  assert.ok(pages() > before, "memory grew");
+  assert.equal(db.get("SELECT b FROM big WHERE id = 1500")!.b, blob);
+  const dir = tmpDir();
+  await sqlite.backup(db, join(dir, "big.db"));
+  assert.is(cli(join(dir, "big.db"), "SELECT count(*), sum(length(b)) FROM big").trim(), `1500|${1500 * 60_000}`);
+});
+
 sql.run();
 
 const files = suite("files, WAL, hot journals, locking");
