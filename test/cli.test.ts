@@ -1,0 +1,294 @@
+// The command-line tool end to end: the built binary (node dist/cli.js) and the bin installed
+// from the packed tarball, run as child processes against real files; every file they write is
+// checked with the native sqlite3 CLI.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { copyFileSync, existsSync, openSync, readFileSync, writeFileSync, writeSync, closeSync } from "node:fs";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { cli, integrity, tmpDir } from "./helpers.js";
+// @ts-expect-error: a plain .mjs helper shared with the pack script
+import { packAndInstall, repo } from "./pack/pack.mjs";
+
+const BIN = join(repo, "dist", "cli.js");
+/** The native CLI's .dump (helpers' dump() caps output at 1 MiB; these databases are larger). */
+const dump = (file: string) => execFileSync("sqlite3", ["-batch", file, ".dump"], { encoding: "utf8", maxBuffer: 1 << 28 });
+const test = suite("cli");
+
+interface Run { status: number | null; stdout: string; stderr: string }
+function run(args: string[], cwd?: string): Run {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: "utf8" });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+function jsonLines(stdout: string): Record<string, unknown>[] {
+  return stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/** A source with the shapes verify must walk: rowid, WITHOUT ROWID, index, FTS5, blobs, reals. */
+function makeSource(file: string, rows = 2000): void {
+  cli(file, `PRAGMA user_version = 42;
+    CREATE TABLE t(id INTEGER PRIMARY KEY, b BLOB, s TEXT, r REAL);
+    WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${rows})
+      INSERT INTO t(b, s, r) SELECT randomblob(300), 'row ' || i, i / 7.0 FROM n;
+    CREATE INDEX t_s ON t(s);
+    CREATE TABLE kv(k TEXT PRIMARY KEY, v) WITHOUT ROWID;
+    INSERT INTO kv VALUES ('a', 1), ('b', 2.5), ('c', x'00ff'), ('d', NULL);
+    CREATE VIRTUAL TABLE doc USING fts5(body);
+    INSERT INTO doc VALUES ('the quick brown fox'), ('jumps over the lazy dog');`);
+}
+
+/** A file SQLite cannot read back cleanly: a b-tree page in the middle overwritten with garbage. */
+function corrupt(file: string): void {
+  const fd = openSync(file, "r+");
+  writeSync(fd, Buffer.alloc(4096, 0x5a), 0, 4096, 4096 * 20);
+  closeSync(fd);
+}
+
+test("--help explains the commands and exits 0", () => {
+  const r = run(["--help"]);
+  assert.is(r.status, 0);
+  for (const word of ["backup  <source> <destination>", "restore <backup> <database>", "verify  <source> <copy>", "--pages-per-step", "--pause", "--json", "Exit codes"]) {
+    assert.ok(r.stdout.includes(word), `help mentions ${word}`);
+  }
+});
+
+test("usage errors exit 2 with a hint, also as JSON", () => {
+  for (const args of [[], ["copy", "a", "b"], ["backup", "a.db"], ["backup", "a", "b", "c"], ["backup", "a", "b", "--pause", "soon"],
+    ["backup", "a", "b", "--pages-per-step", "0"], ["backup", "a", "b", "--nope"], ["verify", "a", "b", "--force"]]) {
+    const r = run(args);
+    assert.is(r.status, 2, args.join(" "));
+    assert.match(r.stderr, /--help/);
+  }
+  const r = run(["backup", "only-one.db", "--json"]);
+  assert.is(r.status, 2);
+  const [e] = jsonLines(r.stdout);
+  assert.is(e!.event, "error");
+  assert.is(e!.usage, true);
+});
+
+test("--version names the SQLite inside", () => {
+  const r = run(["--version"]);
+  assert.is(r.status, 0);
+  assert.match(r.stdout, /SQLite 3\.\d+\.\d+/);
+});
+
+test("backup writes a copy the native CLI reads as identical", () => {
+  const dir = tmpDir("cli");
+  makeSource(join(dir, "src.db"));
+  const r = run(["backup", "src.db", "copy.db"], dir);
+  assert.is(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^backup: copied \d+ pages/);
+  assert.match(r.stderr, /backup: \d+\/\d+ pages \(100%\)/); // plain progress lines when not a TTY
+  assert.is(integrity(join(dir, "copy.db")), "ok");
+  assert.is(dump(join(dir, "copy.db")), dump(join(dir, "src.db")));
+  assert.is(cli(join(dir, "copy.db"), "PRAGMA user_version").trim(), "42");
+});
+
+test("backup refuses to replace an existing file without --force", () => {
+  const dir = tmpDir("cli");
+  makeSource(join(dir, "src.db"));
+  cli(join(dir, "old.db"), "CREATE TABLE old(x); INSERT INTO old VALUES (1)");
+  const before = dump(join(dir, "old.db"));
+  const r = run(["backup", "src.db", "old.db"], dir);
+  assert.is(r.status, 1);
+  assert.match(r.stderr, /exists; pass --force/);
+  assert.is(dump(join(dir, "old.db")), before);
+  const forced = run(["backup", "src.db", "old.db", "--force"], dir);
+  assert.is(forced.status, 0, forced.stderr);
+  assert.is(dump(join(dir, "old.db")), dump(join(dir, "src.db")));
+});
+
+test("--json: one object per line, progress then done; --pages-per-step sets the step", () => {
+  const dir = tmpDir("cli");
+  makeSource(join(dir, "src.db"));
+  const pageCount = Number(cli(join(dir, "src.db"), "PRAGMA page_count"));
+  const r = run(["backup", "src.db", "copy.db", "--json", "--pages-per-step", "10", "--pause", "1"], dir);
+  assert.is(r.status, 0, r.stderr);
+  assert.is(r.stderr, "");
+  const events = jsonLines(r.stdout);
+  const progress = events.filter((e) => e.event === "progress");
+  assert.ok(progress.length >= 2);
+  assert.is(progress[0]!.copied, 10);
+  const copied = progress.map((e) => e.copied as number);
+  assert.equal(copied, [...copied].sort((a, b) => a - b), "copied only grows");
+  assert.is(progress.at(-1)!.remaining, 0);
+  const done = events.at(-1)!;
+  assert.is(done.event, "done");
+  assert.is(done.pageCount, pageCount);
+  assert.is(done.steps, Math.ceil(pageCount / 10));
+  assert.is(done.bytes, pageCount * 4096);
+  assert.is(integrity(join(dir, "copy.db")), "ok");
+});
+
+test("--pages-per-step all copies in one step", () => {
+  const dir = tmpDir("cli");
+  makeSource(join(dir, "src.db"));
+  const r = run(["backup", "src.db", "copy.db", "--json", "--pages-per-step", "all"], dir);
+  assert.is(r.status, 0, r.stderr);
+  assert.is(jsonLines(r.stdout).at(-1)!.steps, 1);
+});
+
+test("a missing source or one that is not a database fails with 1 and creates nothing", () => {
+  const dir = tmpDir("cli");
+  const missing = run(["backup", "nope.db", "copy.db"], dir);
+  assert.is(missing.status, 1);
+  assert.match(missing.stderr, /does not exist/);
+  writeFileSync(join(dir, "text.db"), "this is not a database, just text that is long enough to have a header ".repeat(100));
+  const notDb = run(["backup", "text.db", "copy.db", "--json"], dir);
+  assert.is(notDb.status, 1);
+  const e = jsonLines(notDb.stdout).at(-1)!;
+  assert.is(e.event, "error");
+  assert.is(e.code, "SQLITE_NOTADB");
+  assert.not.ok(existsSync(join(dir, "copy.db")));
+});
+
+test("restore puts a backup back over a changed database", () => {
+  const dir = tmpDir("cli");
+  makeSource(join(dir, "app.db"));
+  assert.is(run(["backup", "app.db", "app.bak"], dir).status, 0);
+  cli(join(dir, "app.db"), "DELETE FROM t WHERE id % 3 = 0; DROP TABLE kv; PRAGMA user_version = 1");
+  const r = run(["restore", "app.bak", "app.db"], dir);
+  assert.is(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^restore: copied/);
+  assert.is(integrity(join(dir, "app.db")), "ok");
+  assert.is(dump(join(dir, "app.db")), dump(join(dir, "app.bak")));
+  assert.is(cli(join(dir, "app.db"), "PRAGMA user_version").trim(), "42");
+});
+
+test("restore refuses a damaged backup and leaves the database alone", () => {
+  const dir = tmpDir("cli");
+  makeSource(join(dir, "app.db"));
+  copyFileSync(join(dir, "app.db"), join(dir, "bad.bak"));
+  corrupt(join(dir, "bad.bak"));
+  cli(join(dir, "app.db"), "UPDATE t SET s = 'changed' WHERE id = 1");
+  const before = readFileSync(join(dir, "app.db"));
+  const r = run(["restore", "bad.bak", "app.db"], dir);
+  assert.is(r.status, 1);
+  assert.match(r.stderr, /restore failed/);
+  assert.ok(readFileSync(join(dir, "app.db")).equals(before));
+});
+
+test("verify: a good copy passes; a copy by VACUUM INTO (other layout, same content) passes", () => {
+  const dir = tmpDir("cli");
+  makeSource(join(dir, "src.db"));
+  assert.is(run(["backup", "src.db", "copy.db"], dir).status, 0);
+  const r = run(["verify", "src.db", "copy.db", "--json"], dir);
+  assert.is(r.status, 0, r.stdout + r.stderr);
+  const events = jsonLines(r.stdout);
+  assert.is(events[0]!.event, "integrity");
+  assert.is(events[0]!.ok, true);
+  const tables = events.filter((e) => e.event === "table").map((e) => e.name);
+  for (const t of ["t", "kv", "doc_content", "doc_data"]) assert.ok(tables.includes(t), `compared ${t}`);
+  assert.equal(events.at(-1), { event: "result", command: "verify", ok: true, differences: 0 });
+
+  cli(join(dir, "src.db"), `DELETE FROM t WHERE id % 2 = 0; VACUUM INTO '${join(dir, "vac.db")}'`);
+  const v = run(["verify", "src.db", "vac.db"], dir);
+  assert.is(v.status, 0, v.stdout + v.stderr);
+  assert.match(v.stdout, /matches/);
+});
+
+test("verify finds a changed row, an extra row, a schema change and a changed user_version", () => {
+  const dir = tmpDir("cli");
+  makeSource(join(dir, "src.db"));
+  const cases: [string, string, RegExp][] = [
+    ["UPDATE t SET r = r + 1e-9 WHERE id = 1500", "rows", /table t differs from row key 1500/],
+    ["INSERT INTO kv VALUES ('e', 5)", "rows", /table kv differs from row key e/],
+    ["UPDATE t SET b = CAST(b AS TEXT) WHERE id = 7", "rows", /table t differs from row key 7/],
+    ["CREATE INDEX extra ON t(r)", "schema", /index extra is only in the copy/],
+    ["PRAGMA user_version = 43", "user_version", /user_version is 42 in the source, 43/],
+  ];
+  for (const [sql, what, text] of cases) {
+    copyFileSync(join(dir, "src.db"), join(dir, "copy.db"));
+    cli(join(dir, "copy.db"), sql);
+    const plain = run(["verify", "src.db", "copy.db"], dir);
+    assert.is(plain.status, 1, sql);
+    assert.match(plain.stdout, text);
+    assert.match(plain.stderr, /verify failed/);
+    const events = jsonLines(run(["verify", "src.db", "copy.db", "--json"], dir).stdout);
+    assert.ok(events.some((e) => e.event === "difference" && e.what === what), sql);
+    assert.is(events.at(-1)!.ok, false);
+  }
+});
+
+test("verify fails on a damaged copy", () => {
+  const dir = tmpDir("cli");
+  makeSource(join(dir, "src.db"));
+  copyFileSync(join(dir, "src.db"), join(dir, "copy.db"));
+  corrupt(join(dir, "copy.db"));
+  const r = run(["verify", "src.db", "copy.db"], dir);
+  assert.is(r.status, 1);
+  assert.match(r.stdout + r.stderr, /integrity_check of copy\.db failed|malformed/);
+});
+
+/**
+ * Starts a slow backup (~40 MiB source, 256 pages per step, 200 ms pauses: ~8 s if left alone),
+ * waits until it has copied more than the destination's page cache holds (so the destination file
+ * and its rollback journal really are being written), then sends SIGINT.
+ */
+async function interruptedBackup(dir: string, dest: string): Promise<{ status: number | null; events: Record<string, unknown>[]; journalSeen: boolean }> {
+  const child = spawn(process.execPath, [BIN, "backup", "big.db", dest, "--force", "--json", "--pages-per-step", "256", "--pause", "200"], { cwd: dir });
+  const events: Record<string, unknown>[] = [];
+  let journalSeen = false;
+  let sent = false;
+  for await (const line of createInterface({ input: child.stdout })) {
+    const e = JSON.parse(line) as Record<string, unknown>;
+    events.push(e);
+    if (!sent && e.event === "progress" && (e.copied as number) >= 2048) {
+      journalSeen = existsSync(join(dir, `${dest}-journal`));
+      child.kill("SIGINT");
+      sent = true;
+    }
+  }
+  const status = child.exitCode ?? (await new Promise<number | null>((r) => child.on("exit", (c) => r(c))));
+  return { status, events, journalSeen };
+}
+
+function makeBig(dir: string): void {
+  cli(join(dir, "big.db"), `CREATE TABLE big(id INTEGER PRIMARY KEY, b BLOB);
+    WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10000)
+      INSERT INTO big(b) SELECT randomblob(4000) FROM n;`);
+}
+
+test("Ctrl-C mid-backup over an existing destination: exit 130, old destination intact", async () => {
+  const dir = tmpDir("cli");
+  makeBig(dir);
+  cli(join(dir, "dest.db"), `CREATE TABLE keep(id INTEGER PRIMARY KEY, s TEXT);
+    WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+      INSERT INTO keep(s) SELECT 'old row ' || i || printf('%.500c', '.') FROM n;`);
+  const before = dump(join(dir, "dest.db"));
+  const { status, events, journalSeen } = await interruptedBackup(dir, "dest.db");
+  assert.ok(journalSeen, "the destination was being written when SIGINT arrived");
+  assert.is(status, 130);
+  const last = events.at(-1)!;
+  assert.is(last.event, "error");
+  assert.is(last.interrupted, "SIGINT");
+  assert.ok(!events.some((e) => e.event === "done"));
+  assert.is(integrity(join(dir, "dest.db")), "ok");
+  assert.is(dump(join(dir, "dest.db")), before);
+  assert.not.ok(existsSync(join(dir, "dest.db-journal")), "no journal left behind");
+});
+
+test("Ctrl-C mid-backup to a new file leaves no file behind", async () => {
+  const dir = tmpDir("cli");
+  makeBig(dir);
+  const { status } = await interruptedBackup(dir, "new.db");
+  assert.is(status, 130);
+  assert.not.ok(existsSync(join(dir, "new.db")));
+  assert.not.ok(existsSync(join(dir, "new.db-journal")));
+});
+
+test("the bin installed from the packed tarball backs up and verifies (npx)", () => {
+  const { project } = packAndInstall();
+  makeSource(join(project, "src.db"));
+  const npx = (args: string[]) => spawnSync("npx", ["--offline", "--no", "sqlite-backup-wasm", ...args], { cwd: project, encoding: "utf8" });
+  const b = npx(["backup", "src.db", "copy.db"]);
+  assert.is(b.status, 0, b.stderr);
+  assert.is(integrity(join(project, "copy.db")), "ok");
+  assert.is(dump(join(project, "copy.db")), dump(join(project, "src.db")));
+  const v = npx(["verify", "src.db", "copy.db", "--json"]);
+  assert.is(v.status, 0, v.stdout + v.stderr);
+  assert.is(jsonLines(v.stdout).at(-1)!.ok, true);
+});
+
+test.run();
