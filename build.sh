@@ -92,7 +92,7 @@ LDFLAGS=(
 )
 OPT=${SBW_OPT:--O2}
 
-inputs=("$SRC/sqlite3.c" "$SRC/sqlite3.h" wasm/bridge.c wasm/exports.txt build.sh)
+inputs=("$SRC/sqlite3.c" "$SRC/sqlite3.h" wasm/bridge.c wasm/faults.c wasm/exports.txt build.sh)
 if [[ $FORCE != --force && -f $OUT ]]; then
   stale=0
   for f in "${inputs[@]}"; do [[ $f -nt $OUT ]] && stale=1; done
@@ -100,6 +100,6 @@ if [[ $FORCE != --force && -f $OUT ]]; then
 fi
 
 echo "build.sh: compiling $OUT with emcc $OPT"
-emcc "$OPT" "${DEFINES[@]}" -I"$SRC" "$SRC/sqlite3.c" wasm/bridge.c "${LDFLAGS[@]}" -o wasm/sqlite3.tmp.wasm
+emcc "$OPT" "${DEFINES[@]}" -I"$SRC" "$SRC/sqlite3.c" wasm/bridge.c wasm/faults.c "${LDFLAGS[@]}" -o wasm/sqlite3.tmp.wasm
 mv wasm/sqlite3.tmp.wasm "$OUT"
 ls -l "$OUT" | awk '{print "build.sh: wrote " $NF " (" $5 " bytes)"}'
