@@ -1,0 +1,266 @@
+// backupToOpfs / restoreFromOpfs / openOpfs: the OPFS operations of the browser entry.
+import type { Backup } from "../backup.js";
+import type { BackupOptions, BackupResult } from "../backup-loop.js";
+import { SQLITE_BUSY, SQLITE_CANTOPEN, SQLITE_IOERR, SQLITE_LOCKED } from "../constants.js";
+import { Database, type OpenOptions } from "../database.js";
+import { SqliteError } from "../errors.js";
+import type { Sqlite } from "../sqlite.js";
+import type { OpfsVfs } from "../vfs/opfs.js";
+import { domErrorCode, errorText, opfsDirectory, splitOpfsPath } from "./dom.js";
+import type { MemoryVfs } from "./memory-vfs.js";
+import type { RelaySink, RelayVfs } from "./relay.js";
+import { writerMain, type WriterReply, type WriterRequest } from "./writer-worker.js";
+
+/** Unacknowledged bytes allowed in flight to the writer before the copy waits for it. */
+const MAX_IN_FLIGHT = 8 << 20;
+
+let writerUrl: string | undefined;
+let serial = 0;
+
+/** The main-thread end of the writer worker (see writer-worker.ts). */
+class OpfsWriter implements RelaySink {
+  readonly #worker: Worker;
+  readonly #pending = new Map<number, { resolve: () => void; reject: (e: SqliteError) => void }>();
+  readonly #writes: Promise<void>[] = [];
+  #next = 1;
+  #inFlight = 0;
+  /** The first failure of a write: the copy stops at its next step. */
+  error: SqliteError | null = null;
+
+  constructor(readonly path: string) {
+    writerUrl ??= URL.createObjectURL(new Blob([`(${writerMain.toString()})()`], { type: "text/javascript" }));
+    this.#worker = new Worker(writerUrl, { name: "sqlite-backup-wasm opfs writer" });
+    this.#worker.onmessage = (e: MessageEvent<WriterReply>) => {
+      const p = this.#pending.get(e.data.id);
+      this.#pending.delete(e.data.id);
+      if (!p) return;
+      const err = e.data.error;
+      if (err) p.reject(new SqliteError(`OPFS copy to ${path}: ${err.name}: ${err.message}`, domErrorCode(err, SQLITE_IOERR)));
+      else p.resolve();
+    };
+    this.#worker.onerror = (e) => {
+      e.preventDefault();
+      const err = new SqliteError(`OPFS copy to ${path}: the writer worker failed: ${e.message}`, SQLITE_IOERR);
+      for (const p of this.#pending.values()) p.reject(err);
+      this.#pending.clear();
+    };
+  }
+
+  request(m: Omit<WriterRequest, "id">, transfer: Transferable[] = []): Promise<void> {
+    const id = this.#next++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      this.#worker.postMessage({ ...m, id }, transfer);
+    });
+  }
+
+  write(at: number, bytes: Uint8Array): void {
+    const n = bytes.byteLength;
+    this.#inFlight += n;
+    const data = bytes.byteOffset === 0 && n === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer;
+    this.#writes.push(this.request({ op: "write", at, data: data as ArrayBuffer }, [data as ArrayBuffer]).then(
+      () => { this.#inFlight -= n; },
+      (e: SqliteError) => { this.#inFlight -= n; this.error ??= e; },
+    ));
+  }
+
+  truncate(size: number): void {
+    this.#writes.push(this.request({ op: "truncate", size }).catch((e: SqliteError) => { this.error ??= e; }));
+  }
+
+  /** Waits until at most `limit` bytes are in flight; throws the first write failure. */
+  async drain(limit: number): Promise<void> {
+    while (this.#writes.length > 0 && (this.#inFlight > limit || limit === 0)) await this.#writes.shift();
+    if (this.error) throw this.error;
+  }
+
+  terminate(): void {
+    this.#worker.terminate();
+    const err = new SqliteError(`OPFS copy to ${this.path}: the writer was stopped`, SQLITE_IOERR);
+    for (const p of this.#pending.values()) p.reject(err);
+    this.#pending.clear();
+  }
+}
+
+function checkBackupOptions(options: BackupOptions): void {
+  if (options.pagesPerStep !== undefined && !Number.isInteger(options.pagesPerStep)) throw new TypeError("pagesPerStep must be an integer");
+  for (const k of ["pauseMs", "busyTimeoutMs"] as const) {
+    const v = options[k];
+    if (v !== undefined && (typeof v !== "number" || !(v >= 0))) throw new TypeError(`${k} must be a number >= 0`);
+  }
+  if (options.onProgress !== undefined && typeof options.onProgress !== "function") throw new TypeError("onProgress must be a function");
+}
+
+/**
+ * Copies `source` into the OPFS file at `path` from any thread (the main thread included): the
+ * pages go to a temporary file beside the target, which then replaces the target in one rename.
+ * Rejects (leaving the previous file intact) on abort, on any failure, or when the target is
+ * held open by a worker (SQLITE_BUSY).
+ */
+export async function backupToOpfs(sqlite: Sqlite, relay: RelayVfs, source: Database, path: string, options: BackupOptions = {}): Promise<BackupResult> {
+  if (!(source instanceof Database)) throw new TypeError("source must be a Database");
+  checkBackupOptions(options);
+  const { dirs, name, full } = splitOpfsPath(path);
+  options.signal?.throwIfAborted();
+  const writer = new OpfsWriter(full);
+  const relayName = `/backup-${++serial}.db`;
+  let dest: Database | undefined;
+  let backup: Backup | undefined;
+  let opened = false;
+  try {
+    await writer.request({ op: "open", dirs, name, temp: `.${name}.${Date.now().toString(36)}${serial}.sbw-tmp` });
+    opened = true;
+    relay.expect(relayName, writer);
+    dest = sqlite.open(relayName, { vfs: relay.name });
+    dest.exec("PRAGMA journal_mode=OFF"); // the temporary file and the rename are the rollback
+    backup = sqlite.backupInit(dest, "main", source, options.sourceName ?? "main");
+    const result = await stepLoop(backup, options, () => writer.drain(MAX_IN_FLIGHT));
+    backup.finish();
+    dest.close();
+    await writer.drain(0);
+    await writer.request({ op: "commit" });
+    return result;
+  } catch (e) {
+    backup?.[Symbol.dispose]();
+    dest?.close();
+    if (opened) await writer.request({ op: "abort" }).catch(() => {});
+    throw e;
+  } finally {
+    relay.forget(relayName);
+    writer.terminate();
+  }
+}
+
+/**
+ * Reads the OPFS file at `path` into a new in-memory Database (through the backup API, so the
+ * copy is stepped and can report progress). SQLITE_BUSY when a writer is mid-transaction (a
+ * non-empty journal or WAL beside it); SQLITE_CANTOPEN when it does not exist.
+ */
+export async function restoreFromOpfs(sqlite: Sqlite, mem: MemoryVfs, path: string, options: BackupOptions = {}): Promise<Database> {
+  checkBackupOptions(options);
+  const { dirs, name, full } = splitOpfsPath(path);
+  const fail = (e: unknown, code: number) => new SqliteError(`cannot read ${full}: ${errorText(e)}`, domErrorCode(e, code));
+  let bytes: Uint8Array;
+  try {
+    const dir = await opfsDirectory(dirs, false);
+    for (const extra of ["-journal", "-wal"]) {
+      const size = await dir.getFileHandle(name + extra).then((h) => h.getFile()).then((f) => f.size, () => 0);
+      if (size > 0) throw new SqliteError(`cannot read ${full}: ${name}${extra} is not empty (a write is in progress or was interrupted)`, SQLITE_BUSY);
+    }
+    bytes = new Uint8Array(await (await (await dir.getFileHandle(name)).getFile()).arrayBuffer());
+  } catch (e) {
+    throw e instanceof SqliteError ? e : fail(e, SQLITE_CANTOPEN);
+  }
+  // The WAL is empty (checked above), so the file reads correctly in rollback mode.
+  if (bytes.length >= 20 && bytes[18] === 2 && bytes[19] === 2) bytes[18] = bytes[19] = 1;
+  const staged = `/restore-${++serial}.db`;
+  mem.put(staged, bytes);
+  let src: Database | undefined;
+  let dest: Database | undefined;
+  try {
+    src = sqlite.open(staged, { vfs: mem.name, readonly: true });
+    dest = sqlite.open(":memory:");
+    await sqlite.backup(src, dest, options);
+    return dest;
+  } catch (e) {
+    dest?.close();
+    throw e;
+  } finally {
+    src?.close();
+    mem.remove(staged);
+  }
+}
+
+/** Opens an OPFS file as a Database in a dedicated worker (sync access handles exist only there). */
+export async function openOpfs(sqlite: Sqlite, vfs: OpfsVfs, path: string, options: OpenOptions = {}): Promise<Database> {
+  if (typeof (globalThis as { FileSystemSyncAccessHandle?: unknown }).FileSystemSyncAccessHandle === "undefined") {
+    throw new Error("openOpfs() needs FileSystemSyncAccessHandle, which exists only in dedicated Workers; from the main thread use backupToOpfs()/restoreFromOpfs()");
+  }
+  const pin = await vfs.prepare(path, options);
+  try {
+    return sqlite.open(pin.path, { ...options, vfs: vfs.name });
+  } finally {
+    pin.release(); // the open database holds its own references now
+  }
+}
+
+const BUSY_DELAYS_MS = [1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100];
+
+/**
+ * backup()'s stepping rules (adaptive steps, restarts grow the step and end in one step, BUSY
+ * retried up to busyTimeoutMs, abort, a final progress event) with an async pause after every
+ * step: here, waiting for the writer so the copy never runs far ahead of OPFS.
+ */
+async function stepLoop(backup: Backup, options: BackupOptions, afterStep: () => Promise<void>): Promise<BackupResult> {
+  const { pauseMs = 0, busyTimeoutMs = 5000, onProgress, signal } = options;
+  const start = performance.now();
+  let pages = options.pagesPerStep ?? 128;
+  let adaptive = options.pagesPerStep === undefined;
+  let steps = 0;
+  let restarts = 0;
+  let copied = 0;
+  let busySince: number | null = null;
+  let busyTries = 0;
+  for (;;) {
+    signal?.throwIfAborted();
+    const n = restarts >= 3 ? -1 : pages;
+    const t0 = performance.now();
+    const rc = backup.step(n);
+    const dt = performance.now() - t0;
+    steps++;
+    await afterStep();
+    if (rc === "busy" || rc === "locked") {
+      busySince ??= t0;
+      if (t0 - busySince >= busyTimeoutMs) {
+        throw new SqliteError(`backup: the source stayed ${rc} for longer than busyTimeoutMs (${busyTimeoutMs} ms)`, rc === "busy" ? SQLITE_BUSY : SQLITE_LOCKED);
+      }
+      await sleep(BUSY_DELAYS_MS[Math.min(busyTries++, BUSY_DELAYS_MS.length - 1)]!, signal);
+      continue;
+    }
+    busySince = null;
+    busyTries = 0;
+    if (rc === "done") break;
+    const now = backup.pageCount - backup.remaining;
+    if (copied > 0 && now < copied + n) {
+      restarts++;
+      pages = Math.min(pages * 2, 1 << 16);
+    } else if (adaptive) {
+      pages = Math.min(1 << 16, Math.max(16, Math.round(pages * Math.min(2, Math.max(0.5, 8 / Math.max(dt, 0.05))))));
+    }
+    copied = now;
+    const wanted = onProgress?.({ remaining: backup.remaining, pageCount: backup.pageCount });
+    if (typeof wanted === "number" && Number.isInteger(wanted) && wanted !== 0) {
+      pages = wanted;
+      adaptive = false;
+    }
+    await sleep(pauseMs, signal);
+  }
+  const pageCount = backup.pageCount;
+  onProgress?.({ remaining: 0, pageCount });
+  return { pageCount, steps, restarts, elapsedMs: performance.now() - start };
+}
+
+/** setTimeout-free yield for 0 ms (no 4 ms clamping), a timer otherwise; rejects on abort. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    const done = () => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    };
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    if (ms > 0) timer = setTimeout(done, ms);
+    else {
+      const ch = new MessageChannel();
+      ch.port1.onmessage = () => {
+        ch.port1.close();
+        done();
+      };
+      ch.port2.postMessage(null);
+    }
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}

@@ -1,0 +1,60 @@
+// OPFS pieces that TypeScript's DOM lib does not declare (they live in the WebWorker lib), and
+// the path and error conventions every OPFS module here shares.
+import { SQLITE_BUSY, SQLITE_CANTOPEN, SQLITE_FULL, SQLITE_IOERR } from "../constants.js";
+
+export interface SyncAccessHandle {
+  read(buffer: Uint8Array, options?: { at?: number }): number;
+  write(buffer: Uint8Array, options?: { at?: number }): number;
+  truncate(size: number): void;
+  getSize(): number;
+  flush(): void;
+  close(): void;
+}
+
+export type SyncAccessMode = "readwrite" | "read-only";
+
+export interface OpfsFileHandle extends FileSystemFileHandle {
+  createSyncAccessHandle(options?: { mode?: SyncAccessMode }): Promise<SyncAccessHandle>;
+}
+
+/** "dir/./sub/../app.db" → { dirs: ["dir"], name: "app.db", full: "/dir/app.db" }. */
+export function splitOpfsPath(path: string): { dirs: string[]; name: string; full: string } {
+  if (typeof path !== "string") throw new TypeError("path must be a string");
+  const parts: string[] = [];
+  for (const p of path.split("/")) {
+    if (p === "" || p === ".") continue;
+    if (p === "..") parts.pop();
+    else parts.push(p);
+  }
+  const name = parts.pop();
+  if (name === undefined) throw new TypeError(`not a file path: "${path}"`);
+  return { dirs: parts, name, full: `/${[...parts, name].join("/")}` };
+}
+
+/** The directory holding an OPFS path, created on the way when asked. */
+export async function opfsDirectory(dirs: readonly string[], create: boolean): Promise<FileSystemDirectoryHandle> {
+  let dir = await navigator.storage.getDirectory();
+  for (const d of dirs) dir = await dir.getDirectoryHandle(d, { create });
+  return dir;
+}
+
+/** The SQLite result code for a DOMException from the OPFS API. */
+export function domErrorCode(e: unknown, fallback = SQLITE_IOERR): number {
+  switch ((e as { name?: unknown })?.name) {
+    case "NoModificationAllowedError": // another tab or worker holds the file
+    case "InvalidModificationError":
+      return SQLITE_BUSY;
+    case "QuotaExceededError":
+      return SQLITE_FULL;
+    case "NotFoundError":
+    case "TypeMismatchError":
+      return SQLITE_CANTOPEN;
+    default:
+      return fallback;
+  }
+}
+
+export function errorText(e: unknown): string {
+  const err = e as { name?: unknown; message?: unknown };
+  return err?.message !== undefined ? `${String(err.name ?? "Error")}: ${String(err.message)}` : String(e);
+}

@@ -1,0 +1,186 @@
+// Test page: main-thread operations and a pool of test workers, driven by test/browser/run.ts
+// through window.h.call(op, args).
+import { loadSqlite } from "../../../src/index.browser.js";
+import { contentOf, digest, errorInfo, fill, integrity, listDir } from "./common.js";
+
+const sqlitePromise = loadSqlite();
+const workers = new Map<number, { w: Worker; pending: Map<number, (m: any) => void> }>();
+let nextWorker = 0;
+let nextCall = 0;
+
+async function spawn(): Promise<number> {
+  const id = ++nextWorker;
+  const w = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+  const pending = new Map<number, (m: any) => void>();
+  await new Promise<void>((resolve, reject) => {
+    w.onmessage = (e) => {
+      if (e.data?.ready) resolve();
+      else pending.get(e.data.id)?.(e.data);
+    };
+    w.onerror = (e) => reject(new Error(`worker failed to start: ${e.message}`));
+  });
+  workers.set(id, { w, pending });
+  return id;
+}
+
+function inWorker(id: number, op: string, args: unknown[]): Promise<unknown> {
+  const entry = workers.get(id);
+  if (!entry) throw new Error(`no worker ${id}`);
+  const callId = ++nextCall;
+  return new Promise((resolve, reject) => {
+    entry.pending.set(callId, (m) => {
+      entry.pending.delete(callId);
+      if (m.error) reject(Object.assign(new Error(`${op}: ${m.error.name}: ${m.error.message}\n${m.error.stack ?? ""}`), { code: m.error.code }));
+      else resolve(m.result);
+    });
+    entry.w.postMessage({ id: callId, op, args });
+  });
+}
+
+async function versionOf(path: string, rows: number, tag: string) {
+  const sqlite = await sqlitePromise;
+  using db = sqlite.open(":memory:");
+  fill(db, rows, 500, tag);
+  const progress: { remaining: number; pageCount: number }[] = [];
+  const res = await sqlite.backupToOpfs(db, path, { pagesPerStep: 20, onProgress: (p) => void progress.push(p) });
+  return { res, progress, digest: await digest(contentOf(db)) };
+}
+
+async function restoreDigest(path: string) {
+  const sqlite = await sqlitePromise;
+  using db = await sqlite.restoreFromOpfs(path);
+  return { digest: await digest(contentOf(db)), integrity: integrity(db) };
+}
+
+const tmpFiles = async (dir: string) => Object.keys(await listDir(dir)).filter((n) => n.endsWith(".sbw-tmp"));
+
+const ops: Record<string, (...args: any[]) => Promise<unknown>> = {
+  spawn,
+  inWorker,
+  async terminate(id: number) {
+    workers.get(id)?.w.terminate();
+    workers.delete(id);
+    return true;
+  },
+
+  /** backupToOpfs with progress, then restoreFromOpfs: equal content, sound file, no leftovers. */
+  async mainBackup(path: string, rows: number) {
+    const sqlite = await sqlitePromise;
+    const used0 = sqlite.memoryUsed();
+    const v = await versionOf(path, rows, "main");
+    const back = await restoreDigest(path);
+    const dir = path.split("/").slice(0, -1).join("/");
+    return { ...v, back, files: await listDir(dir), memoryDelta: sqlite.memoryUsed() - used0 };
+  },
+
+  /** An aborted copy rejects with the abort reason and leaves the previous file. */
+  async mainAbort(path: string) {
+    const sqlite = await sqlitePromise;
+    const v1 = await versionOf(path, 300, "v1");
+    using db2 = sqlite.open(":memory:");
+    fill(db2, 3000, 500, "v2");
+    const ac = new AbortController();
+    let events = 0;
+    let rejection: unknown = null;
+    try {
+      await sqlite.backupToOpfs(db2, path, {
+        pagesPerStep: 10,
+        signal: ac.signal,
+        onProgress: () => {
+          if (++events === 3) ac.abort(new Error("user abort"));
+        },
+      });
+    } catch (e) {
+      rejection = errorInfo(e);
+    }
+    const after = await restoreDigest(path);
+    return { v1: v1.digest, rejection, events, after, tmp: await tmpFiles(path.split("/").slice(0, -1).join("/")) };
+  },
+
+  /** A failure in the middle (here: onProgress throws) rejects and leaves the previous file. */
+  async mainInjectedFailure(path: string) {
+    const sqlite = await sqlitePromise;
+    const v1 = await versionOf(path, 300, "v1");
+    using db2 = sqlite.open(":memory:");
+    fill(db2, 3000, 500, "v2");
+    let rejection: unknown = null;
+    let events = 0;
+    try {
+      await sqlite.backupToOpfs(db2, path, {
+        pagesPerStep: 10,
+        onProgress: () => {
+          if (++events === 5) throw new Error("injected failure");
+        },
+      });
+    } catch (e) {
+      rejection = errorInfo(e);
+    }
+    const after = await restoreDigest(path);
+    return { v1: v1.digest, rejection, after, tmp: await tmpFiles(path.split("/").slice(0, -1).join("/")) };
+  },
+
+  /** The target held open by a worker: the final rename fails with SQLITE_BUSY; nothing changes. */
+  async mainTargetBusy(path: string) {
+    const sqlite = await sqlitePromise;
+    const v1 = await versionOf(path, 100, "v1");
+    const w = await spawn();
+    await inWorker(w, "hold", [path]);
+    using db2 = sqlite.open(":memory:");
+    fill(db2, 200, 500, "v2");
+    let rejection: unknown = null;
+    try {
+      await sqlite.backupToOpfs(db2, path);
+    } catch (e) {
+      rejection = errorInfo(e);
+    }
+    await inWorker(w, "release", [path]);
+    await ops.terminate!(w);
+    const after = await restoreDigest(path);
+    return { v1: v1.digest, rejection, after, tmp: await tmpFiles(path.split("/").slice(0, -1).join("/")) };
+  },
+
+  async writeVersion(path: string, rows: number, tag: string) {
+    return (await versionOf(path, rows, tag)).digest;
+  },
+
+  /** Starts a slow copy and returns at once; progress is counted in window.slowProgress. */
+  async startSlowBackup(path: string) {
+    const sqlite = await sqlitePromise;
+    const db = sqlite.open(":memory:");
+    fill(db, 4000, 500, "slow");
+    (globalThis as any).slowProgress = 0;
+    void sqlite.backupToOpfs(db, path, { pagesPerStep: 4, pauseMs: 30, onProgress: () => void (globalThis as any).slowProgress++ });
+    return true;
+  },
+
+  restoreDigest,
+  listDir,
+
+  async restoreMissing(path: string) {
+    const sqlite = await sqlitePromise;
+    try {
+      (await sqlite.restoreFromOpfs(path)).close();
+      return { ok: true };
+    } catch (e) {
+      return { ok: false, ...errorInfo(e) };
+    }
+  },
+  async openOpfsOnMainThread(path: string) {
+    const sqlite = await sqlitePromise;
+    try {
+      await sqlite.openOpfs(path);
+      return { ok: true };
+    } catch (e) {
+      return { ok: false, ...errorInfo(e) };
+    }
+  },
+};
+
+(globalThis as any).h = {
+  async call(op: string, args: unknown[]) {
+    const fn = ops[op];
+    if (!fn) throw new Error(`unknown op ${op}`);
+    return fn(...args);
+  },
+};
+(globalThis as any).hReady = true;

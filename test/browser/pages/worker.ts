@@ -1,0 +1,193 @@
+// Test worker: named operations run on request from the page ({ id, op, args } → { id, result | error }).
+import { loadSqlite, MemoryVfs, OpfsVfs, type Database } from "../../../src/index.browser.js";
+import { runVfsConformance } from "../../vfs-conformance.js";
+import { contentOf, digest, errorInfo, fileHead, fill, integrity, listDir } from "./common.js";
+
+const sqlitePromise = loadSqlite();
+const held = new Map<string, Database>();
+
+const ops: Record<string, (...args: any[]) => Promise<unknown>> = {
+  async conformance(dir: string) {
+    const opfs = new OpfsVfs("opfs-conformance");
+    const pins: { release(): void }[] = [];
+    let n = 0;
+    const opfsResults = await runVfsConformance(opfs, async () => {
+      const pin = await opfs.prepare(`${dir}/f${++n}.db`);
+      pins.push(pin);
+      return pin.path;
+    });
+    for (const p of pins) p.release();
+    let m = 0;
+    const memResults = await runVfsConformance(new MemoryVfs("memory-conformance"), () => `/m${++m}.db`);
+    return { opfs: opfsResults, memory: memResults };
+  },
+
+  /** memory → OPFS and OPFS → memory, stepped; everything read back and compared. */
+  async roundTrip(path: string, rows: number) {
+    const sqlite = await sqlitePromise;
+    using mem = sqlite.open(":memory:");
+    fill(mem, rows, 300);
+    const expected = contentOf(mem);
+    const pageSize = mem.get<{ page_size: number }>("PRAGMA page_size")!.page_size;
+    let events = 0;
+    let toOpfs: object;
+    {
+      using dest = await sqlite.openOpfs(path);
+      const res = await sqlite.backup(mem, dest, { pagesPerStep: 7, onProgress: () => void events++ });
+      const sameConnection = contentOf(dest) === expected;
+      toOpfs = { ...res, events, sameConnection, integrity: integrity(dest) };
+    }
+    const dir = path.split("/").slice(0, -1).join("/");
+    const name = path.split("/").at(-1)!;
+    const files = await listDir(dir);
+    const head = await fileHead(path, 16);
+    // read back through a new connection, then copy OPFS → memory
+    using again = await sqlite.openOpfs(path, { readonly: true });
+    const reopened = contentOf(again) === expected;
+    using back = sqlite.open(":memory:");
+    const res2 = await sqlite.backup(again, back, { pagesPerStep: 5 });
+    return {
+      toOpfs, files, name, pageSize, head: String.fromCharCode(...head),
+      reopened, reopenedIntegrity: integrity(again),
+      fromOpfs: { ...res2, equal: contentOf(back) === expected, integrity: integrity(back) },
+    };
+  },
+
+  /** A rolled-back transaction that spilled pages to the file leaves the old content. */
+  async rollback(path: string) {
+    const sqlite = await sqlitePromise;
+    using db = await sqlite.openOpfs(path);
+    fill(db, 200);
+    const before = contentOf(db);
+    db.exec("PRAGMA cache_size=5; BEGIN");
+    fill(db, 2000, 500, "rolled-back");
+    db.exec("UPDATE t SET s = 'changed' WHERE id < 100");
+    const midJournal = (await listDir(path.split("/").slice(0, -1).join("/")))[`${path.split("/").at(-1)}-journal`];
+    db.exec("ROLLBACK");
+    const dir = await listDir(path.split("/").slice(0, -1).join("/"));
+    return { equal: contentOf(db) === before, integrity: integrity(db), midJournal, journalAfter: dir[`${path.split("/").at(-1)}-journal`] };
+  },
+
+  /** Leaves a big write transaction open (pages spilled to the file) for the page to kill us. */
+  async openTransaction(path: string) {
+    const sqlite = await sqlitePromise;
+    const db = await sqlite.openOpfs(path);
+    held.set(path, db);
+    fill(db, 300);
+    const committed = await digest(contentOf(db));
+    db.exec("PRAGMA cache_size=10; BEGIN");
+    fill(db, 3000, 1000, "never-committed");
+    db.exec("DELETE FROM t WHERE id < 50");
+    return { committed };
+  },
+
+  /** After a crash: the hot journal is there, and opening rolls it back. */
+  async recover(path: string) {
+    const sqlite = await sqlitePromise;
+    const dir = path.split("/").slice(0, -1).join("/");
+    const name = path.split("/").at(-1)!;
+    const before = await listDir(dir);
+    using db = await sqlite.openOpfs(path);
+    const content = await digest(contentOf(db));
+    const after = await listDir(dir);
+    return { journalBefore: before[`${name}-journal`], journalAfter: after[`${name}-journal`], content, integrity: integrity(db) };
+  },
+
+  /** Two connections of this worker on one file coordinate through the lock table. */
+  async twoConnections(path: string) {
+    const sqlite = await sqlitePromise;
+    using a = await sqlite.openOpfs(path);
+    using b = await sqlite.openOpfs(path);
+    a.exec("CREATE TABLE kv(k TEXT PRIMARY KEY, v)");
+    a.exec("BEGIN IMMEDIATE; INSERT INTO kv VALUES ('a', 1)");
+    let busy: unknown = null;
+    try {
+      b.exec("INSERT INTO kv VALUES ('b', 2)");
+    } catch (e) {
+      busy = errorInfo(e);
+    }
+    const bBeforeCommit = b.all("SELECT * FROM kv");
+    a.exec("COMMIT");
+    b.exec("INSERT INTO kv VALUES ('b', 2)");
+    return { busy, bBeforeCommit, aSees: a.all("SELECT * FROM kv ORDER BY k"), integrity: integrity(a) };
+  },
+
+  async hold(path: string) {
+    const sqlite = await sqlitePromise;
+    held.set(path, await sqlite.openOpfs(path));
+    return true;
+  },
+  async release(path: string) {
+    held.get(path)?.close();
+    held.delete(path);
+    return true;
+  },
+  async tryOpen(path: string) {
+    const sqlite = await sqlitePromise;
+    try {
+      (await sqlite.openOpfs(path)).close();
+      return { ok: true };
+    } catch (e) {
+      return { ok: false, ...errorInfo(e) };
+    }
+  },
+  async openMissing(path: string) {
+    const sqlite = await sqlitePromise;
+    try {
+      (await sqlite.openOpfs(path, { create: false })).close();
+      return { ok: true };
+    } catch (e) {
+      return { ok: false, ...errorInfo(e) };
+    }
+  },
+
+  /** Backup speed memory → OPFS, and the per-call baseline of 4 KiB sync-handle writes. */
+  async bench(dir: string, mib: number) {
+    const sqlite = await sqlitePromise;
+    using mem = sqlite.open(":memory:");
+    mem.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, b BLOB)");
+    mem.exec("BEGIN");
+    const rows = Math.ceil((mib * 1024 * 1024) / 1100);
+    for (let i = 0; i < rows; i++) mem.run("INSERT INTO t(b) VALUES (randomblob(1000))");
+    mem.exec("COMMIT");
+    const bytes = mem.get<{ n: number }>("SELECT page_count * page_size AS n FROM pragma_page_count, pragma_page_size")!.n;
+    const results: Record<string, number> = { dbMiB: bytes / 2 ** 20 };
+    for (const [label, pagesPerStep] of [["oneStep", -1], ["adaptive", undefined], ["pages100", 100]] as const) {
+      using dest = await sqlite.openOpfs(`${dir}/bench-${label}.db`);
+      const t0 = performance.now();
+      await sqlite.backup(mem, dest, pagesPerStep === undefined ? {} : { pagesPerStep });
+      results[`${label}MiBps`] = bytes / 2 ** 20 / ((performance.now() - t0) / 1000);
+    }
+    {
+      using src = await sqlite.openOpfs(`${dir}/bench-oneStep.db`, { readonly: true });
+      using back = sqlite.open(":memory:");
+      const t0 = performance.now();
+      await sqlite.backup(src, back, { pagesPerStep: -1 });
+      results.opfsToMemoryMiBps = bytes / 2 ** 20 / ((performance.now() - t0) / 1000);
+    }
+    // Baseline: what one 4 KiB write per page (no coalescing) costs on this machine.
+    const d = await navigator.storage.getDirectory().then((r) => r.getDirectoryHandle(dir));
+    const fh = await d.getFileHandle("raw4k.bin", { create: true });
+    const sah = await (fh as any).createSyncAccessHandle();
+    const page = new Uint8Array(4096).fill(1);
+    const n = Math.min(2048, bytes / 4096);
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) sah.write(page, { at: i * 4096 });
+    sah.flush();
+    results.raw4kWriteMiBps = (n * 4096) / 2 ** 20 / ((performance.now() - t0) / 1000);
+    sah.close();
+    return results;
+  },
+};
+
+self.onmessage = async (e: MessageEvent<{ id: number; op: string; args: unknown[] }>) => {
+  const { id, op, args } = e.data;
+  try {
+    const fn = ops[op];
+    if (!fn) throw new Error(`unknown op ${op}`);
+    self.postMessage({ id, result: await fn(...args) });
+  } catch (err) {
+    self.postMessage({ id, error: { ...errorInfo(err), stack: (err as Error)?.stack } });
+  }
+};
+self.postMessage({ ready: true });

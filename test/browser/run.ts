@@ -1,0 +1,303 @@
+// The browser suite: bundles the test pages, serves the repository from 127.0.0.1, drives
+// Debian's Chromium through playwright-core, and prints "N passed, N failed" last.
+//   npm run test:browser            (bundles dist/ first)
+//   npx tsx test/browser/run.ts [name-filter]
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { build } from "esbuild";
+import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { CHROMIUM_ARGS, CHROMIUM_PATH, serve } from "./server.js";
+
+const root = join(import.meta.dirname, "..", "..");
+const buildDir = mkdtempSync(join(tmpdir(), "sbw-browser-build-"));
+const profile = mkdtempSync(join(tmpdir(), "sbw-chromium-"));
+const filter = process.argv[2];
+
+type Test = [name: string, fn: (ctx: BrowserContext) => Promise<void>];
+const tests: Test[] = [];
+const test = (name: string, fn: Test[1]) => tests.push([name, fn]);
+
+let baseUrl = "";
+let unique = 0;
+/** A fresh OPFS directory name per test (all tests share one origin). */
+const dirName = (tag: string) => `t${Date.now().toString(36)}-${++unique}-${tag}`;
+
+async function harness(ctx: BrowserContext): Promise<Page> {
+  const page = await ctx.newPage();
+  page.on("pageerror", (e) => console.error(`  [page error] ${e.message}`));
+  await page.goto(`${baseUrl}/test/browser/harness.html`);
+  await page.waitForFunction("globalThis.hReady === true");
+  return page;
+}
+async function call<T = any>(page: Page, op: string, ...args: unknown[]): Promise<T> {
+  return page.evaluate(`globalThis.h.call(${JSON.stringify(op)}, ${JSON.stringify(args)})`) as Promise<T>;
+}
+async function inWorker<T = any>(page: Page, worker: number, op: string, ...args: unknown[]): Promise<T> {
+  return call<T>(page, "inWorker", worker, op, args);
+}
+
+// ---------------------------------------------------------------- worker: VFS and backups
+
+test("OPFS and memory VFSes pass the VFS conformance suite (in a worker)", async (ctx) => {
+  const page = await harness(ctx);
+  const w = await call(page, "spawn");
+  const r = await inWorker(page, w, "conformance", dirName("conf"));
+  for (const [vfs, results] of Object.entries(r as Record<string, { name: string; error: string | null }[]>)) {
+    assert.ok(results.length >= 10, `${vfs}: only ${results.length} checks`);
+    for (const c of results) console.log(`    ${c.error ? "✘" : "✓"} ${vfs}: ${c.name}${c.error ? ` — ${c.error}` : ""}`);
+    assert.deepEqual(results.filter((c) => c.error !== null), [], `${vfs} conformance failures`);
+  }
+});
+
+test("stepped backup memory → OPFS → memory in a worker: real file, sound, equal content", async (ctx) => {
+  const page = await harness(ctx);
+  const w = await call(page, "spawn");
+  const dir = dirName("rt");
+  const r = await inWorker(page, w, "roundTrip", `${dir}/sub/app.db`, 1500);
+  assert.equal(r.toOpfs.sameConnection, true, "content through the destination connection");
+  assert.equal(r.toOpfs.integrity, "ok");
+  assert.ok(r.toOpfs.steps > 10, `stepped: ${r.toOpfs.steps} steps`);
+  assert.ok(r.toOpfs.events > 10, "progress events");
+  assert.equal(r.head, "SQLite format 3\0", "the OPFS file is a plain SQLite file");
+  assert.equal(r.files["app.db"], r.toOpfs.pageCount * r.pageSize, "file size = pages × page size");
+  assert.deepEqual(Object.keys(r.files).sort(), ["app.db", "app.db-journal"], "real names, no pool files");
+  assert.equal(r.files["app.db-journal"], 0, "the journal is empty after commit");
+  assert.equal(r.reopened, true, "content through a new connection");
+  assert.equal(r.reopenedIntegrity, "ok");
+  assert.equal(r.fromOpfs.equal, true, "OPFS → memory content");
+  assert.equal(r.fromOpfs.integrity, "ok");
+  assert.equal(r.fromOpfs.pageCount, r.toOpfs.pageCount);
+});
+
+test("rollback journal: ROLLBACK after spilled pages restores the old content", async (ctx) => {
+  const page = await harness(ctx);
+  const w = await call(page, "spawn");
+  const r = await inWorker(page, w, "rollback", `${dirName("rb")}/rb.db`);
+  assert.ok(r.midJournal > 0, "the journal was written during the transaction");
+  assert.equal(r.equal, true);
+  assert.equal(r.integrity, "ok");
+  assert.equal(r.journalAfter, 0);
+});
+
+test("a worker killed mid-transaction leaves a hot journal that the next open rolls back", async (ctx) => {
+  const page = await harness(ctx);
+  const path = `${dirName("crash")}/crash.db`;
+  const w1 = await call(page, "spawn");
+  const { committed } = await inWorker(page, w1, "openTransaction", path);
+  await call(page, "terminate", w1);
+  const w2 = await call(page, "spawn");
+  // The dead worker's handles are released asynchronously; retry while the file is still held.
+  let r: any;
+  for (let i = 0; i < 50; i++) {
+    try {
+      r = await inWorker(page, w2, "recover", path);
+      break;
+    } catch (e) {
+      if ((e as { message?: string }).message?.includes("SQLITE_BUSY") || /another tab or worker/.test(String(e))) await new Promise((res) => setTimeout(res, 100));
+      else throw e;
+    }
+  }
+  assert.ok(r, "could reopen the file");
+  assert.ok(r.journalBefore > 0, "a hot journal was left behind");
+  assert.equal(r.content, committed, "only the committed content");
+  assert.equal(r.integrity, "ok");
+  assert.equal(r.journalAfter, 0, "the hot journal was rolled back and emptied");
+});
+
+test("two connections in one worker: a writer's lock makes the other SQLITE_BUSY", async (ctx) => {
+  const page = await harness(ctx);
+  const w = await call(page, "spawn");
+  const r = await inWorker(page, w, "twoConnections", `${dirName("two")}/two.db`);
+  assert.equal(r.busy?.code, 5, `BUSY while the other holds RESERVED: ${JSON.stringify(r.busy)}`);
+  assert.deepEqual(r.bBeforeCommit, [], "the uncommitted row is invisible");
+  assert.deepEqual(r.aSees, [{ k: "a", v: 1 }, { k: "b", v: 2 }]);
+  assert.equal(r.integrity, "ok");
+});
+
+test("contention between two workers: the second open is SQLITE_BUSY until the first closes", async (ctx) => {
+  const page = await harness(ctx);
+  const path = `${dirName("cont")}/c.db`;
+  const w1 = await call(page, "spawn");
+  const w2 = await call(page, "spawn");
+  await inWorker(page, w1, "hold", path);
+  const busy = await inWorker(page, w2, "tryOpen", path);
+  assert.equal(busy.ok, false);
+  assert.equal(busy.code, 5, JSON.stringify(busy));
+  assert.equal(busy.name, "SqliteError");
+  await inWorker(page, w1, "release", path);
+  const ok = await inWorker(page, w2, "tryOpen", path);
+  assert.equal(ok.ok, true, JSON.stringify(ok));
+});
+
+test("missing files: openOpfs(create: false) and restoreFromOpfs are SQLITE_CANTOPEN", async (ctx) => {
+  const page = await harness(ctx);
+  const w = await call(page, "spawn");
+  const a = await inWorker(page, w, "openMissing", `${dirName("missing")}/nope.db`);
+  assert.equal(a.ok, false);
+  assert.equal(a.code, 14, JSON.stringify(a));
+  const b = await call(page, "restoreMissing", `${dirName("missing")}/nope.db`);
+  assert.equal(b.code, 14, JSON.stringify(b));
+  const c = await call(page, "openOpfsOnMainThread", `${dirName("main")}/x.db`);
+  assert.equal(c.ok, false);
+  assert.match(c.message, /dedicated Workers/);
+});
+
+// ---------------------------------------------------------------- main thread copies
+
+test("main thread: backupToOpfs with progress, restoreFromOpfs gives equal content", async (ctx) => {
+  const page = await harness(ctx);
+  const dir = dirName("mb");
+  const r = await call(page, "mainBackup", `${dir}/app.db`, 3000);
+  assert.ok(r.progress.length > 5, `${r.progress.length} progress events`);
+  assert.deepEqual(r.progress.at(-1), { remaining: 0, pageCount: r.res.pageCount }, "final event");
+  for (let i = 1; i < r.progress.length; i++) assert.ok(r.progress[i].remaining <= r.progress[i - 1].remaining, "remaining never grows");
+  assert.equal(r.back.digest, r.digest, "restored content equals the source");
+  assert.equal(r.back.integrity, "ok");
+  assert.deepEqual(Object.keys(r.files), ["app.db"], "only the target is left");
+  assert.equal(r.memoryDelta, 0, "no heap left allocated");
+});
+
+test("main thread: aborted copy rejects with the reason and leaves the old file", async (ctx) => {
+  const page = await harness(ctx);
+  const r = await call(page, "mainAbort", `${dirName("abort")}/app.db`);
+  assert.equal(r.rejection?.message, "user abort");
+  assert.equal(r.events, 3);
+  assert.equal(r.after.digest, r.v1, "old content");
+  assert.equal(r.after.integrity, "ok");
+  assert.deepEqual(r.tmp, [], "the temporary file is gone");
+});
+
+test("main thread: a failure mid-copy rejects and leaves the old file", async (ctx) => {
+  const page = await harness(ctx);
+  const r = await call(page, "mainInjectedFailure", `${dirName("fail")}/app.db`);
+  assert.equal(r.rejection?.message, "injected failure");
+  assert.equal(r.after.digest, r.v1);
+  assert.equal(r.after.integrity, "ok");
+  assert.deepEqual(r.tmp, []);
+});
+
+test("main thread: target held by a worker → SQLITE_BUSY, old file intact", async (ctx) => {
+  const page = await harness(ctx);
+  const r = await call(page, "mainTargetBusy", `${dirName("busy")}/app.db`);
+  assert.equal(r.rejection?.code, 5, JSON.stringify(r.rejection));
+  assert.equal(r.after.digest, r.v1);
+  assert.equal(r.after.integrity, "ok");
+  assert.deepEqual(r.tmp, []);
+});
+
+test("page closed mid-copy: the old file stays intact and readable", async (ctx) => {
+  const path = `${dirName("closed")}/app.db`;
+  const first = await harness(ctx);
+  const v1 = await call(first, "writeVersion", path, 200, "v1");
+  await first.close();
+  const victim = await harness(ctx);
+  await call(victim, "startSlowBackup", path);
+  await victim.waitForFunction("globalThis.slowProgress >= 3");
+  const dir = path.split("/")[0]!;
+  const during = await call(victim, "listDir", dir);
+  assert.ok(Object.keys(during).some((n) => n.endsWith(".sbw-tmp")), "the copy was writing a temporary file");
+  await victim.close();
+  const after = await harness(ctx);
+  const r = await call(after, "restoreDigest", path);
+  assert.equal(r.digest, v1);
+  assert.equal(r.integrity, "ok");
+  // The next copy sweeps the dead copy's temporary file away.
+  const v3 = await call(after, "writeVersion", path, 50, "v3");
+  assert.equal((await call(after, "restoreDigest", path)).digest, v3);
+  assert.deepEqual(Object.keys(await call(after, "listDir", dir)), ["app.db"]);
+});
+
+// ---------------------------------------------------------------- bundle and demo
+
+test("rollup bundle loads (inlined wasm) in a page, in a module worker and from another bundler's output", async (ctx) => {
+  const page = await ctx.newPage();
+  await page.goto(`${baseUrl}/test/browser/bundle.html`);
+  await page.waitForFunction("globalThis.bundleResult !== undefined", undefined, { timeout: 30_000 });
+  const r = await page.evaluate("globalThis.bundleResult");
+  assert.deepEqual(r, { page: "3.54.1:42", worker: "3.54.1:42", rebundled: "3.54.1:42" });
+});
+
+test("demo page: back up to OPFS with a progress bar, restore, download (screenshot saved)", async (ctx) => {
+  const page = await ctx.newPage();
+  page.on("pageerror", (e) => console.error(`  [demo page error] ${e.message}`));
+  await page.goto(`${baseUrl}/examples/opfs-demo/index.html`);
+  await page.waitForSelector("#status:has-text('ready')");
+  await page.fill("#rows", "20000");
+  await page.click("#fill");
+  await page.waitForSelector("#status:has-text('rows in memory')");
+  await page.click("#backup");
+  await page.waitForSelector("#status:has-text('backed up')", { timeout: 60_000 });
+  assert.equal(await page.getAttribute("#progress", "value"), await page.getAttribute("#progress", "max"), "progress bar full");
+  await page.click("#clear");
+  await page.waitForSelector("#status:has-text('0 rows')");
+  await page.click("#restore");
+  await page.waitForSelector("#status:has-text('restored')");
+  const rows = Number(await page.textContent("#count"));
+  assert.ok(rows >= 20000, `restored row count ${rows}`);
+  const download = page.waitForEvent("download");
+  await page.click("#download");
+  const file = join(buildDir, "demo-download.db");
+  await (await download).saveAs(file);
+  const { execFileSync } = await import("node:child_process");
+  assert.equal(execFileSync("sqlite3", [file, "PRAGMA integrity_check"], { encoding: "utf8" }).trim(), "ok", "downloaded file checked by the native CLI");
+  assert.equal(execFileSync("sqlite3", [file, "SELECT count(*) FROM notes"], { encoding: "utf8" }).trim(), String(rows));
+  const shot = join(root, "dist", "screenshots", "opfs-demo.png"); // dist/ is git-ignored
+  mkdirSync(join(root, "dist", "screenshots"), { recursive: true });
+  await page.screenshot({ path: shot, fullPage: true });
+  console.log(`    screenshot: ${shot}`);
+});
+
+// ---------------------------------------------------------------- runner
+
+async function bundlePages(): Promise<void> {
+  await build({
+    entryPoints: { "pages/main": join(import.meta.dirname, "pages/main.ts"), "pages/worker": join(import.meta.dirname, "pages/worker.ts") },
+    bundle: true, format: "esm", target: "es2022", outdir: buildDir, sourcemap: "inline", logLevel: "error",
+  });
+  // "Another bundler's output": the rollup bundle re-bundled by esbuild.
+  await build({
+    entryPoints: { "rebundled/app": join(import.meta.dirname, "bundle-app.js") },
+    bundle: true, format: "esm", target: "es2022", outdir: buildDir, logLevel: "error",
+    alias: { "sqlite-backup-wasm": join(root, "dist/browser/index.js") },
+  });
+}
+
+async function main(): Promise<number> {
+  await bundlePages();
+  const server = await serve(root, { "/build/": buildDir });
+  baseUrl = server.url;
+  const ctx = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS, acceptDownloads: true });
+  let passed = 0;
+  let failed = 0;
+  try {
+    for (const [name, fn] of tests) {
+      if (filter && !name.includes(filter)) continue;
+      const t0 = Date.now();
+      try {
+        await fn(ctx);
+        passed++;
+        console.log(`✓ ${name} (${Date.now() - t0} ms)`);
+      } catch (e) {
+        failed++;
+        console.log(`✘ ${name}\n    ${String((e as Error)?.stack ?? e).split("\n").join("\n    ")}`);
+      } finally {
+        for (const p of ctx.pages()) await p.close().catch(() => {});
+      }
+    }
+  } finally {
+    await ctx.close();
+    await server.close();
+    rmSync(buildDir, { recursive: true, force: true });
+    rmSync(profile, { recursive: true, force: true });
+  }
+  console.log(`${passed} passed, ${failed} failed`);
+  return failed === 0 && passed > 0 ? 0 : 1;
+}
+
+main().then((code) => process.exit(code), (e) => {
+  console.error(e);
+  console.log("0 passed, 1 failed");
+  process.exit(1);
+});
