@@ -231,7 +231,8 @@ test("demo page: back up to OPFS with a progress bar, restore, download (screens
   await page.waitForSelector("#status:has-text('backed up')", { timeout: 60_000 });
   assert.equal(await page.getAttribute("#progress", "value"), await page.getAttribute("#progress", "max"), "progress bar full");
   await page.click("#clear");
-  await page.waitForSelector("#status:has-text('0 rows')");
+  await page.waitForSelector("#status:has-text('cleared')");
+  assert.equal(await page.textContent("#count"), "0");
   await page.click("#restore");
   await page.waitForSelector("#status:has-text('restored')");
   const rows = Number(await page.textContent("#count"));
