@@ -9,12 +9,13 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { cli, integrity, tmpDir } from "./helpers.js";
 // @ts-expect-error: a plain .mjs helper shared with the pack script
-import { packAndInstall, repo } from "./pack/pack.mjs";
+import { packAndInstall, removeTemp, repo } from "./pack/pack.mjs";
 
 const BIN = join(repo, "dist", "cli.js");
 /** The native CLI's .dump (helpers' dump() caps output at 1 MiB; these databases are larger). */
 const dump = (file: string) => execFileSync("sqlite3", ["-batch", file, ".dump"], { encoding: "utf8", maxBuffer: 1 << 28 });
 const test = suite("cli");
+test.after(() => removeTemp());
 
 interface Run { status: number | null; stdout: string; stderr: string }
 function run(args: string[], cwd?: string): Run {

@@ -2,13 +2,26 @@
 // offline, the way a user's `npm install sqlite-backup-wasm` would. Shared by test:pack and the
 // CLI suite (which runs the installed bin).
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const repo = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const npm = process.platform === "win32" ? "npm.cmd" : "npm";
+const made = [];
+
+/** A fresh temp dir, removed by removeTemp(). */
+export function tempDir(tag) {
+  const d = mkdtempSync(join(tmpdir(), `sbw-${tag}-`));
+  made.push(d);
+  return d;
+}
+
+/** Removes every dir tempDir() made. */
+export function removeTemp() {
+  for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
+}
 
 /** `npm pack` into dir; returns the tarball's path and npm's file list. */
 export function pack(dir) {
@@ -25,7 +38,7 @@ export function pack(dir) {
  * (--offline: any network fetch fails the install). Returns the project dir and npm's output.
  */
 export function installInto(tarball, { type = "module" } = {}) {
-  const project = mkdtempSync(join(tmpdir(), "sbw-consumer-"));
+  const project = tempDir("consumer");
   writeFileSync(join(project, "package.json"), JSON.stringify({ name: "consumer", version: "1.0.0", private: true, type }, null, 2));
   const log = execFileSync(npm, ["install", tarball, "--offline", "--no-audit", "--no-fund", "--foreground-scripts"], {
     cwd: project, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"],
@@ -35,7 +48,7 @@ export function installInto(tarball, { type = "module" } = {}) {
 
 /** Pack and install in one go, in a fresh temp dir. */
 export function packAndInstall() {
-  const dir = mkdtempSync(join(tmpdir(), "sbw-pack-"));
+  const dir = tempDir("pack");
   const packed = pack(dir);
   return { ...packed, ...installInto(packed.tarball), packDir: dir };
 }

