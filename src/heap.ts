@@ -23,11 +23,12 @@ export class Heap {
 
   /** A view of all of memory. Re-read after any call into WASM: growth detaches the old one. */
   get u8(): Uint8Array {
-    if (this.#u8.byteLength === 0 || this.#u8.buffer !== this.x.memory.buffer) this.#refresh();
+    if (this.#u8.buffer !== this.x.memory.buffer) this.#refresh();
     return this.#u8;
   }
   get dv(): DataView {
-    if (this.#dv.byteLength === 0 || this.#dv.buffer !== this.x.memory.buffer) this.#refresh();
+    // Identity first: browsers throw on byteLength of a DataView whose buffer growth detached.
+    if (this.#dv.buffer !== this.x.memory.buffer) this.#refresh();
     return this.#dv;
   }
   #refresh(): void {
