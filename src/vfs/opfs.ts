@@ -29,10 +29,12 @@ import {
 } from "../opfs/dom.js";
 import type { OpenResult, Vfs, VfsFile } from "./types.js";
 
-/** Write-coalescing buffer: 1 MiB writes run near OPFS's best rate (DESIGN.md). */
-const WRITE_BUFFER = 1 << 20;
-/** Read-ahead block, used once two reads in a row were sequential. */
-const READ_AHEAD = 256 << 10;
+export interface OpfsVfsOptions {
+  /** Bytes of contiguous writes gathered into one OPFS write; 0 writes each call through. Default 1 MiB, near OPFS's best rate (DESIGN.md). */
+  writeBuffer?: number;
+  /** Read-ahead block, used once two reads in a row were sequential; 0 turns it off. Default 256 KiB. */
+  readAhead?: number;
+}
 
 /** Rethrows an OPFS failure as the VfsError SQLite should see. */
 function rethrow(e: unknown, path: string, fallback: number): never {
@@ -54,7 +56,7 @@ class SharedHandle {
   #lastReadEnd = -1;
   #sequential = 0;
 
-  constructor(readonly path: string, readonly sah: SyncAccessHandle, readonly readonly: boolean) {}
+  constructor(readonly path: string, readonly sah: SyncAccessHandle, readonly readonly: boolean, readonly sizes: Required<OpfsVfsOptions>) {}
 
   read(dst: Uint8Array, offset: number): number {
     const n = dst.length;
@@ -65,9 +67,9 @@ class SharedHandle {
       dst.set(this.#rbuf!.subarray(offset - this.#rstart, offset - this.#rstart + n));
       return n;
     }
-    if (this.#sequential >= 2 && n < READ_AHEAD) {
+    if (this.#sequential >= 2 && n < this.sizes.readAhead) {
       this.flush(); // the block may cover buffered writes
-      this.#rbuf ??= new Uint8Array(READ_AHEAD);
+      this.#rbuf ??= new Uint8Array(this.sizes.readAhead);
       this.#rlen = 0;
       const got = this.#readAt(this.#rbuf, offset);
       this.#rstart = offset;
@@ -85,18 +87,18 @@ class SharedHandle {
     if (this.#rlen > 0 && offset < this.#rstart + this.#rlen && offset + n > this.#rstart) this.#rlen = 0;
     if (this.#wlen > 0) {
       const rel = offset - this.#wstart;
-      if (rel >= 0 && rel <= this.#wlen && rel + n <= WRITE_BUFFER) {
+      if (rel >= 0 && rel <= this.#wlen && rel + n <= this.sizes.writeBuffer) {
         this.#wbuf!.set(src, rel);
         this.#wlen = Math.max(this.#wlen, rel + n);
         return;
       }
       this.flush();
     }
-    if (n >= WRITE_BUFFER) {
+    if (n >= this.sizes.writeBuffer) {
       this.#writeAt(src, offset);
       return;
     }
-    this.#wbuf ??= new Uint8Array(WRITE_BUFFER);
+    this.#wbuf ??= new Uint8Array(this.sizes.writeBuffer);
     this.#wbuf.set(src, 0);
     this.#wstart = offset;
     this.#wlen = n;
@@ -247,7 +249,11 @@ export class OpfsVfs implements Vfs {
   /** Temporary files (sort spills, statement journals) stay in memory. */
   readonly #temp = new MemoryVfs("opfs-temp");
 
-  constructor(readonly name = "opfs") {}
+  readonly #sizes: Required<OpfsVfsOptions>;
+
+  constructor(readonly name = "opfs", options: OpfsVfsOptions = {}) {
+    this.#sizes = { writeBuffer: options.writeBuffer ?? 1 << 20, readAhead: options.readAhead ?? 256 << 10 };
+  }
 
   /**
    * Opens the sync access handles a database at `path` needs (itself, its journal, its WAL when
@@ -315,7 +321,7 @@ export class OpfsVfs implements Vfs {
         const why = code === SQLITE_BUSY ? " (another tab or worker has it open)" : "";
         throw new SqliteError(`cannot open ${full}${why}: ${errorText(e)}`, code);
       }
-      const h = new SharedHandle(full, sah, readonly);
+      const h = new SharedHandle(full, sah, readonly, this.#sizes);
       this.#handles.set(full, h);
       return h;
     })();

@@ -71,6 +71,18 @@ test("stepped backup memory → OPFS → memory in a worker: real file, sound, e
   assert.equal(r.fromOpfs.pageCount, r.toOpfs.pageCount);
 });
 
+test("a 30 MB database (the heap grows mid-copy) goes memory → OPFS → memory intact", async (ctx) => {
+  const page = await harness(ctx);
+  const w = await call(page, "spawn");
+  const r = await inWorker(page, w, "roundTrip", `${dirName("big")}/big.db`, 28_000, 1000);
+  assert.ok(r.toOpfs.pageCount * r.pageSize > 30e6, `size ${r.toOpfs.pageCount * r.pageSize}`);
+  assert.equal(r.toOpfs.integrity, "ok");
+  assert.equal(r.toOpfs.sameConnection, true);
+  assert.equal(r.reopened, true);
+  assert.equal(r.fromOpfs.equal, true);
+  assert.equal(r.fromOpfs.integrity, "ok");
+});
+
 test("rollback journal: ROLLBACK after spilled pages restores the old content", async (ctx) => {
   const page = await harness(ctx);
   const w = await call(page, "spawn");

@@ -156,6 +156,31 @@ const ops: Record<string, (...args: any[]) => Promise<unknown>> = {
   restoreDigest,
   listDir,
 
+  /** Main-thread backupToOpfs speed, and the longest step (the page's worst freeze). */
+  async benchMain(path: string, mib: number) {
+    const sqlite = await sqlitePromise;
+    using db = sqlite.open(":memory:");
+    db.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, b BLOB)");
+    db.exec("BEGIN");
+    for (let i = 0; i < Math.ceil((mib * 2 ** 20) / 1100); i++) db.run("INSERT INTO t(b) VALUES (randomblob(1000))");
+    db.exec("COMMIT");
+    const bytes = db.get<{ n: number }>("SELECT page_count * page_size AS n FROM pragma_page_count, pragma_page_size")!.n;
+    let last = performance.now();
+    let longestTaskMs = 0;
+    const t0 = performance.now();
+    const res = await sqlite.backupToOpfs(db, path, {
+      onProgress: () => {
+        const now = performance.now();
+        longestTaskMs = Math.max(longestTaskMs, now - last);
+        last = now;
+      },
+    });
+    const s = (performance.now() - t0) / 1000;
+    const restoreT0 = performance.now();
+    (await sqlite.restoreFromOpfs(path)).close();
+    return { dbMiB: bytes / 2 ** 20, MiBps: bytes / 2 ** 20 / s, steps: res.steps, longestGapBetweenStepsMs: longestTaskMs, restoreMiBps: bytes / 2 ** 20 / ((performance.now() - restoreT0) / 1000) };
+  },
+
   async restoreMissing(path: string) {
     const sqlite = await sqlitePromise;
     try {

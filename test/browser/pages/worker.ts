@@ -23,10 +23,10 @@ const ops: Record<string, (...args: any[]) => Promise<unknown>> = {
   },
 
   /** memory → OPFS and OPFS → memory, stepped; everything read back and compared. */
-  async roundTrip(path: string, rows: number) {
+  async roundTrip(path: string, rows: number, blobSize = 300) {
     const sqlite = await sqlitePromise;
     using mem = sqlite.open(":memory:");
-    fill(mem, rows, 300);
+    fill(mem, rows, blobSize);
     const expected = contentOf(mem);
     const pageSize = mem.get<{ page_size: number }>("PRAGMA page_size")!.page_size;
     let events = 0;
@@ -165,7 +165,23 @@ const ops: Record<string, (...args: any[]) => Promise<unknown>> = {
       await sqlite.backup(src, back, { pagesPerStep: -1 });
       results.opfsToMemoryMiBps = bytes / 2 ** 20 / ((performance.now() - t0) / 1000);
     }
-    // Baseline: what one 4 KiB write per page (no coalescing) costs on this machine.
+    // A/B on this machine: the same VFS with coalescing and read-ahead off (one write per page).
+    {
+      const unbuffered = new OpfsVfs("opfs-unbuffered", { writeBuffer: 0, readAhead: 0 });
+      const plain = await loadSqlite({ vfs: [unbuffered] });
+      using src = plain.open(":memory:");
+      src.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, b BLOB)");
+      src.exec("BEGIN");
+      for (let i = 0; i < rows; i++) src.run("INSERT INTO t(b) VALUES (randomblob(1000))");
+      src.exec("COMMIT");
+      const pin = await unbuffered.prepare(`${dir}/bench-unbuffered.db`);
+      using dest = plain.open(pin.path, { vfs: unbuffered.name });
+      pin.release();
+      const t0 = performance.now();
+      await plain.backup(src, dest, { pagesPerStep: -1 });
+      results.unbufferedOneStepMiBps = bytes / 2 ** 20 / ((performance.now() - t0) / 1000);
+    }
+    // Baseline: raw 4 KiB sync-handle writes, one call per page.
     const d = await navigator.storage.getDirectory().then((r) => r.getDirectoryHandle(dir));
     const fh = await d.getFileHandle("raw4k.bin", { create: true });
     const sah = await (fh as any).createSyncAccessHandle();
