@@ -1,10 +1,11 @@
 // backup(): the everyday call. Steps a Backup until done, yielding to the event loop between
 // steps, retrying BUSY/LOCKED, honouring AbortSignal, and finishing in bounded time when the
 // source keeps changing (each restart doubles the step; after a few, one step copies the rest).
-import type { Backup } from "./backup.js";
-import { SQLITE_ACCESS_READ, SQLITE_BUSY, SQLITE_LOCKED } from "./constants.js";
+import type { Backup, StepResult } from "./backup.js";
+import { SQLITE_ACCESS_READ, SQLITE_BUSY, SQLITE_LOCKED, SQLITE_READONLY_ROLLBACK } from "./constants.js";
 import { Database } from "./database.js";
 import { SqliteError } from "./errors.js";
+import { SourceGuard, type Stamp } from "./source-guard.js";
 import type { Sqlite } from "./sqlite.js";
 
 export interface BackupProgress {
@@ -26,6 +27,11 @@ export interface BackupOptions {
   signal?: AbortSignal;
   /** Keep retrying BUSY/LOCKED this long before rejecting. Default 5000. */
   busyTimeoutMs?: number;
+  /**
+   * For a file source: check around every step that no other process changed the file, and copy
+   * again if one did (docs/reliability.md). Default true.
+   */
+  verifySource?: boolean;
 }
 export interface BackupResult {
   pageCount: number;
@@ -69,9 +75,11 @@ export async function runBackup(sqlite: Sqlite, source: Database, dest: Database
 
   let backup: Backup | undefined;
   try {
-    backup = sqlite.backupInit(destDb, destName, source, sourceName);
-    const result = await loop(backup, options.pagesPerStep, pauseMs, busyTimeoutMs, onProgress, signal);
-    backup.finish();
+    const guard = options.verifySource === false ? null : SourceGuard.for(sqlite, source, sourceName);
+    const init = () => (backup = sqlite.backupInit(destDb, destName, source, sourceName));
+    init();
+    const result = await loop(() => backup!, init, guard, options.pagesPerStep, pauseMs, busyTimeoutMs, onProgress, signal);
+    backup!.finish();
     own?.db.close();
     return result;
   } catch (e) {
@@ -85,8 +93,8 @@ export async function runBackup(sqlite: Sqlite, source: Database, dest: Database
 }
 
 async function loop(
-  backup: Backup, fixedPages: number | undefined, pauseMs: number, busyTimeoutMs: number,
-  onProgress: BackupOptions["onProgress"], signal: AbortSignal | undefined,
+  current: () => Backup, init: () => Backup, guard: SourceGuard | null, fixedPages: number | undefined,
+  pauseMs: number, busyTimeoutMs: number, onProgress: BackupOptions["onProgress"], signal: AbortSignal | undefined,
 ): Promise<BackupResult> {
   const start = performance.now();
   let pages = fixedPages ?? 128;
@@ -96,13 +104,54 @@ async function loop(
   let copied = 0;
   let busySince: number | null = null;
   let busyTries = 0;
+  // The source guard: the stamp this copy started from; since when the source keeps changing
+  // outside this process; whether a finished copy turned out torn (committed before we knew).
+  let startStamp: Stamp | null = null;
+  let changingSince: number | null = null;
+  let tornCopy = false;
   for (;;) {
     signal?.throwIfAborted();
+    const backup = current();
     const n = restarts >= RESTARTS_BEFORE_ONE_STEP ? -1 : pages;
+    const before = guard?.stamp() ?? null;
     const t0 = performance.now();
-    const rc = backup.step(n);
+    let rc: StepResult;
+    if (before?.writerActive) rc = "busy"; // a live journal: a writer is mid-transaction; do not read under it
+    else {
+      if (guard && startStamp === null) {
+        guard.refreshWalIndex();
+        startStamp = before;
+      }
+      try {
+        rc = backup.step(n);
+      } catch (e) {
+        // A read-only source meets another process's live journal: the writer is mid-commit.
+        if (!(guard && e instanceof SqliteError && e.extendedCode === SQLITE_READONLY_ROLLBACK)) throw e;
+        rc = "busy";
+        startStamp = null;
+        backup[Symbol.dispose]();
+        init();
+      }
+    }
     const dt = performance.now() - t0;
     steps++;
+    if (guard && startStamp !== null && (rc === "ok" || rc === "done") && guard.stamp().key !== startStamp.key) {
+      // The source changed since this copy began: during the step (only another process can
+      // write then) or between steps (SQLite restarts by itself for its own writers, but not for
+      // another process's WAL). Copy again from a fresh view; a finished copy is overwritten.
+      changingSince ??= t0;
+      tornCopy ||= rc === "done";
+      if (t0 - changingSince >= busyTimeoutMs) {
+        throw new SqliteError(`backup: the source file kept changing outside this process for longer than busyTimeoutMs (${busyTimeoutMs} ms); ` +
+          (tornCopy ? "the destination holds a copy that may be inconsistent" : "the destination was rolled back"), SQLITE_BUSY);
+      }
+      backup[Symbol.dispose]();
+      init();
+      startStamp = null;
+      restarts++;
+      copied = 0;
+      continue;
+    }
     if (rc === "busy" || rc === "locked") {
       busySince ??= t0;
       if (t0 - busySince >= busyTimeoutMs) {
@@ -132,7 +181,7 @@ async function loop(
     }
     await (pauseMs > 0 ? sleep(pauseMs, signal) : yieldToEventLoop());
   }
-  const pageCount = backup.pageCount;
+  const pageCount = current().pageCount;
   onProgress?.({ remaining: 0, pageCount });
   return { pageCount, steps, restarts, elapsedMs: performance.now() - start };
 }

@@ -93,3 +93,18 @@ export function shmClose(conn: ShmConn): void {
   for (const p of node.regions) node.heap.free(p);
   nodes.delete(node.key);
 }
+
+/** Bytes of the two copies of the WAL-index header at the start of region 0 (wal.c). */
+const WAL_INDEX_HEADERS = 96;
+
+/**
+ * Zeroes the WAL-index header of `key` when no connection holds any of its locks, so the next
+ * reader rebuilds the index from the WAL file ("recovery"). Used by backup()'s source guard:
+ * another process may have changed the WAL, and this heap index only sees our own writers.
+ */
+export function shmInvalidate(key: string): void {
+  const node = nodes.get(key);
+  if (!node || node.regions.length === 0) return;
+  if (node.exclusive.some((x) => x !== null) || node.shared.some((n) => n > 0)) return;
+  node.heap.u8.fill(0, node.regions[0]!, node.regions[0]! + WAL_INDEX_HEADERS);
+}

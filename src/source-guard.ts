@@ -1,0 +1,96 @@
+// The cross-process guard of backup() for file sources (docs/reliability.md). Node has no
+// advisory locks, so another process (e.g. the native sqlite3 CLI) can write the source while we
+// read it, and SQLite cannot see that. The guard reads a stamp of the source's files straight
+// through its VFS: the database header's change counter and page count (bytes 24..39), the file
+// size, the WAL's size and header (salts change on every restart) and whether a rollback journal
+// is live (starts with its magic). A backup step is one synchronous call in which nothing else of
+// this process runs, so a stamp that differs across a step was changed by someone else.
+import { SQLITE_ACCESS_EXISTS, SQLITE_FCNTL_VFS_POINTER, SQLITE_OPEN_MAIN_DB, SQLITE_OPEN_MAIN_JOURNAL, SQLITE_OPEN_READONLY, SQLITE_OPEN_WAL, SQLITE_OK, SQLITE_IOERR_READ } from "./constants.js";
+import type { Database } from "./database.js";
+import { SqliteError, VfsError } from "./errors.js";
+import type { Sqlite } from "./sqlite.js";
+import { shmInvalidate } from "./vfs/shm.js";
+import type { Vfs } from "./vfs/types.js";
+
+const JOURNAL_MAGIC = [0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7];
+/** sqlite3_vfs.zName: after iVersion, szOsFile, mxPathname and pNext (wasm32). */
+const VFS_ZNAME_OFFSET = 16;
+
+export interface Stamp {
+  /** Everything that changes when anyone commits to the file. */
+  readonly key: string;
+  /** A rollback journal is live: a writer (maybe in another process) is inside a transaction. */
+  readonly writerActive: boolean;
+  readonly wal: boolean;
+}
+
+export class SourceGuard {
+  private constructor(readonly vfs: Vfs, readonly path: string, readonly lockKey: string) {}
+
+  /** A guard for a file-backed schema, or null (memory, temp, or a VFS that cannot be read twice). */
+  static for(sqlite: Sqlite, db: Database, schema: string): SourceGuard | null {
+    const { capi, heap } = sqlite;
+    return heap.scoped((s) => {
+      const zSchema = s.cstring(schema)[0];
+      const path = heap.cstring(capi.sqlite3_db_filename(db.state.ptr, zSchema));
+      if (!path) return null;
+      const pp = s.out();
+      if (capi.sqlite3_file_control(db.state.ptr, zSchema, SQLITE_FCNTL_VFS_POINTER, pp) !== SQLITE_OK) return null;
+      const name = heap.cstring(heap.i32(heap.i32(pp) + VFS_ZNAME_OFFSET));
+      const vfs = sqlite.host.vfses.find((v) => v.name === name);
+      if (!vfs) return null;
+      try {
+        const { file } = vfs.open(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_MAIN_DB);
+        file.close();
+        return new SourceGuard(vfs, path, file.lockKey);
+      } catch {
+        return null; // e.g. an OPFS file already held by its exclusive sync handle
+      }
+    });
+  }
+
+  /** The current stamp; an I/O failure is a SqliteError like any other read of the source. */
+  stamp(): Stamp {
+    try {
+      return this.#stamp();
+    } catch (e) {
+      const code = e instanceof VfsError ? e.code : SQLITE_IOERR_READ;
+      throw new SqliteError(`backup: cannot check the source file ${this.path}: ${(e as Error)?.message ?? e}`, code);
+    }
+  }
+
+  #stamp(): Stamp {
+    const db = this.#head(this.path, SQLITE_OPEN_MAIN_DB, 24, 16);
+    const wal = this.#head(`${this.path}-wal`, SQLITE_OPEN_WAL, 0, 32);
+    const journal = this.#head(`${this.path}-journal`, SQLITE_OPEN_MAIN_JOURNAL, 0, 8);
+    const writerActive = journal !== null && JOURNAL_MAGIC.every((b, i) => journal.bytes[i] === b);
+    const key = [db, wal].map((h) => (h ? `${h.size}:${Array.from(h.bytes).join(",")}` : "-")).join("|");
+    return { key, writerActive, wal: wal !== null && wal.size > 0 };
+  }
+
+  /**
+   * Makes this instance's next reader rebuild the WAL index from the WAL file, which another
+   * process may have changed (our index lives in the heap and sees only our own writers).
+   */
+  refreshWalIndex(): void {
+    shmInvalidate(this.lockKey);
+  }
+
+  /** Size and the first n bytes at offset of a file, or null when it does not exist. */
+  #head(path: string, kind: number, offset: number, n: number): { size: number; bytes: Uint8Array } | null {
+    if (!this.vfs.access(path, SQLITE_ACCESS_EXISTS)) return null;
+    let file;
+    try {
+      file = this.vfs.open(path, SQLITE_OPEN_READONLY | kind).file;
+    } catch {
+      return null; // deleted between access() and open()
+    }
+    try {
+      const bytes = new Uint8Array(n);
+      bytes.fill(0, file.read(bytes, offset));
+      return { size: file.size(), bytes };
+    } finally {
+      file.close();
+    }
+  }
+}
