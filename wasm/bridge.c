@@ -143,3 +143,4 @@ int sbw_db_config_int(sqlite3 *db, int op, int value, int *pOut){
 _Static_assert(sizeof(void*)==4, "wasm32 pointers");
 _Static_assert(sizeof(sqlite3_int64)==8, "64-bit integers cross as BigInt");
 _Static_assert(offsetof(sqlite3_file, pMethods)==0, "pMethods first");
+_Static_assert(offsetof(sqlite3_vfs, zName)==16, "src/source-guard.ts reads sqlite3_vfs.zName at 16");
