@@ -1,0 +1,259 @@
+// Write coalescing and read-ahead for any positional VfsFile (Node fs, OPFS sync handles, …).
+// SQLite issues one call per page; the host pays per call (a syscall in Node, far more in OPFS),
+// so contiguous page writes are merged into one large write and sequential page reads are served
+// from one large read.
+//
+// Invariants (what makes this safe):
+// - At most one file in this JS realm holds buffered writes (`dirty`). A write to any other
+//   file, and every other ordering point (sync, truncate, size, lock change, close, a VFS
+//   delete/access via flushPendingWrites(), the end of the current task), flushes it first. So
+//   the OS sees the same sequence of writes SQLite issued, only with neighbours merged: a
+//   process crash leaves what native SQLite would leave (journal before database, database
+//   before the journal's deletion), with synchronous=OFF too.
+// - A read through any connection of a file with buffered writes flushes them first (WAL
+//   frames written by one connection are read by another through its own handle).
+// - Read-ahead data is tagged with the file's write generation (per lockKey, bumped by every
+//   write or truncate from any connection of this realm, checkpoints included) and dropped
+//   when this connection takes SHARED from NONE: a new transaction, so another process may
+//   have written in between.
+// - A flush that fails inside a VFS call fails that call (SQLITE_IOERR_WRITE, or SQLITE_FULL
+//   for a full disk); a flush that fails at the end of a task (no call to fail) is kept and
+//   thrown by the next call on that file, as an OS reports a failed write-back at the next
+//   fsync.
+import { SQLITE_IOERR_WRITE, SQLITE_LOCK_NONE, SQLITE_LOCK_SHARED, SQLITE_NOTFOUND } from "../constants.js";
+import { VfsError } from "../errors.js";
+import type { VfsFile } from "./types.js";
+
+export interface BufferOptions {
+  /** Largest merged write, bytes. Default 1 MiB. */
+  maxWrite?: number;
+  /** Largest read-ahead, bytes. Default 1 MiB. */
+  maxReadAhead?: number;
+}
+
+const DEFAULT_MAX = 1 << 20;
+/** First read-ahead and first write-buffer size: small databases never pay for 1 MiB buffers. */
+const START = 64 << 10;
+
+/** Write generation per file identity, shared by every open handle of that file. */
+interface Generation {
+  value: number;
+  refs: number;
+}
+const generations = new Map<string, Generation>();
+
+/** The one file whose writes are buffered, if any (see the invariants above). */
+let dirty: BufferedFile | null = null;
+let flushQueued = false;
+
+/** Flushes the buffered writes of whichever file has some. Call before VFS-level operations. */
+export function flushPendingWrites(): void {
+  dirty?.flush();
+}
+
+/** End of the current task: nothing stays buffered while the program does something else. */
+function queueFlush(): void {
+  if (flushQueued) return;
+  flushQueued = true;
+  queueMicrotask(() => {
+    flushQueued = false;
+    const f = dirty;
+    if (!f) return;
+    try {
+      f.flush();
+    } catch (e) {
+      f.deferredError ??= e; // no caller to fail now: the next call on this file reports it
+    }
+  });
+}
+
+const isFull = (e: unknown) => {
+  const err = e as { code?: unknown; name?: unknown };
+  return err?.code === "ENOSPC" || err?.code === "EDQUOT" || err?.name === "QuotaExceededError";
+};
+
+export class BufferedFile implements VfsFile {
+  readonly #inner: VfsFile;
+  readonly #maxWrite: number;
+  readonly #maxReadAhead: number;
+  readonly #gen: Generation;
+  #level = SQLITE_LOCK_NONE;
+  /** @internal A failed end-of-task flush, thrown by the next call. */
+  deferredError: unknown = null;
+
+  // Pending writes: bytes [wStart, wStart + wLen) held in wBuf. Owned here; freed at close.
+  #wBuf: Uint8Array | null = null;
+  #wStart = 0;
+  #wLen = 0;
+
+  // Read-ahead: bytes [rStart, rStart + rLen) of the file as of generation rGen. Freed at close.
+  #rBuf: Uint8Array | null = null;
+  #rStart = 0;
+  #rLen = 0;
+  #rGen = -1;
+  /** End of the last read, and the size of the next read-ahead (doubles while reads are sequential). */
+  #seqEnd = -1;
+  #raSize = START;
+
+  constructor(inner: VfsFile, options: BufferOptions = {}) {
+    this.#inner = inner;
+    this.#maxWrite = options.maxWrite ?? DEFAULT_MAX;
+    this.#maxReadAhead = options.maxReadAhead ?? DEFAULT_MAX;
+    let g = generations.get(inner.lockKey);
+    if (!g) generations.set(inner.lockKey, (g = { value: 0, refs: 0 }));
+    g.refs++;
+    this.#gen = g;
+  }
+
+  get lockKey(): string {
+    return this.#inner.lockKey;
+  }
+
+  /** Writes the buffered run to the file. */
+  flush(): void {
+    if (dirty !== this) return;
+    const buf = this.#wBuf!;
+    const len = this.#wLen;
+    dirty = null;
+    this.#wLen = 0;
+    try {
+      this.#inner.write(buf.subarray(0, len), this.#wStart);
+    } catch (e) {
+      if (isFull(e) || e instanceof VfsError) throw e;
+      throw new VfsError(SQLITE_IOERR_WRITE, `buffered write of ${len} bytes at ${this.#wStart}: ${(e as Error)?.message ?? e}`);
+    }
+  }
+
+  #checkDeferred(): void {
+    const e = this.deferredError;
+    if (e !== null) {
+      this.deferredError = null;
+      throw e;
+    }
+  }
+
+  /** Any operation that others (or a crash) could observe the order of. */
+  #orderingPoint(): void {
+    this.#checkDeferred();
+    flushPendingWrites();
+  }
+
+  read(dst: Uint8Array, offset: number): number {
+    this.#checkDeferred();
+    const n = dst.length;
+    const end = offset + n;
+    if (this.#rGen === this.#gen.value && offset >= this.#rStart && end <= this.#rStart + this.#rLen) {
+      // Filled at the current generation: no write to this file since, so nothing pending in it.
+      dst.set(this.#rBuf!.subarray(offset - this.#rStart, end - this.#rStart));
+      this.#seqEnd = end;
+      return n;
+    }
+    // Sequential (allowing a small forward gap: pages SQLite found in its cache are skipped).
+    const sequential = offset >= this.#seqEnd && offset <= this.#seqEnd + this.#raSize && n < this.#maxReadAhead;
+    const size = sequential ? Math.max(n, this.#raSize) : n;
+    this.#seqEnd = end;
+    this.#raSize = sequential ? Math.min(this.#raSize * 2, this.#maxReadAhead) : START;
+    // Whatever the disk read will cover must be on disk first.
+    if (dirty !== null && dirty.lockKey === this.lockKey &&
+      (dirty !== this || (offset < this.#wStart + this.#wLen && offset + size > this.#wStart))) {
+      dirty.flush();
+    }
+    if (!sequential) return this.#inner.read(dst, offset);
+    if (this.#rBuf === null || this.#rBuf.length < size) this.#rBuf = new Uint8Array(size);
+    this.#rGen = -1; // until the read succeeds
+    this.#rLen = this.#inner.read(this.#rBuf.subarray(0, size), offset);
+    this.#rStart = offset;
+    this.#rGen = this.#gen.value;
+    const got = Math.min(n, this.#rLen);
+    dst.set(this.#rBuf.subarray(0, got));
+    return got;
+  }
+
+  write(src: Uint8Array, offset: number): void {
+    this.#checkDeferred();
+    const n = src.length;
+    this.#gen.value++; // every read-ahead of this file, in every connection, is now stale
+    if (dirty === this) {
+      const wEnd = this.#wStart + this.#wLen;
+      if (offset >= this.#wStart && offset + n <= wEnd) { // rewrite of buffered bytes
+        this.#wBuf!.set(src, offset - this.#wStart);
+        return;
+      }
+      if (offset === wEnd && this.#wLen + n <= this.#maxWrite) { // append to the run
+        this.#reserve(this.#wLen + n);
+        this.#wBuf!.set(src, this.#wLen);
+        this.#wLen += n;
+        return;
+      }
+    }
+    flushPendingWrites();
+    if (n >= this.#maxWrite) {
+      this.#inner.write(src, offset);
+      return;
+    }
+    this.#reserve(n);
+    this.#wBuf!.set(src, 0);
+    this.#wStart = offset;
+    this.#wLen = n;
+    dirty = this;
+    queueFlush();
+  }
+
+  /** Grows the write buffer (doubling, up to maxWrite) to hold `need` bytes, keeping its content. */
+  #reserve(need: number): void {
+    const cur = this.#wBuf;
+    if (cur !== null && cur.length >= need) return;
+    let size = Math.max(cur?.length ?? 0, START);
+    while (size < need) size *= 2;
+    const next = new Uint8Array(Math.min(size, this.#maxWrite));
+    if (cur !== null && this.#wLen > 0) next.set(cur.subarray(0, this.#wLen));
+    this.#wBuf = next;
+  }
+
+  truncate(size: number): void {
+    this.#orderingPoint();
+    this.#gen.value++;
+    this.#inner.truncate(size);
+  }
+
+  sync(flags: number): void {
+    this.#orderingPoint();
+    this.#inner.sync(flags);
+  }
+
+  size(): number {
+    this.#orderingPoint();
+    return this.#inner.size();
+  }
+
+  close(): void {
+    try {
+      this.#checkDeferred();
+      if (dirty === this) this.flush();
+    } finally {
+      if (dirty === this) dirty = null; // the flush failed: the data is lost with the handle
+      this.#wBuf = this.#rBuf = null;
+      if (--this.#gen.refs === 0) generations.delete(this.lockKey);
+      this.#inner.close();
+    }
+  }
+
+  lockChanged(level: number): void {
+    if (level === SQLITE_LOCK_SHARED && this.#level === SQLITE_LOCK_NONE) this.#rGen = -1; // new transaction
+    this.#level = level;
+    this.#orderingPoint(); // others may read the file as soon as we unlock
+    this.#inner.lockChanged?.(level);
+  }
+
+  fileControl(op: number, arg: number): number {
+    return this.#inner.fileControl ? this.#inner.fileControl(op, arg) : SQLITE_NOTFOUND;
+  }
+
+  sectorSize(): number {
+    return this.#inner.sectorSize();
+  }
+
+  deviceCharacteristics(): number {
+    return this.#inner.deviceCharacteristics();
+  }
+}
