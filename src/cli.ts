@@ -27,7 +27,7 @@ Usage:
 
 Options:
   --pages-per-step <n>  pages copied per step; "all" (or -1) copies everything in one step.
-                        Default: adaptive, about 8 ms of work per step.
+                        Default: adaptive, about 4 ms of work per step.
   --pause <ms>          wait this long between steps, to leave I/O to other programs (default 0)
   --busy-timeout <ms>   keep retrying while the source is locked this long (default 5000)
   -f, --force           backup: replace an existing destination
