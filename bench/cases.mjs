@@ -1,0 +1,206 @@
+// One measurement in a fresh process: `node [--import tsx] cases.mjs <workload> <peer> <json>`.
+// Prints one JSON line: { ms, peakRssDeltaMiB, maxBlockMs?, ... }. Only the operation itself is
+// timed; loading libraries and preparing in-memory sources happen before the clock starts.
+import { execFileSync } from "node:child_process";
+import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+
+const require = createRequire(import.meta.url);
+const [workload, peer, argJson] = process.argv.slice(2);
+const { src, dst } = JSON.parse(argJson ?? "{}");
+
+const MiB = 1024 * 1024;
+const status = (field) => Number(/(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8").split("\n").find((l) => l.startsWith(field)))[1]) * 1024;
+/** Resets VmHWM to the current RSS, so peaks measure only what follows. */
+const resetPeak = () => {
+  try {
+    writeFileSync("/proc/self/clear_refs", "5");
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * Longest gap between two turns of the event loop while `fn` runs: what a UI or server would
+ * feel. A setImmediate chain records the gaps; a backup loop that yields every step lets it run.
+ */
+async function withBlockMonitor(fn) {
+  let last = performance.now();
+  let max = 0;
+  let running = true;
+  const tick = () => {
+    const now = performance.now();
+    max = Math.max(max, now - last);
+    last = now;
+    if (running) setImmediate(tick);
+  };
+  setImmediate(tick);
+  try {
+    await fn();
+  } finally {
+    running = false;
+  }
+  max = Math.max(max, performance.now() - last);
+  return max;
+}
+
+async function measure(prepare) {
+  const { run, after } = await prepare();
+  if (global.gc) global.gc();
+  const peakOk = resetPeak();
+  const baseline = status(peakOk ? "VmHWM:" : "VmRSS:"); // the RSS the peak was reset to
+  const t0 = performance.now();
+  const maxBlockMs = await withBlockMonitor(run);
+  const ms = performance.now() - t0;
+  const peak = status("VmHWM:");
+  const extra = (await after?.()) ?? {};
+  return { ms, maxBlockMs, baselineMiB: baseline / MiB, peakRssDeltaMiB: peakOk ? (peak - baseline) / MiB : null, ...extra };
+}
+
+// ---- ours ----
+async function oursCase(wl, kind) {
+  const { loadSqlite } = await import("../src/index.ts");
+  const sqlite = await loadSqlite();
+  // onProgress runs after every step: the gaps between calls are the steps (plus one yield).
+  const marks = [];
+  const opts = { ...(kind === "onestep" ? { pagesPerStep: -1 } : {}), onProgress: () => void marks.push(performance.now()) };
+  let result;
+  const after = () => {
+    const gaps = marks.slice(1).map((t, i) => t - marks[i]);
+    // the last gap ends with the final progress event: it is the step that copied the rest and committed
+    return { steps: result?.steps, maxStepMs: gaps.length > 1 ? Math.max(...gaps.slice(0, -1)) : null, lastStepMs: gaps.at(-1) ?? null };
+  };
+  if (wl === "file2file" || wl === "big") {
+    const source = sqlite.open(src, { readonly: true });
+    return { run: async () => { result = await sqlite.backup(source, dst, opts); }, after };
+  }
+  if (wl === "mem2file") {
+    const file = sqlite.open(src, { readonly: true });
+    const mem = sqlite.open(":memory:");
+    await sqlite.backup(file, mem, { pagesPerStep: -1 }); // untimed: the source, in memory
+    file.close();
+    return { run: async () => { result = await sqlite.backup(mem, dst, opts); }, after };
+  }
+  if (wl === "file2mem") {
+    const source = sqlite.open(src, { readonly: true });
+    const mem = sqlite.open(":memory:");
+    return { run: async () => { result = await sqlite.backup(source, mem, opts); }, after };
+  }
+  if (wl === "load") {
+    const { readFile } = await import("node:fs/promises");
+    const url = new URL("../wasm/sqlite3.wasm", import.meta.url);
+    return {
+      run: async () => {
+        // compile + instantiate + sqlite3_initialize from bytes on disk: a fresh instance
+        await loadSqlite({ wasm: await readFile(url) });
+      },
+    };
+  }
+  throw new Error(`no case ${wl}/${peer}`);
+}
+
+// ---- better-sqlite3 (native) ----
+async function bs3Case(wl, kind) {
+  const Database = require("better-sqlite3");
+  // Its backup() steps 100 pages by default; the progress callback's return value sets the next step.
+  const opts = kind === "onestep" ? { progress: () => 0x7fffffff } : {};
+  if (wl === "file2file" || wl === "big") {
+    const db = new Database(src, { readonly: true });
+    return { run: () => db.backup(dst, opts) };
+  }
+  if (wl === "mem2file") {
+    const db = new Database(readFileSync(src)); // deserialize: an in-memory database
+    return { run: () => db.backup(dst, opts) };
+  }
+  if (wl === "file2mem") {
+    // backup() only writes files; the native way into memory is to deserialize the bytes
+    return { run: () => { new Database(readFileSync(src)).close(); } };
+  }
+  throw new Error(`no case ${wl}/${peer}`);
+}
+
+// ---- node:sqlite (Node 22) ----
+async function nodeSqliteCase(wl, kind) {
+  const { DatabaseSync, backup } = await import("node:sqlite");
+  const opts = kind === "onestep" ? { rate: 0x7fffffff } : {}; // default rate: 100 pages per step
+  if (wl === "file2file") {
+    const db = new DatabaseSync(src, { readOnly: true });
+    return { run: () => backup(db, dst, opts) };
+  }
+  if (wl === "mem2file") {
+    // No deserialize in Node 22's node:sqlite: copy the rows into a memory database (untimed).
+    const db = new DatabaseSync(":memory:");
+    db.exec(`ATTACH '${src.replaceAll("'", "''")}' AS s`);
+    const schema = db.prepare("SELECT name, sql FROM s.sqlite_schema WHERE sql NOT NULL ORDER BY type = 'index'").all();
+    for (const { sql } of schema) db.exec(sql);
+    for (const { name } of db.prepare("SELECT name FROM s.sqlite_schema WHERE type = 'table'").all()) {
+      db.exec(`INSERT INTO main."${name}" SELECT * FROM s."${name}"`);
+    }
+    db.exec("DETACH s");
+    return { run: () => backup(db, dst, opts) };
+  }
+  throw new Error(`no case ${wl}/${peer}`);
+}
+
+// ---- @sqlite.org/sqlite-wasm (official; in-memory only in Node) ----
+async function officialCase(wl) {
+  const { default: init } = await import("@sqlite.org/sqlite-wasm");
+  if (wl === "load") return { run: () => init() };
+  const sqlite3 = await init();
+  const { capi, wasm, oo1 } = sqlite3;
+  const deserialize = (buf) => {
+    const bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.length); // not a Buffer: it wants a plain Uint8Array
+    const db = new oo1.DB(":memory:");
+    const p = wasm.allocFromTypedArray(bytes);
+    const rc = capi.sqlite3_deserialize(db.pointer, "main", p, bytes.length, bytes.length,
+      capi.SQLITE_DESERIALIZE_FREEONCLOSE | capi.SQLITE_DESERIALIZE_RESIZEABLE);
+    if (rc) throw new Error(`sqlite3_deserialize: ${rc}`);
+    return db;
+  };
+  if (wl === "mem2file") {
+    const db = deserialize(readFileSync(src));
+    return { run: () => writeFileSync(dst, capi.sqlite3_js_db_export(db)) };
+  }
+  if (wl === "file2mem") return { run: () => deserialize(readFileSync(src)).close() };
+  throw new Error(`no case ${wl}/${peer}`);
+}
+
+// ---- sql.js ----
+async function sqljsCase(wl) {
+  const { default: init } = await import("sql.js");
+  const SQL = await init();
+  if (wl === "file2file") return { run: () => writeFileSync(dst, new SQL.Database(readFileSync(src)).export()) };
+  if (wl === "mem2file") {
+    const db = new SQL.Database(readFileSync(src));
+    return { run: () => writeFileSync(dst, db.export()) };
+  }
+  if (wl === "file2mem") return { run: () => new SQL.Database(readFileSync(src)).close() };
+  throw new Error(`no case ${wl}/${peer}`);
+}
+
+// ---- the physical limits ----
+async function fsCase(wl, kind) {
+  if (wl === "file2file" || wl === "big") {
+    if (kind === "cp") return { run: () => execFileSync("cp", [src, dst]) };
+    return { run: () => copyFileSync(src, dst) };
+  }
+  if (wl === "mem2file") {
+    const bytes = readFileSync(src);
+    return { run: () => writeFileSync(dst, bytes) };
+  }
+  if (wl === "file2mem") return { run: () => readFileSync(src) };
+  throw new Error(`no case ${wl}/${peer}`);
+}
+
+const [lib, kind] = peer.split("/");
+const prepare = {
+  ours: () => oursCase(workload, kind),
+  "better-sqlite3": () => bs3Case(workload, kind),
+  "node:sqlite": () => nodeSqliteCase(workload, kind),
+  official: () => officialCase(workload, kind),
+  "sql.js": () => sqljsCase(workload, kind),
+  fs: () => fsCase(workload, kind),
+}[lib];
+if (!prepare) throw new Error(`unknown peer ${peer}`);
+process.stdout.write(`${JSON.stringify(await measure(prepare))}\n`);

