@@ -61,7 +61,8 @@ async function measure(prepare) {
 // ---- ours ----
 async function oursCase(wl, kind) {
   const { loadSqlite } = await import("../src/index.ts");
-  const sqlite = await loadSqlite();
+  // SBW_BENCH_WASM: another build of the module (e.g. -O3) for an A/B run
+  const sqlite = await loadSqlite(process.env.SBW_BENCH_WASM ? { wasm: process.env.SBW_BENCH_WASM } : undefined);
   // onProgress runs after every step: the gaps between calls are the steps (plus one yield).
   const marks = [];
   const opts = { ...(kind === "onestep" ? { pagesPerStep: -1 } : {}), onProgress: () => void marks.push(performance.now()) };
