@@ -4,7 +4,8 @@
 //
 //   npm run bench              ~330 MiB and 1 GiB databases, 7 rounds (5 for 1 GiB); ~4 min on 2 cores
 //   npm run bench -- --quick   64 MiB and 256 MiB databases, 3 rounds: a smoke run
-//   options: --rounds N, --only <workload,...>, --no-write (print, do not touch BENCHMARKS.md),
+//   options: --rounds N, --only <workload,...> (file2file, mem2file, file2mem, big, load, opfs),
+//            --no-opfs (skip Chromium), --no-write (print, do not touch BENCHMARKS.md),
 //            --report (rebuild the report from bench/data/results.json without measuring)
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -127,8 +128,19 @@ for (const w of report ? [] : workloads) {
     }
   }
 }
+// In-memory → OPFS in headless Chromium (bench/opfs/run.ts alternates the two sides itself).
+let opfs = report ? JSON.parse(readFileSync(saved, "utf8")).opfs ?? null : null;
+if (!report && (!only || only.includes("opfs")) && !flag("--no-opfs")) {
+  if (!existsSync("/usr/bin/chromium")) console.log("opfs: skipped (no /usr/bin/chromium)");
+  else {
+    const res = spawnSync(process.execPath, ["--import", "tsx", join(here, "opfs/run.ts"), String(quick ? 20 : 100), String(quick ? 3 : 5)], { cwd: root, encoding: "utf8" });
+    if (res.status !== 0) throw new Error(`opfs failed:\n${res.stderr}`);
+    opfs = JSON.parse(res.stdout.trim().split("\n").at(-1));
+    console.log(`opfs: sahpool ${opfs.sahpool.map((x) => x.toFixed(0)).join("/")} MiB/s, ours ${opfs.ours.oneStep.map((x) => x.toFixed(0)).join("/")} MiB/s`);
+  }
+}
 const totalS = report ? JSON.parse(readFileSync(saved, "utf8")).totalS : (performance.now() - started) / 1000;
-if (!report) writeFileSync(saved, JSON.stringify({ sizes, rounds, totalS, results }, null, 1));
+if (!report) writeFileSync(saved, JSON.stringify({ sizes, rounds, totalS, results, opfs }, null, 1));
 
 // ---- report ----
 /** Ours only: each run's longest step but the last (median over runs, and the worst run), and the last step, which commits. */
@@ -190,6 +202,10 @@ const stepMed = med("file2file", "ours", "maxStepMs");
 const stepWorst = results.file2file ? Math.max(...results.file2file.ours.map((m) => m.maxStepMs ?? 0)) : null;
 const commitStep = med("file2file", "ours", "lastStepMs");
 targets.push(`| Event loop, backup() defaults, file → file: longest step but the last (median of runs) | ${fmt(stepMed, 1)} ms | ≤ ~16 ms | ${verdict(stepMed, 16)} in the median run; worst run ${fmt(stepWorst, 1)} ms (an I/O stall); the last step, which commits, ${fmt(commitStep, 1)} ms (its fsync: see the notes) |`);
+if (opfs) {
+  const x = median(opfs.ours.oneStep) / median(opfs.sahpool);
+  targets.push(`| In-memory → OPFS (Chromium, ${opfs.mib} MiB): ours ÷ official opfs-sahpool, speed | ${fmt(x, 1)}× | ≥ 10× | ${x >= 10 ? "met" : "**missed** (see the notes)"} |`);
+}
 const load = ratio("load", "ours", "official");
 targets.push(`| Module load: ours ÷ official | ${fmt(load, 2)} | reported | – |`);
 md += `## Targets (issue 5), from this run\n\n| Target | Measured | Goal | |\n|---|---:|---|---|\n${targets.join("\n")}\n\n`;
@@ -205,6 +221,17 @@ for (const w of workloads) {
     md += `| ${name} | ${how[w.id]?.[peer] ?? describe[peer]} | ${fmt(ms)} | ${fmt(ms / base, 2)} | ${mib ? fmt(mib / (ms / 1000)) : "–"} | ${fmt(median(results[w.id][peer].map((m) => m.peakRssDeltaMiB)), 1)} | ${fmt(median(results[w.id][peer].map((m) => m.maxBlockMs)), 1)} | ${steps(results[w.id][peer])} |\n`;
   }
   md += `\nAll runs (ms): ${w.peers.map((p) => `${p} ${results[w.id][p].map((m) => m.ms.toFixed(0)).join("/")}`).join("; ")}.\n\n`;
+}
+if (opfs) {
+  const row = (name, how, xs) => `| ${name} | ${how} | ${fmt(median(xs))} | ${xs.map((x) => x.toFixed(0)).join(" / ")} |`;
+  md += `## In-memory → OPFS in Chromium (${opfs.ours.dbMiB?.toFixed(0) ?? opfs.mib} MiB)\n\n` +
+    `Headless Chromium ${opfs.chromium}, dedicated worker, a fresh browser profile per run, the two sides alternating ` +
+    `(\`bench/opfs/run.ts\`; ours through the browser suite's \`test/browser/bench.ts\`). Same data: one table of ` +
+    `\`randomblob(1000)\` rows in \`:memory:\`, copied to a new OPFS file. Higher is better.\n\n` +
+    `| Peer | How | Median MiB/s | Runs |\n|---|---|---:|---|\n` +
+    row("ours", "`openOpfs()` destination, `backup()` with `pagesPerStep: -1`", opfs.ours.oneStep) + "\n" +
+    row("ours (defaults)", "`openOpfs()` destination, `backup()` adaptive", opfs.ours.adaptive) + "\n" +
+    row("**official**", "opfs-sahpool VFS, `sqlite3_backup_step(-1)`", opfs.sahpool) + "\n\n";
 }
 const notes = join(here, "notes.md");
 if (existsSync(notes)) md += readFileSync(notes, "utf8");

@@ -1,0 +1,67 @@
+// In-memory → OPFS in headless Chromium: the official opfs-sahpool VFS here, ours through the
+// browser suite's bench (test/browser/bench.ts, owned by the OPFS VFS), same data shape and size.
+// Prints one JSON line: { chromium, mib, sahpool: [MiB/s…], ours: {oneStep, adaptive: [MiB/s…]} }.
+//   node --import tsx bench/opfs/run.ts [MiB=100] [runs=3]
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+import { CHROMIUM_ARGS, CHROMIUM_PATH, serve } from "../../test/browser/server.ts";
+
+const mib = Number(process.argv[2] ?? 100);
+const runs = Number(process.argv[3] ?? 3);
+const root = join(import.meta.dirname, "..", "..");
+
+let version = "";
+
+/** One opfs-sahpool backup in a fresh browser profile. */
+async function sahpoolOnce(run: number): Promise<number> {
+  const server = await serve(root);
+  const profile = mkdtempSync(join(tmpdir(), "sbw-opfs-bench-"));
+  const ctx = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS });
+  try {
+    version = ctx.browser()?.version() ?? "";
+    const page = await ctx.newPage();
+    await page.goto(`${server.url}/bench/opfs/index.html`);
+    const r = await page.evaluate(([m, i]) => new Promise<any>((resolve) => {
+      const w = new Worker("/bench/opfs/sahpool-worker.mjs", { type: "module" });
+      w.onmessage = (e) => { w.terminate(); resolve(e.data); };
+      w.onerror = (e) => { w.terminate(); resolve({ ok: false, error: e.message }); };
+      w.postMessage({ mib: m, run: i });
+    }), [mib, run] as const);
+    if (!r.ok) throw new Error(`opfs-sahpool: ${r.error}`);
+    if (r.rowsBack !== r.rows) throw new Error(`opfs-sahpool copy has ${r.rowsBack} rows, not ${r.rows}`);
+    return r.MiBps;
+  } finally {
+    await ctx.close();
+    await server.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+/** One run of the browser suite's bench (its own browser): ours through the worker path. */
+function oursOnce(): { oneStepMiBps: number; adaptiveMiBps: number; dbMiB: number } {
+  const res = spawnSync(process.execPath, ["--import", "tsx", join(root, "test/browser/bench.ts"), String(mib), "1"], { cwd: root, encoding: "utf8" });
+  if (res.status !== 0) throw new Error(`test/browser/bench.ts failed:\n${res.stderr}`);
+  const line = res.stdout.split("\n").find((l) => l.startsWith("worker (openOpfs + backup)"));
+  if (!line) throw new Error(`test/browser/bench.ts printed no worker result:\n${res.stdout}`);
+  return JSON.parse(line.slice(line.indexOf("{")));
+}
+
+// Alternate: the machine is shared, so neither side gets all the quiet moments.
+const sahpool: number[] = [];
+const ours: ReturnType<typeof oursOnce>[] = [];
+for (let run = 0; run < runs; run++) {
+  if (run % 2 === 0) {
+    sahpool.push(await sahpoolOnce(run));
+    ours.push(oursOnce());
+  } else {
+    ours.push(oursOnce());
+    sahpool.push(await sahpoolOnce(run));
+  }
+}
+console.log(JSON.stringify({
+  chromium: version, mib, sahpool,
+  ours: { oneStep: ours.map((w) => w.oneStepMiBps), adaptive: ours.map((w) => w.adaptiveMiBps), dbMiB: ours[0]?.dbMiB },
+}));

@@ -1,0 +1,32 @@
+// The official build's answer to "in-memory database → OPFS file": the opfs-sahpool VFS, with
+// the same data shape as our browser bench (test/browser/pages/worker.ts "bench": rows of
+// randomblob(1000) in one table) and sqlite3_backup_step(-1), timed around the backup only.
+import sqlite3InitModule from "/bench/node_modules/@sqlite.org/sqlite-wasm/dist/index.mjs";
+
+onmessage = async ({ data: { mib, run } }) => {
+  try {
+    const sqlite3 = await sqlite3InitModule();
+    const { capi, oo1 } = sqlite3;
+    const pool = await sqlite3.installOpfsSAHPoolVfs({ name: `bench-sahpool-${run}`, directory: `.bench-sahpool-${run}`, clearOnInit: true });
+    const mem = new oo1.DB(":memory:");
+    mem.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, b BLOB); BEGIN");
+    const rows = Math.ceil((mib * 1024 * 1024) / 1100);
+    mem.exec(`WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < ${rows}) INSERT INTO t(b) SELECT randomblob(1000) FROM s; COMMIT`);
+    const bytes = mem.selectValue("SELECT page_count * page_size FROM pragma_page_count, pragma_page_size");
+    const dest = new pool.OpfsSAHPoolDb("/bench.db");
+    const t0 = performance.now();
+    const b = capi.sqlite3_backup_init(dest.pointer, "main", mem.pointer, "main");
+    let rc;
+    do rc = capi.sqlite3_backup_step(b, -1); while (rc === capi.SQLITE_OK || rc === capi.SQLITE_BUSY || rc === capi.SQLITE_LOCKED);
+    const fin = capi.sqlite3_backup_finish(b);
+    const ms = performance.now() - t0;
+    if (rc !== capi.SQLITE_DONE || fin !== 0) throw new Error(`backup: step ${rc}, finish ${fin}`);
+    const rowsBack = dest.selectValue("SELECT count(*) FROM t");
+    dest.close();
+    mem.close();
+    await pool.removeVfs();
+    postMessage({ ok: true, dbMiB: bytes / 2 ** 20, ms, MiBps: bytes / 2 ** 20 / (ms / 1000), rowsBack, rows });
+  } catch (e) {
+    postMessage({ ok: false, error: String(e?.stack ?? e) });
+  }
+};
