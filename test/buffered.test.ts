@@ -150,6 +150,24 @@ test("read-ahead is dropped when a new transaction starts (another process may h
   }
 });
 
+test("a new transaction on any file drops read-ahead of files that take no locks (e.g. a persistent journal)", () => {
+  const dir = tmpDir("buf");
+  const db = openRaw(join(dir, "x.db"));
+  const journal = openRaw(join(dir, "x.db-journal"));
+  try {
+    journal.write(bytes(65536, 11), 0);
+    assert.equal(read(journal, 0, 4096), bytes(4096, 11)); // read-ahead holds [0, 64 KiB)
+    const fd = openSync(join(dir, "x.db-journal"), "r+"); // "another process" rewrites it
+    writeSync(fd, bytes(4096, 12), 0, 4096, 4096);
+    closeSync(fd);
+    db.lockChanged!(SQLITE_LOCK_SHARED);
+    assert.equal(read(journal, 4096, 4096), bytes(4096, 12));
+  } finally {
+    db.close();
+    journal.close();
+  }
+});
+
 test("a write or truncate through another handle of the same file invalidates read-ahead", () => {
   const p = join(tmpDir("buf"), "shared.db");
   const a = openRaw(p);

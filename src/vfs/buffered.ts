@@ -13,9 +13,10 @@
 // - A read through any connection of a file with buffered writes flushes them first (WAL
 //   frames written by one connection are read by another through its own handle).
 // - Read-ahead data is tagged with the file's write generation (per lockKey, bumped by every
-//   write or truncate from any connection of this realm, checkpoints included) and dropped
-//   when this connection takes SHARED from NONE: a new transaction, so another process may
-//   have written in between.
+//   write or truncate from any connection of this realm, checkpoints included) and with the
+//   realm's transaction epoch, bumped whenever any connection takes SHARED from NONE: a new
+//   transaction, so another process may have written any file in between (the database, or a
+//   persistent journal that is not locked itself).
 // - A flush that fails inside a VFS call fails that call (SQLITE_IOERR_WRITE, or SQLITE_FULL
 //   for a full disk); a flush that fails at the end of a task (no call to fail) is kept and
 //   thrown by the next call on that file, as an OS reports a failed write-back at the next
@@ -41,6 +42,9 @@ interface Generation {
   refs: number;
 }
 const generations = new Map<string, Generation>();
+
+/** Bumped when any connection starts a transaction: read-ahead from before may be stale. */
+let epoch = 0;
 
 /** The one file whose writes are buffered, if any (see the invariants above). */
 let dirty: BufferedFile | null = null;
@@ -91,6 +95,7 @@ export class BufferedFile implements VfsFile {
   #rStart = 0;
   #rLen = 0;
   #rGen = -1;
+  #rEpoch = -1;
   /** End of the last read, and the size of the next read-ahead (doubles while reads are sequential). */
   #seqEnd = -1;
   #raSize = START;
@@ -142,7 +147,7 @@ export class BufferedFile implements VfsFile {
     this.#checkDeferred();
     const n = dst.length;
     const end = offset + n;
-    if (this.#rGen === this.#gen.value && offset >= this.#rStart && end <= this.#rStart + this.#rLen) {
+    if (this.#rGen === this.#gen.value && this.#rEpoch === epoch && offset >= this.#rStart && end <= this.#rStart + this.#rLen) {
       // Filled at the current generation: no write to this file since, so nothing pending in it.
       dst.set(this.#rBuf!.subarray(offset - this.#rStart, end - this.#rStart));
       this.#seqEnd = end;
@@ -164,6 +169,7 @@ export class BufferedFile implements VfsFile {
     this.#rLen = this.#inner.read(this.#rBuf.subarray(0, size), offset);
     this.#rStart = offset;
     this.#rGen = this.#gen.value;
+    this.#rEpoch = epoch;
     const got = Math.min(n, this.#rLen);
     dst.set(this.#rBuf.subarray(0, got));
     return got;
@@ -239,7 +245,7 @@ export class BufferedFile implements VfsFile {
   }
 
   lockChanged(level: number): void {
-    if (level === SQLITE_LOCK_SHARED && this.#level === SQLITE_LOCK_NONE) this.#rGen = -1; // new transaction
+    if (level === SQLITE_LOCK_SHARED && this.#level === SQLITE_LOCK_NONE) epoch++; // a new transaction
     this.#level = level;
     this.#orderingPoint(); // others may read the file as soon as we unlock
     this.#inner.lockChanged?.(level);
