@@ -23,9 +23,12 @@ const option = (name) => {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : undefined;
 };
-const quick = flag("--quick");
-const rounds = Number(option("--rounds") ?? (quick ? 3 : 7));
-const only = option("--only")?.split(",");
+const saved = join(data, "results.json");
+const report = flag("--report"); // rebuild BENCHMARKS.md from the last run's saved results
+const last = report ? JSON.parse(readFileSync(saved, "utf8")) : null;
+const quick = last?.quick ?? flag("--quick");
+const rounds = last?.rounds ?? Number(option("--rounds") ?? (quick ? 3 : 7));
+const only = last?.only ?? option("--only")?.split(",");
 
 // Peers run under Node 22 (better-sqlite3 13 and node:sqlite's backup() need it); so does ours,
 // so that every number comes from the same engine.
@@ -36,7 +39,7 @@ const sizes = quick ? { main: 64, big: 256 } : { main: 330, big: 1024 };
 mkdirSync(data, { recursive: true });
 const mainDb = join(data, `db${sizes.main}.sqlite`);
 const bigDb = join(data, `db${sizes.big}.sqlite`);
-for (const [file, mib] of [[mainDb, sizes.main], [bigDb, sizes.big]]) {
+for (const [file, mib] of report ? [] : [[mainDb, sizes.main], [bigDb, sizes.big]]) {
   const t = performance.now();
   if (generate(file, mib)) console.log(`generated ${file} in ${((performance.now() - t) / 1000).toFixed(1)} s`);
 }
@@ -113,9 +116,7 @@ const median = (xs) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-const saved = join(data, "results.json");
-const report = flag("--report"); // rebuild BENCHMARKS.md from the last run's saved results
-const results = report ? JSON.parse(readFileSync(saved, "utf8")).results : {};
+const results = report ? last.results : {};
 const started = performance.now();
 for (const w of report ? [] : workloads) {
   results[w.id] = Object.fromEntries(w.peers.map((p) => [p, []]));
@@ -129,7 +130,7 @@ for (const w of report ? [] : workloads) {
   }
 }
 // In-memory → OPFS in headless Chromium (bench/opfs/run.ts alternates the two sides itself).
-let opfs = report ? JSON.parse(readFileSync(saved, "utf8")).opfs ?? null : null;
+let opfs = report ? last.opfs ?? null : null;
 if (!report && (!only || only.includes("opfs")) && !flag("--no-opfs")) {
   if (!existsSync("/usr/bin/chromium")) console.log("opfs: skipped (no /usr/bin/chromium)");
   else {
@@ -139,8 +140,8 @@ if (!report && (!only || only.includes("opfs")) && !flag("--no-opfs")) {
     console.log(`opfs: sahpool ${opfs.sahpool.map((x) => x.toFixed(0)).join("/")} MiB/s, ours ${opfs.ours.oneStep.map((x) => x.toFixed(0)).join("/")} MiB/s`);
   }
 }
-const totalS = report ? JSON.parse(readFileSync(saved, "utf8")).totalS : (performance.now() - started) / 1000;
-if (!report) writeFileSync(saved, JSON.stringify({ sizes, rounds, totalS, results, opfs }, null, 1));
+const totalS = report ? last.totalS : (performance.now() - started) / 1000;
+if (!report) writeFileSync(saved, JSON.stringify({ quick, rounds, only, totalS, results, opfs }, null, 1));
 
 // ---- report ----
 /** Ours only: each run's longest step but the last (median over runs, and the worst run), and the last step, which commits. */
