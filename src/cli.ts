@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // The command-line tool: backup, restore and verify SQLite files with the library's backup().
 // Exit codes: 0 ok, 1 failure, 2 usage, 130 interrupted (Ctrl-C / SIGTERM; destination unchanged).
+import { spawn } from "node:child_process";
 import { readFileSync, realpathSync, statSync } from "node:fs";
+import { constants } from "node:os";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { loadSqlite, SqliteError, type BackupProgress, type Database } from "./index.js";
 
@@ -222,10 +225,9 @@ async function copy(command: "backup" | "restore", from: string, to: string, opt
     const kept = destExists ? `${to} is unchanged` : `${to} was not created`;
     out.error({ command, interrupted: e.signal, message: `interrupted by ${e.signal}; ${kept}` }, `${command} interrupted by ${e.signal}; ${kept}`);
     return EXIT_INTERRUPTED;
-  } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
   }
+  // The handlers stay: a second signal (a terminal signals the whole process group and the parent
+  // forwards too) must not kill the process while it rolls back or reports.
 }
 
 class Interrupted extends Error {
@@ -423,4 +425,25 @@ function rate(bytes: number, ms: number): string {
   return ms <= 0 ? "- MiB/s" : `${(bytes / 1048576 / (ms / 1000)).toFixed(1)} MiB/s`;
 }
 
-process.exitCode = await main(process.argv.slice(2));
+/**
+ * Node 20 can hang at exit (here up to one run in four, 0 CPU, forever): a concurrent TurboFan job
+ * waits for a GC that the exiting main thread never runs (gdb: CollectionBarrier::
+ * AwaitCollectionBackground). Compiling JS on the main thread avoids it, and V8 takes that flag
+ * only on the command line, so the tool runs itself once more with it, passing signals and the
+ * exit code through.
+ */
+const NO_CONCURRENT_JIT = "--no-concurrent-recompilation";
+function rerunWithFlag(): void {
+  const child = spawn(process.execPath, [...process.execArgv, NO_CONCURRENT_JIT, fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: "inherit" });
+  const forward = (signal: NodeJS.Signals) => child.kill(signal);
+  process.on("SIGINT", forward);
+  process.on("SIGTERM", forward);
+  child.on("exit", (code, signal) => {
+    process.exitCode = code ?? 128 + (signal ? constants.signals[signal] : 1);
+    process.off("SIGINT", forward);
+    process.off("SIGTERM", forward);
+  });
+}
+
+if (process.execArgv.includes(NO_CONCURRENT_JIT)) process.exitCode = await main(process.argv.slice(2));
+else rerunWithFlag();

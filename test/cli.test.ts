@@ -19,7 +19,7 @@ test.after(() => removeTemp());
 
 interface Run { status: number | null; stdout: string; stderr: string }
 function run(args: string[], cwd?: string): Run {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: "utf8" });
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: "utf8", timeout: 60_000 }); // a hang fails, not stalls
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 function jsonLines(stdout: string): Record<string, unknown>[] {
