@@ -151,8 +151,11 @@ export class NodeFsVfs implements Vfs {
     try {
       fs.accessSync(name, flags === SQLITE_ACCESS_READWRITE ? fs.constants.W_OK | fs.constants.R_OK : fs.constants.R_OK);
       return true;
-    } catch {
-      return false;
+    } catch (e) {
+      // "No" is an errno; anything else (e.g. Deno without --allow-sys) must not read as "absent",
+      // or a failed backup() would think it created a file that was there before.
+      if (["ENOENT", "EACCES", "EPERM", "EROFS", "ENOTDIR"].includes(errno(e) ?? "")) return false;
+      throw e;
     }
   }
 
