@@ -52,16 +52,24 @@ const MAX_PAGES = 1 << 16;
 const RESTARTS_BEFORE_ONE_STEP = 3;
 const BUSY_DELAYS_MS = [1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100];
 
-export async function runBackup(sqlite: Sqlite, source: Database, dest: Database | string, options: BackupOptions = {}): Promise<BackupResult> {
-  const { sourceName = "main", destName = "main", pauseMs = 0, busyTimeoutMs = 5000, onProgress, signal } = options;
-  if (!(source instanceof Database)) throw new TypeError("source must be a Database");
-  if (typeof dest !== "string" && !(dest instanceof Database)) throw new TypeError("dest must be a Database or a filename");
-  if (options.pagesPerStep !== undefined && !Number.isInteger(options.pagesPerStep)) throw new TypeError("pagesPerStep must be an integer");
+const DEFAULT_BUSY_TIMEOUT_MS = 5000;
+
+/** Throws TypeError for malformed options, and signal.reason when already aborted. */
+export function checkOptions(options: BackupOptions): void {
+  const { pagesPerStep, pauseMs = 0, busyTimeoutMs = DEFAULT_BUSY_TIMEOUT_MS, onProgress, signal } = options;
+  if (pagesPerStep !== undefined && !Number.isInteger(pagesPerStep)) throw new TypeError("pagesPerStep must be an integer");
   for (const [k, v] of [["pauseMs", pauseMs], ["busyTimeoutMs", busyTimeoutMs]] as const) {
     if (typeof v !== "number" || !(v >= 0)) throw new TypeError(`${k} must be a number >= 0`);
   }
   if (onProgress !== undefined && typeof onProgress !== "function") throw new TypeError("onProgress must be a function");
   signal?.throwIfAborted();
+}
+
+export async function runBackup(sqlite: Sqlite, source: Database, dest: Database | string, options: BackupOptions = {}): Promise<BackupResult> {
+  const { sourceName = "main", destName = "main" } = options;
+  if (!(source instanceof Database)) throw new TypeError("source must be a Database");
+  if (typeof dest !== "string" && !(dest instanceof Database)) throw new TypeError("dest must be a Database or a filename");
+  checkOptions(options);
 
   // A destination given by name is ours: opened here, closed here, and removed again on failure
   // if this call created it.
@@ -82,7 +90,7 @@ export async function runBackup(sqlite: Sqlite, source: Database, dest: Database
     const guard = options.verifySource === false ? null : SourceGuard.for(sqlite, source, sourceName);
     const init = () => (backup = sqlite.backupInit(destDb, destName, source, sourceName));
     init();
-    const result = await loop(() => backup!, init, guard, options.pagesPerStep, pauseMs, busyTimeoutMs, onProgress, signal);
+    const result = await stepLoop({ current: () => backup!, restart: init, guard }, options);
     backup!.finish();
     own?.db.close();
     return result;
@@ -96,10 +104,24 @@ export async function runBackup(sqlite: Sqlite, source: Database, dest: Database
   }
 }
 
-async function loop(
-  current: () => Backup, init: () => Backup, guard: SourceGuard | null, fixedPages: number | undefined,
-  pauseMs: number, busyTimeoutMs: number, onProgress: BackupOptions["onProgress"], signal: AbortSignal | undefined,
-): Promise<BackupResult> {
+/** What stepLoop drives: the current backup, and for the source guard a way to start it over. */
+export interface StepTarget {
+  current(): Backup;
+  restart(): void;
+  guard: SourceGuard | null;
+  /** Awaited after every step (backupToOpfs waits for its writer here). */
+  afterStep?: () => Promise<void>;
+}
+
+/**
+ * The stepping rules of backup() (adaptive steps, restarts grow the step and end in one step,
+ * BUSY retried up to busyTimeoutMs, abort, a final progress event), shared with backupToOpfs.
+ * Options must have passed checkOptions().
+ */
+export async function stepLoop(target: StepTarget, options: BackupOptions): Promise<BackupResult> {
+  const { pagesPerStep: fixedPages, pauseMs = 0, busyTimeoutMs = DEFAULT_BUSY_TIMEOUT_MS, onProgress, signal } = options;
+  const { current, guard } = target;
+  const init = () => target.restart();
   const start = performance.now();
   let pages = fixedPages ?? 128;
   let adaptive = fixedPages === undefined;
@@ -139,6 +161,7 @@ async function loop(
     }
     const dt = performance.now() - t0;
     steps++;
+    await target.afterStep?.();
     if (guard && startStamp !== null && (rc === "ok" || rc === "done") && guard.stamp().key !== startStamp.key) {
       // The source changed since this copy began: during the step (only another process can
       // write then) or between steps (SQLite restarts by itself for its own writers, but not for

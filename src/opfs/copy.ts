@@ -1,7 +1,7 @@
 // backupToOpfs / restoreFromOpfs / openOpfs: the OPFS operations of the browser entry.
 import type { Backup } from "../backup.js";
-import type { BackupOptions, BackupResult } from "../backup-loop.js";
-import { SQLITE_BUSY, SQLITE_CANTOPEN, SQLITE_IOERR, SQLITE_LOCKED } from "../constants.js";
+import { checkOptions, stepLoop, type BackupOptions, type BackupResult } from "../backup-loop.js";
+import { SQLITE_BUSY, SQLITE_CANTOPEN, SQLITE_IOERR } from "../constants.js";
 import { Database, type OpenOptions } from "../database.js";
 import { SqliteError } from "../errors.js";
 import type { Sqlite } from "../sqlite.js";
@@ -82,15 +82,6 @@ class OpfsWriter implements RelaySink {
   }
 }
 
-function checkBackupOptions(options: BackupOptions): void {
-  if (options.pagesPerStep !== undefined && !Number.isInteger(options.pagesPerStep)) throw new TypeError("pagesPerStep must be an integer");
-  for (const k of ["pauseMs", "busyTimeoutMs"] as const) {
-    const v = options[k];
-    if (v !== undefined && (typeof v !== "number" || !(v >= 0))) throw new TypeError(`${k} must be a number >= 0`);
-  }
-  if (options.onProgress !== undefined && typeof options.onProgress !== "function") throw new TypeError("onProgress must be a function");
-}
-
 /**
  * Copies `source` into the OPFS file at `path` from any thread (the main thread included): the
  * pages go to a temporary file beside the target, which then replaces the target in one rename.
@@ -99,9 +90,8 @@ function checkBackupOptions(options: BackupOptions): void {
  */
 export async function backupToOpfs(sqlite: Sqlite, relay: RelayVfs, source: Database, path: string, options: BackupOptions = {}): Promise<BackupResult> {
   if (!(source instanceof Database)) throw new TypeError("source must be a Database");
-  checkBackupOptions(options);
+  checkOptions(options);
   const { dirs, name, full } = splitOpfsPath(path);
-  options.signal?.throwIfAborted();
   const writer = new OpfsWriter(full);
   const relayName = `/backup-${++serial}.db`;
   let dest: Database | undefined;
@@ -114,7 +104,13 @@ export async function backupToOpfs(sqlite: Sqlite, relay: RelayVfs, source: Data
     dest = sqlite.open(relayName, { vfs: relay.name });
     dest.exec("PRAGMA journal_mode=OFF"); // the temporary file and the rename are the rollback
     backup = sqlite.backupInit(dest, "main", source, options.sourceName ?? "main");
-    const result = await stepLoop(backup, options, () => writer.drain(MAX_IN_FLIGHT));
+    const current = backup;
+    const result = await stepLoop({
+      current: () => current,
+      restart: () => { throw new Error("unreachable: an in-memory source has no source guard"); },
+      guard: null,
+      afterStep: () => writer.drain(MAX_IN_FLIGHT), // never run far ahead of OPFS
+    }, options);
     backup.finish();
     dest.close();
     await writer.drain(0);
@@ -137,7 +133,7 @@ export async function backupToOpfs(sqlite: Sqlite, relay: RelayVfs, source: Data
  * non-empty journal or WAL beside it); SQLITE_CANTOPEN when it does not exist.
  */
 export async function restoreFromOpfs(sqlite: Sqlite, mem: MemoryVfs, path: string, options: BackupOptions = {}): Promise<Database> {
-  checkBackupOptions(options);
+  checkOptions(options);
   const { dirs, name, full } = splitOpfsPath(path);
   const fail = (e: unknown, code: number) => new SqliteError(`cannot read ${full}: ${errorText(e)}`, domErrorCode(e, code));
   let bytes: Uint8Array;
@@ -182,85 +178,4 @@ export async function openOpfs(sqlite: Sqlite, vfs: OpfsVfs, path: string, optio
   } finally {
     pin.release(); // the open database holds its own references now
   }
-}
-
-const BUSY_DELAYS_MS = [1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100];
-
-/**
- * backup()'s stepping rules (adaptive steps, restarts grow the step and end in one step, BUSY
- * retried up to busyTimeoutMs, abort, a final progress event) with an async pause after every
- * step: here, waiting for the writer so the copy never runs far ahead of OPFS.
- */
-async function stepLoop(backup: Backup, options: BackupOptions, afterStep: () => Promise<void>): Promise<BackupResult> {
-  const { pauseMs = 0, busyTimeoutMs = 5000, onProgress, signal } = options;
-  const start = performance.now();
-  let pages = options.pagesPerStep ?? 128;
-  let adaptive = options.pagesPerStep === undefined;
-  let steps = 0;
-  let restarts = 0;
-  let copied = 0;
-  let busySince: number | null = null;
-  let busyTries = 0;
-  for (;;) {
-    signal?.throwIfAborted();
-    const n = restarts >= 3 ? -1 : pages;
-    const t0 = performance.now();
-    const rc = backup.step(n);
-    const dt = performance.now() - t0;
-    steps++;
-    await afterStep();
-    if (rc === "busy" || rc === "locked") {
-      busySince ??= t0;
-      if (t0 - busySince >= busyTimeoutMs) {
-        throw new SqliteError(`backup: the source stayed ${rc} for longer than busyTimeoutMs (${busyTimeoutMs} ms)`, rc === "busy" ? SQLITE_BUSY : SQLITE_LOCKED);
-      }
-      await sleep(BUSY_DELAYS_MS[Math.min(busyTries++, BUSY_DELAYS_MS.length - 1)]!, signal);
-      continue;
-    }
-    busySince = null;
-    busyTries = 0;
-    if (rc === "done") break;
-    const now = backup.pageCount - backup.remaining;
-    if (copied > 0 && now < copied + n) {
-      restarts++;
-      pages = Math.min(pages * 2, 1 << 16);
-    } else if (adaptive) {
-      pages = Math.min(1 << 16, Math.max(16, Math.round(pages * Math.min(2, Math.max(0.5, 8 / Math.max(dt, 0.05))))));
-    }
-    copied = now;
-    const wanted = onProgress?.({ remaining: backup.remaining, pageCount: backup.pageCount });
-    if (typeof wanted === "number" && Number.isInteger(wanted) && wanted !== 0) {
-      pages = wanted;
-      adaptive = false;
-    }
-    await sleep(pauseMs, signal);
-  }
-  const pageCount = backup.pageCount;
-  onProgress?.({ remaining: 0, pageCount });
-  return { pageCount, steps, restarts, elapsedMs: performance.now() - start };
-}
-
-/** setTimeout-free yield for 0 ms (no 4 ms clamping), a timer otherwise; rejects on abort. */
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const done = () => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    };
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    if (ms > 0) timer = setTimeout(done, ms);
-    else {
-      const ch = new MessageChannel();
-      ch.port1.onmessage = () => {
-        ch.port1.close();
-        done();
-      };
-      ch.port2.postMessage(null);
-    }
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }
