@@ -5,15 +5,10 @@ import * as assert from "uvu/assert";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadSqlite, SqliteError, type Database } from "../src/index.js";
-import { dump, integrity, sqlitePromise, tmpDir } from "./helpers.js";
+import { dump, fill, integrity, sqlitePromise, tmpDir } from "./helpers.js";
 
 const sqlite = await sqlitePromise;
 
-function fill(db: Database, rows: number): void {
-  db.exec("CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, v BLOB, s TEXT)");
-  db.run(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
-          INSERT INTO t(v, s) SELECT randomblob(400), 'row ' || i FROM n`, [rows]);
-}
 async function rejects(p: Promise<unknown>): Promise<unknown> {
   try {
     await p;

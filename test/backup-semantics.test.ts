@@ -5,17 +5,11 @@ import * as assert from "uvu/assert";
 import { statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { SqliteError, type Database } from "../src/index.js";
-import { cli, dump, integrity, sqlitePromise, tmpDir } from "./helpers.js";
+import { cli, dump, fill, integrity, sqlitePromise, tmpDir } from "./helpers.js";
 
 const sqlite = await sqlitePromise;
 const test = suite("backup semantics");
 
-/** A database of `rows` rows of ~500 bytes, ~9 rows per 4 KiB page. */
-function fill(db: Database, rows: number, pageSize = 4096): void {
-  db.exec(`PRAGMA page_size=${pageSize}; CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, v BLOB, s TEXT)`);
-  db.run(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
-          INSERT INTO t(v, s) SELECT randomblob(400), 'row ' || i FROM n`, [rows]);
-}
 function pages(db: Database): number {
   return db.get<{ page_count: number }>("PRAGMA page_count")!.page_count;
 }

@@ -4,7 +4,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadSqlite } from "../src/index.js";
+import { loadSqlite, type Database } from "../src/index.js";
 
 export const sqlitePromise = loadSqlite();
 
@@ -33,4 +33,11 @@ export function integrity(file: string): string {
 /** The native CLI's .dump of a file, for content comparison. */
 export function dump(file: string): string {
   return cli(file, ".dump");
+}
+
+/** Adds `rows` rows of ~400-byte blobs to table t (about 9 per 4 KiB page). */
+export function fill(db: Database, rows: number, pageSize = 4096): void {
+  db.exec(`PRAGMA page_size=${pageSize}; CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, v BLOB, s TEXT)`);
+  db.run(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+          INSERT INTO t(v, s) SELECT randomblob(400), 'row ' || i FROM n`, [rows]);
 }
