@@ -29,3 +29,9 @@ export class VfsError extends Error {
     this.name = "VfsError";
   }
 }
+
+/** A "disk full" failure from Node (ENOSPC, EDQUOT) or OPFS (QuotaExceededError): SQLITE_FULL. */
+export function isFullError(e: unknown): boolean {
+  const err = e as { code?: unknown; name?: unknown } | null;
+  return err?.code === "ENOSPC" || err?.code === "EDQUOT" || err?.name === "QuotaExceededError";
+}

@@ -22,7 +22,7 @@
 //   thrown by the next call on that file, as an OS reports a failed write-back at the next
 //   fsync.
 import { SQLITE_IOERR_WRITE, SQLITE_LOCK_NONE, SQLITE_LOCK_SHARED, SQLITE_NOTFOUND } from "../constants.js";
-import { VfsError } from "../errors.js";
+import { isFullError, VfsError } from "../errors.js";
 import type { VfsFile } from "./types.js";
 
 export interface BufferOptions {
@@ -70,11 +70,6 @@ function queueFlush(): void {
     }
   });
 }
-
-const isFull = (e: unknown) => {
-  const err = e as { code?: unknown; name?: unknown };
-  return err?.code === "ENOSPC" || err?.code === "EDQUOT" || err?.name === "QuotaExceededError";
-};
 
 export class BufferedFile implements VfsFile {
   readonly #inner: VfsFile;
@@ -124,7 +119,7 @@ export class BufferedFile implements VfsFile {
     try {
       this.#inner.write(buf.subarray(0, len), this.#wStart);
     } catch (e) {
-      if (isFull(e) || e instanceof VfsError) throw e;
+      if (isFullError(e) || e instanceof VfsError) throw e;
       throw new VfsError(SQLITE_IOERR_WRITE, `buffered write of ${len} bytes at ${this.#wStart}: ${(e as Error)?.message ?? e}`);
     }
   }

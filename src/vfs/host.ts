@@ -7,7 +7,7 @@ import {
   SQLITE_IOERR_SHORT_READ, SQLITE_IOERR_TRUNCATE, SQLITE_IOERR_UNLOCK, SQLITE_IOERR_WRITE,
   SQLITE_CANTOPEN, SQLITE_NOTFOUND, SQLITE_OK, SQLITE_IOERR_ACCESS, SQLITE_IOERR_SHMLOCK,
 } from "../constants.js";
-import { VfsError } from "../errors.js";
+import { isFullError, VfsError } from "../errors.js";
 import type { Heap } from "../heap.js";
 import { acquireOwner, lock, releaseOwner, reservedHeld, unlock, type LockOwner } from "./locks.js";
 import { shmClose, shmLock, shmMap, shmOpen, type ShmConn } from "./shm.js";
@@ -37,9 +37,9 @@ export class HostBridge {
   /** Records a failure and returns the code SQLite should see. */
   fail(where: string, e: unknown, fallback: number): number {
     let code = fallback;
-    const err = e as { code?: unknown; name?: unknown; message?: unknown };
+    const err = e as { message?: unknown };
     if (e instanceof VfsError) code = e.code;
-    else if (err?.code === "ENOSPC" || err?.code === "EDQUOT" || err?.name === "QuotaExceededError") code = SQLITE_FULL;
+    else if (isFullError(e)) code = SQLITE_FULL;
     this.lastError = { code, message: `${where}: ${String(err?.message ?? e)}` };
     return code;
   }
