@@ -5,7 +5,7 @@ import type { Backup, StepResult } from "./backup.js";
 import { SQLITE_ACCESS_READ, SQLITE_BUSY, SQLITE_LOCKED, SQLITE_READONLY_ROLLBACK } from "./constants.js";
 import { Database } from "./database.js";
 import { SqliteError } from "./errors.js";
-import { SourceGuard, type Stamp } from "./source-guard.js";
+import { SourceGuard, vfsOf, type Stamp } from "./source-guard.js";
 import type { Sqlite } from "./sqlite.js";
 
 export interface BackupProgress {
@@ -90,7 +90,9 @@ export async function runBackup(sqlite: Sqlite, source: Database, dest: Database
     const guard = options.verifySource === false ? null : SourceGuard.for(sqlite, source, sourceName);
     const init = () => (backup = sqlite.backupInit(destDb, destName, source, sourceName));
     init();
-    const result = await stepLoop({ current: () => backup!, restart: init, guard }, options);
+    const destVfs = vfsOf(sqlite, destDb, destName);
+    const writeBack = destVfs?.writeBack?.bind(destVfs);
+    const result = await stepLoop({ current: () => backup!, restart: init, guard, writeBack }, options);
     backup!.finish();
     own?.db.close();
     return result;
@@ -111,6 +113,8 @@ export interface StepTarget {
   guard: SourceGuard | null;
   /** Awaited after every step (backupToOpfs waits for its writer here). */
   afterStep?: () => Promise<void>;
+  /** The destination VFS's writeBack(), awaited before the step that commits. */
+  writeBack?: () => Promise<void>;
 }
 
 /**
@@ -206,6 +210,10 @@ export async function stepLoop(target: StepTarget, options: BackupOptions): Prom
       pages = wanted;
       adaptive = false;
     }
+    // The next step commits, and the commit syncs every page written so far. Let the VFS write
+    // them back off this thread first, so that sync has little left to block on.
+    if (target.writeBack && (pages < 0 || backup.remaining <= pages)) await target.writeBack();
+
     await (pauseMs > 0 ? sleep(pauseMs, signal) : yieldToEventLoop());
   }
   const pageCount = current().pageCount;

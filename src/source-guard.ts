@@ -24,6 +24,17 @@ export interface Stamp {
   readonly wal: boolean;
 }
 
+/** The host VFS a schema's file is open with, or null (e.g. memory, or a VFS built into C). */
+export function vfsOf(sqlite: Sqlite, db: Database, schema: string): Vfs | null {
+  const { capi, heap } = sqlite;
+  return heap.scoped((s) => {
+    const pp = s.out();
+    if (capi.sqlite3_file_control(db.state.ptr, s.cstring(schema)[0], SQLITE_FCNTL_VFS_POINTER, pp) !== SQLITE_OK) return null;
+    const name = heap.cstring(heap.i32(heap.i32(pp) + VFS_ZNAME_OFFSET));
+    return sqlite.host.vfses.find((v) => v.name === name) ?? null;
+  });
+}
+
 export class SourceGuard {
   private constructor(readonly vfs: Vfs, readonly path: string, readonly lockKey: string) {}
 
@@ -34,10 +45,7 @@ export class SourceGuard {
       const zSchema = s.cstring(schema)[0];
       const path = heap.cstring(capi.sqlite3_db_filename(db.state.ptr, zSchema));
       if (!path) return null;
-      const pp = s.out();
-      if (capi.sqlite3_file_control(db.state.ptr, zSchema, SQLITE_FCNTL_VFS_POINTER, pp) !== SQLITE_OK) return null;
-      const name = heap.cstring(heap.i32(heap.i32(pp) + VFS_ZNAME_OFFSET));
-      const vfs = sqlite.host.vfses.find((v) => v.name === name);
+      const vfs = vfsOf(sqlite, db, schema);
       if (!vfs) return null;
       try {
         const { file } = vfs.open(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_MAIN_DB);

@@ -41,4 +41,11 @@ export interface Vfs {
   /** flags: SQLITE_ACCESS_EXISTS (exists and, for regular files, non-empty) or _READWRITE. */
   access(name: string, flags: number): boolean;
   fullPathname(name: string): string;
+  /**
+   * Optional: make everything written through this VFS so far durable without blocking the
+   * calling thread (Node: fdatasync in libuv's thread pool). backup() awaits it before the step
+   * that commits, so the commit's own sync finds little left and the event loop is not held up.
+   * Must not reject: a failure is thrown by the next sync() of the file it concerns.
+   */
+  writeBack?(): Promise<void>;
 }
