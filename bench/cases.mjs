@@ -63,15 +63,9 @@ async function oursCase(wl, kind) {
   const { loadSqlite } = await import("../src/index.ts");
   // SBW_BENCH_WASM: another build of the module (e.g. -O3) for an A/B run
   const sqlite = await loadSqlite(process.env.SBW_BENCH_WASM ? { wasm: process.env.SBW_BENCH_WASM } : undefined);
-  // onProgress runs after every step: the gaps between calls are the steps (plus one yield).
-  const marks = [];
-  const opts = { ...(kind === "onestep" ? { pagesPerStep: -1 } : {}), onProgress: () => void marks.push(performance.now()) };
+  const opts = kind === "onestep" ? { pagesPerStep: -1 } : {};
   let result;
-  const after = () => {
-    const gaps = marks.slice(1).map((t, i) => t - marks[i]);
-    // the last gap ends with the final progress event: it is the step that copied the rest and committed
-    return { steps: result?.steps, maxStepMs: gaps.length > 1 ? Math.max(...gaps.slice(0, -1)) : null, lastStepMs: gaps.at(-1) ?? null };
-  };
+  const after = () => ({ steps: result?.steps });
   if (wl === "file2file" || wl === "big") {
     const source = sqlite.open(src, { readonly: true });
     return { run: async () => { result = await sqlite.backup(source, dst, opts); }, after };

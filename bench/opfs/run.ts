@@ -1,6 +1,7 @@
 // In-memory → OPFS in headless Chromium: the official opfs-sahpool VFS here, ours through the
 // browser suite's bench (test/browser/bench.ts, owned by the OPFS VFS), same data shape and size.
-// Prints one JSON line: { chromium, mib, sahpool: [MiB/s…], ours: {oneStep, adaptive: [MiB/s…]} }.
+// A third side writes the same bytes straight through a sync access handle: the physical limit.
+// Prints one JSON line: { chromium, mib, sahpool: [MiB/s…], raw: [MiB/s…], ours: {oneStep, adaptive: [MiB/s…]} }.
 //   node --import tsx bench/opfs/run.ts [MiB=100] [runs=3]
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -15,8 +16,8 @@ const root = join(import.meta.dirname, "..", "..");
 
 let version = "";
 
-/** One opfs-sahpool backup in a fresh browser profile. */
-async function sahpoolOnce(run: number): Promise<number> {
+/** One opfs-sahpool backup (or, mode "raw", the raw write) in a fresh browser profile. */
+async function sahpoolOnce(run: number, mode: "sahpool" | "raw"): Promise<number> {
   const server = await serve(root);
   const profile = mkdtempSync(join(tmpdir(), "sbw-opfs-bench-"));
   const ctx = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS });
@@ -24,12 +25,12 @@ async function sahpoolOnce(run: number): Promise<number> {
     version = ctx.browser()?.version() ?? "";
     const page = await ctx.newPage();
     await page.goto(`${server.url}/bench/opfs/index.html`);
-    const r = await page.evaluate(([m, i]) => new Promise<any>((resolve) => {
+    const r = await page.evaluate(([m, i, md]) => new Promise<any>((resolve) => {
       const w = new Worker("/bench/opfs/sahpool-worker.mjs", { type: "module" });
       w.onmessage = (e) => { w.terminate(); resolve(e.data); };
       w.onerror = (e) => { w.terminate(); resolve({ ok: false, error: e.message }); };
-      w.postMessage({ mib: m, run: i });
-    }), [mib, run] as const);
+      w.postMessage({ mib: m, run: i, mode: md });
+    }), [mib, run, mode] as const);
     if (!r.ok) throw new Error(`opfs-sahpool: ${r.error}`);
     if (r.rowsBack !== r.rows) throw new Error(`opfs-sahpool copy has ${r.rowsBack} rows, not ${r.rows}`);
     return r.MiBps;
@@ -49,19 +50,19 @@ function oursOnce(): { oneStepMiBps: number; adaptiveMiBps: number; dbMiB: numbe
   return JSON.parse(line.slice(line.indexOf("{")));
 }
 
-// Alternate: the machine is shared, so neither side gets all the quiet moments.
+// Rotate the order: the machine is shared, so no side gets all the quiet moments.
 const sahpool: number[] = [];
+const raw: number[] = [];
 const ours: ReturnType<typeof oursOnce>[] = [];
+const sides = [
+  async (run: number) => sahpool.push(await sahpoolOnce(run, "sahpool")),
+  async () => ours.push(oursOnce()),
+  async (run: number) => raw.push(await sahpoolOnce(run, "raw")),
+];
 for (let run = 0; run < runs; run++) {
-  if (run % 2 === 0) {
-    sahpool.push(await sahpoolOnce(run));
-    ours.push(oursOnce());
-  } else {
-    ours.push(oursOnce());
-    sahpool.push(await sahpoolOnce(run));
-  }
+  for (let k = 0; k < sides.length; k++) await sides[(run + k) % sides.length]!(run);
 }
 console.log(JSON.stringify({
-  chromium: version, mib, sahpool,
+  chromium: version, mib, sahpool, raw,
   ours: { oneStep: ours.map((w) => w.oneStepMiBps), adaptive: ours.map((w) => w.adaptiveMiBps), dbMiB: ours[0]?.dbMiB },
 }));
