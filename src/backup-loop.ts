@@ -139,10 +139,11 @@ export async function stepLoop(target: StepTarget, options: BackupOptions): Prom
   let startStamp: Stamp | null = null;
   let changingSince: number | null = null;
   let tornCopy = false;
+  const stepSize = () => (restarts >= RESTARTS_BEFORE_ONE_STEP ? -1 : pages);
   for (;;) {
     signal?.throwIfAborted();
     const backup = current();
-    const n = restarts >= RESTARTS_BEFORE_ONE_STEP ? -1 : pages;
+    const n = stepSize();
     const before = guard?.stamp() ?? null;
     const t0 = performance.now();
     let rc: StepResult;
@@ -212,7 +213,8 @@ export async function stepLoop(target: StepTarget, options: BackupOptions): Prom
     }
     // The next step commits, and the commit syncs every page written so far. Let the VFS write
     // them back off this thread first, so that sync has little left to block on.
-    if (target.writeBack && (pages < 0 || backup.remaining <= pages)) await target.writeBack();
+    const next = stepSize();
+    if (target.writeBack && (next < 0 || backup.remaining <= next)) await target.writeBack();
 
     await (pauseMs > 0 ? sleep(pauseMs, signal) : yieldToEventLoop());
   }
