@@ -128,6 +128,17 @@ test("two connections in one worker: a writer's lock makes the other SQLITE_BUSY
   assert.equal(r.integrity, "ok");
 });
 
+test("two connections in one worker on a WAL file read each other's commits and checkpoints", async (ctx) => {
+  const page = await harness(ctx);
+  const w = await call(page, "spawn");
+  const r = await inWorker(page, w, "walTwoConnections", `${dirName("wal")}/wal.db`);
+  assert.equal(r.mode, "wal");
+  assert.deepEqual(r.seen, [true, true, true, true], "b sees a, a sees b, after the checkpoint, after a delete");
+  assert.equal(r.checkpoint.busy, 0, `checkpoint: ${JSON.stringify(r.checkpoint)}`);
+  assert.equal(r.rows.n, 10 + 500 + 500 - Math.floor(1010 / 3) + 200);
+  assert.equal(r.integrity, "ok");
+});
+
 test("contention between two workers: the second open is SQLITE_BUSY until the first closes", async (ctx) => {
   const page = await harness(ctx);
   const path = `${dirName("cont")}/c.db`;

@@ -8,18 +8,22 @@ const held = new Map<string, Database>();
 
 const ops: Record<string, (...args: any[]) => Promise<unknown>> = {
   async conformance(dir: string) {
-    const opfs = new OpfsVfs("opfs-conformance");
-    const pins: { release(): void }[] = [];
+    const results: Record<string, unknown> = {};
     let n = 0;
-    const opfsResults = await runVfsConformance(opfs, async () => {
-      const pin = await opfs.prepare(`${dir}/f${++n}.db`);
-      pins.push(pin);
-      return pin.path;
-    });
-    for (const p of pins) p.release();
+    // The default buffers, none (each call goes through), and buffers smaller than some writes.
+    for (const [label, opts] of [["opfs", {}], ["opfs unbuffered", { writeBuffer: 0, readAhead: 0 }], ["opfs small buffers", { writeBuffer: 3000, readAhead: 5000 }]] as const) {
+      const opfs = new OpfsVfs(`opfs-conformance-${label}`, opts);
+      const pins: { release(): void }[] = [];
+      results[label] = await runVfsConformance(opfs, async () => {
+        const pin = await opfs.prepare(`${dir}/f${++n}.db`);
+        pins.push(pin);
+        return pin.path;
+      });
+      for (const p of pins) p.release();
+    }
     let m = 0;
-    const memResults = await runVfsConformance(new MemoryVfs("memory-conformance"), () => `/m${++m}.db`);
-    return { opfs: opfsResults, memory: memResults };
+    results.memory = await runVfsConformance(new MemoryVfs("memory-conformance"), () => `/m${++m}.db`);
+    return results;
   },
 
   /** memory → OPFS and OPFS → memory, stepped; everything read back and compared. */
@@ -110,6 +114,31 @@ const ops: Record<string, (...args: any[]) => Promise<unknown>> = {
     a.exec("COMMIT");
     b.exec("INSERT INTO kv VALUES ('b', 2)");
     return { busy, bBeforeCommit, aSees: a.all("SELECT * FROM kv ORDER BY k"), integrity: integrity(a) };
+  },
+
+  /** WAL mode, synchronous=OFF: each connection reads the other's commits and a checkpoint's pages. */
+  async walTwoConnections(path: string) {
+    const sqlite = await sqlitePromise;
+    {
+      using db = await sqlite.openOpfs(path);
+      fill(db, 10);
+      db.exec("PRAGMA journal_mode=WAL");
+    }
+    using a = await sqlite.openOpfs(path);
+    using b = await sqlite.openOpfs(path);
+    a.exec("PRAGMA synchronous=OFF");
+    b.exec("PRAGMA synchronous=OFF; PRAGMA cache_size=5"); // b reads pages from the file again
+    const seen: boolean[] = [];
+    fill(a, 500, 300, "a");
+    seen.push(contentOf(b) === contentOf(a));
+    fill(b, 500, 300, "b");
+    seen.push(contentOf(a) === contentOf(b));
+    const checkpoint = a.get("PRAGMA wal_checkpoint(TRUNCATE)");
+    seen.push(contentOf(b) === contentOf(a));
+    a.exec("DELETE FROM t WHERE id % 3 = 0");
+    fill(a, 200, 300, "a2");
+    seen.push(contentOf(b) === contentOf(a));
+    return { mode: a.get<{ journal_mode: string }>("PRAGMA journal_mode")!.journal_mode, seen, checkpoint, rows: b.get("SELECT count(*) AS n FROM t"), integrity: integrity(b) };
   },
 
   async hold(path: string) {
