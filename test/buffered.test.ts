@@ -189,6 +189,69 @@ test("a write or truncate through another handle of the same file invalidates re
   }
 });
 
+/** A file in memory that counts the reads reaching it (below the buffering layer). */
+class CountingFile implements VfsFile {
+  data = new Uint8Array(0);
+  reads = 0;
+  constructor(readonly lockKey: string) {}
+  close() {}
+  read(dst: Uint8Array, offset: number) {
+    this.reads++;
+    const got = this.data.subarray(offset, offset + dst.length);
+    dst.set(got);
+    return got.length;
+  }
+  write(src: Uint8Array, offset: number) {
+    if (offset + src.length > this.data.length) {
+      const grown = new Uint8Array(offset + src.length);
+      grown.set(this.data);
+      this.data = grown;
+    }
+    this.data.set(src, offset);
+  }
+  truncate(size: number) {
+    this.data = this.data.slice(0, size);
+  }
+  sync() {}
+  size() {
+    return this.data.length;
+  }
+  sectorSize() {
+    return 4096;
+  }
+  deviceCharacteristics() {
+    return 0;
+  }
+}
+
+test("a connection's own write outside its read-ahead keeps it; inside it, or through another handle, drops it", () => {
+  const inner = new CountingFile("/counting");
+  for (let i = 0; i < 64; i++) inner.write(bytes(4096, i), i * 4096);
+  const f = new BufferedFile(inner);
+  const other = new BufferedFile(new CountingFile("/counting")); // same lockKey: another handle of the file
+  try {
+    // Sequential reads: pages 0-15 come in one read-ahead, page 16 starts the next (pages 16-47).
+    for (let i = 0; i <= 16; i++) assert.equal(read(f, i * 4096, 4096), bytes(4096, i));
+    const filled = inner.reads;
+    f.write(bytes(4096, 90), 0); // behind the window (a cache spill of a page read earlier)
+    assert.equal(read(f, 17 * 4096, 4096), bytes(4096, 17));
+    assert.is(inner.reads, filled, "served from the kept read-ahead");
+    f.write(bytes(4096, 91), 18 * 4096); // inside the window
+    assert.equal(read(f, 18 * 4096, 4096), bytes(4096, 91));
+    assert.ok(inner.reads > filled, "the window was read again");
+    const refilled = inner.reads;
+    assert.equal(read(f, 19 * 4096, 4096), bytes(4096, 19));
+    assert.is(inner.reads, refilled);
+    other.write(bytes(4096, 92), 60 * 4096); // another handle, far from the window
+    assert.equal(read(f, 20 * 4096, 4096), bytes(4096, 20));
+    assert.ok(inner.reads > refilled, "another handle's write makes every other read-ahead stale");
+    assert.equal(read(f, 0, 4096), bytes(4096, 90));
+  } finally {
+    f.close();
+    other.close();
+  }
+});
+
 /** A file whose writes fail: how errors of deferred writes come out. */
 class FailingFile implements VfsFile {
   readonly lockKey = "/failing";

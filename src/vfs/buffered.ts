@@ -13,7 +13,8 @@
 // - A read through any connection of a file with buffered writes flushes them first (WAL
 //   frames written by one connection are read by another through its own handle).
 // - Read-ahead data is tagged with the file's write generation (per lockKey, bumped by every
-//   write or truncate from any connection of this realm, checkpoints included) and with the
+//   write or truncate from any connection of this realm, checkpoints included; a connection's
+//   own write that misses its read-ahead re-tags it, as those bytes did not change) and with the
 //   realm's transaction epoch, bumped whenever any connection takes SHARED from NONE: a new
 //   transaction, so another process may have written any file in between (the database, or a
 //   persistent journal that is not locked itself).
@@ -173,7 +174,10 @@ export class BufferedFile implements VfsFile {
   write(src: Uint8Array, offset: number): void {
     this.#checkDeferred();
     const n = src.length;
-    this.#gen.value++; // every read-ahead of this file, in every connection, is now stale
+    this.#gen.value++; // every read-ahead of this file, in every connection, is now stale…
+    // …except this connection's own when the write misses it (e.g. a spill of pages it read
+    // earlier while it reads ahead of them): what it holds is still the file's content.
+    if (this.#rGen === this.#gen.value - 1 && (offset >= this.#rStart + this.#rLen || offset + n <= this.#rStart)) this.#rGen = this.#gen.value;
     if (dirty === this) {
       const wEnd = this.#wStart + this.#wLen;
       if (offset >= this.#wStart && offset + n <= wEnd) { // rewrite of buffered bytes
