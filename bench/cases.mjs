@@ -66,7 +66,7 @@ async function oursCase(wl, kind) {
   const opts = kind === "onestep" ? { pagesPerStep: -1 } : {};
   let result;
   const after = () => ({ steps: result?.steps });
-  if (wl === "file2file" || wl === "big") {
+  if (wl === "file2file" || wl === "big" || wl === "overwrite") {
     const source = sqlite.open(src, { readonly: true });
     return { run: async () => { result = await sqlite.backup(source, dst, opts); }, after };
   }
@@ -100,7 +100,7 @@ async function bs3Case(wl, kind) {
   const Database = require("better-sqlite3");
   // Its backup() steps 100 pages by default; the progress callback's return value sets the next step.
   const opts = kind === "onestep" ? { progress: () => 0x7fffffff } : {};
-  if (wl === "file2file" || wl === "big") {
+  if (wl === "file2file" || wl === "big" || wl === "overwrite") {
     const db = new Database(src, { readonly: true });
     return { run: () => db.backup(dst, opts) };
   }
@@ -119,7 +119,7 @@ async function bs3Case(wl, kind) {
 async function nodeSqliteCase(wl, kind) {
   const { DatabaseSync, backup } = await import("node:sqlite");
   const opts = kind === "onestep" ? { rate: 0x7fffffff } : {}; // default rate: 100 pages per step
-  if (wl === "file2file") {
+  if (wl === "file2file" || wl === "overwrite") {
     const db = new DatabaseSync(src, { readOnly: true });
     return { run: () => backup(db, dst, opts) };
   }
@@ -176,7 +176,7 @@ async function sqljsCase(wl) {
 
 // ---- the physical limits ----
 async function fsCase(wl, kind) {
-  if (wl === "file2file" || wl === "big") {
+  if (wl === "file2file" || wl === "big" || wl === "overwrite") {
     if (kind === "cp") return { run: () => execFileSync("cp", [src, dst]) };
     return { run: () => copyFileSync(src, dst) };
   }
