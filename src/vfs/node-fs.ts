@@ -38,7 +38,8 @@ const unsynced = new Set<NodeFile>();
 /**
  * Write-behind: after this many bytes written to a database, journal or WAL, an fdatasync starts
  * in libuv's thread pool, so the disk works while SQLite goes on and the final sync has little
- * left. 330 MiB file -> file backup (BENCHMARKS.md): ~280 ms without, ~220 ms at 16 MiB.
+ * left. 330 MiB file -> file backup, 6 runs each (bench/notes.md): 248-269 ms without, 196-261 ms
+ * at 16 MiB.
  */
 const WRITE_BEHIND_BYTES = 16 << 20;
 
@@ -48,7 +49,7 @@ class NodeFile implements VfsFile {
   /** A failed write-back: the kernel reports an I/O error to one fsync only, so sync() must throw it. */
   #writeBackError: unknown = null;
   #sinceWriteBack = 0;
-  #writeBackRunning = false;
+  #writeBacksRunning = 0;
 
   constructor(
     readonly fd: number,
@@ -69,11 +70,11 @@ class NodeFile implements VfsFile {
   writeBack(): Promise<void> {
     unsynced.delete(this); // writes from now on need another write-back
     this.#sinceWriteBack = 0;
-    this.#writeBackRunning = true;
+    this.#writeBacksRunning++;
     return new Promise((resolve) =>
       fs.fdatasync(this.fd, (e) => {
         if (e) this.#writeBackError ??= e;
-        this.#writeBackRunning = false;
+        this.#writeBacksRunning--;
         resolve();
       }));
   }
@@ -94,7 +95,7 @@ class NodeFile implements VfsFile {
     unsynced.add(this);
     this.#sinceWriteBack += n;
     // One at a time per file: its callback cannot run while SQLite holds this thread anyway.
-    if (this.writeBehind && this.#sinceWriteBack >= WRITE_BEHIND_BYTES && !this.#writeBackRunning) void this.writeBack();
+    if (this.writeBehind && this.#sinceWriteBack >= WRITE_BEHIND_BYTES && this.#writeBacksRunning === 0) void this.writeBack();
   }
 
   truncate(size: number): void {
