@@ -16,7 +16,7 @@ onmessage = async ({ data: { mib, run, mode } }) => {
     if (mode === "raw") {
       const ms = await rawWrite(capi.sqlite3_js_db_export(mem));
       mem.close();
-      postMessage({ ok: true, dbMiB: bytes / 2 ** 20, ms, MiBps: bytes / 2 ** 20 / (ms / 1000), rowsBack: rows, rows });
+      postMessage({ ok: true, dbMiB: bytes / 2 ** 20, ms, MiBps: bytes / 2 ** 20 / (ms / 1000) });
       return;
     }
     const pool = await sqlite3.installOpfsSAHPoolVfs({ name: `bench-sahpool-${run}`, directory: `.bench-sahpool-${run}`, clearOnInit: true });
