@@ -47,11 +47,7 @@ fetch_source() {
 }
 
 if ! command -v emcc >/dev/null; then
-  cat >&2 <<'MSG'
-build.sh: emcc (emscripten) is not on PATH. Install one of:
-  Debian/Ubuntu:  sudo apt-get update && sudo apt-get install -y emscripten
-  emsdk:          https://emscripten.org/docs/getting_started/downloads.html, then `source emsdk_env.sh`
-MSG
+  echo "build.sh: emcc (emscripten) is not on PATH: run scripts/setup.sh build (as root it installs Debian's emscripten), or install emsdk and source emsdk_env.sh" >&2
   exit 1
 fi
 

@@ -1,7 +1,7 @@
 // The bundled example: builds a sample database (a small lending library, ~30 MiB) on first
 // run, backs it up page by page with a progress line, and checks the copy.
 //
-//   npm run example                    after `npm ci`
+//   npm run example                    after `npm install`
 //   node examples/backup-with-progress.mjs [source.db] [copy.db]
 import { existsSync } from "node:fs";
 import { loadSqlite } from "../dist/index.js";

@@ -1,4 +1,4 @@
-// The demo uses the browser bundle (npm run build:bundle → dist/browser/index.js).
+// The demo uses the browser bundle, dist/browser/index.js: `npm run demo` builds it and serves this page.
 import { loadSqlite } from "../../dist/browser/index.js";
 
 const PATH = "demo/notes.db";

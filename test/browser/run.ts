@@ -242,10 +242,35 @@ test("rollup bundle loads (inlined wasm) in a page, in a module worker and from 
   assert.deepEqual(r, { page: "3.54.1:42", worker: "3.54.1:42", rebundled: "3.54.1:42" });
 });
 
-test("demo page: back up to OPFS with a progress bar, restore, download (screenshot saved)", async (ctx) => {
+/** Starts `npm run demo`'s server (examples/opfs-demo/serve.mjs) on a free port; resolves with the URL it prints. */
+async function startDemoServer(): Promise<{ url: string; stop(): void }> {
+  const { spawn } = await import("node:child_process");
+  const child = spawn(process.execPath, [join(root, "examples/opfs-demo/serve.mjs")], { env: { ...process.env, PORT: "0" }, stdio: ["ignore", "pipe", "inherit"] });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = "";
+    child.stdout.on("data", (b) => {
+      out += b;
+      const m = /open (http:\/\/127\.0\.0\.1:\d+\/\S*)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.on("exit", (code) => reject(new Error(`the demo server exited (${code}) before printing its URL: ${out}`)));
+  });
+  return { url, stop: () => child.kill() };
+}
+
+test("demo page (npm run demo's server): back up to OPFS with a progress bar, restore, download (screenshot saved)", async (ctx) => {
+  const server = await startDemoServer();
+  try {
+    await demo(ctx, server.url);
+  } finally {
+    server.stop();
+  }
+});
+
+async function demo(ctx: BrowserContext, url: string): Promise<void> {
   const page = await ctx.newPage();
   page.on("pageerror", (e) => console.error(`  [demo page error] ${e.message}`));
-  await page.goto(`${baseUrl}/examples/opfs-demo/index.html`);
+  await page.goto(url);
   await page.waitForSelector("#status:has-text('ready')");
   await page.fill("#rows", "20000");
   await page.click("#fill");
@@ -271,7 +296,7 @@ test("demo page: back up to OPFS with a progress bar, restore, download (screens
   mkdirSync(join(root, "dist", "screenshots"), { recursive: true });
   await page.screenshot({ path: shot, fullPage: true });
   console.log(`    screenshot: ${shot}`);
-});
+}
 
 // ---------------------------------------------------------------- runner
 

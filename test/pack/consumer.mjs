@@ -1,4 +1,4 @@
-// The same file runs unchanged in Node 20, Node 22 and Deno 2 inside the consumer project the
+// The same file runs unchanged in Node 20-26, Bun and Deno 2 inside the consumer project the
 // pack test installs the tarball into: a stepped file-to-file backup through the bare specifier.
 // Usage: <runtime> consumer.mjs <source.db> <destination.db>; prints one JSON line.
 import process from "node:process";
@@ -24,7 +24,7 @@ try {
 } catch (e) {
   missing = e instanceof SqliteError ? e.codeName : String(e);
 }
-const runtime = typeof Deno === "undefined" ? `node ${process.version}` : `deno ${Deno.version.deno}`;
+const runtime = typeof Deno !== "undefined" ? `deno ${Deno.version.deno}` : typeof Bun !== "undefined" ? `bun ${Bun.version}` : `node ${process.version}`;
 console.log(JSON.stringify({
   runtime, version: sqlite.version, vfs: sqlite.vfsNames[0], pageCount: result.pageCount, steps: result.steps,
   events: remaining.length, lastRemaining: remaining.at(-1), rows, integrity, missing, memoryUsed: sqlite.memoryUsed(),
