@@ -7,7 +7,15 @@ import { Database, type OpenOptions } from "./database.js";
 import { SqliteError } from "./errors.js";
 import { Heap } from "./heap.js";
 import { HostBridge } from "./vfs/host.js";
+import { processLocking, type Locking } from "./vfs/locks.js";
 import type { Vfs } from "./vfs/types.js";
+
+/** Which locks an instance takes, and why (see README "Locking"). */
+export interface LockingInfo {
+  locking: Locking;
+  /** e.g. "OFD locks through node:ffi", or why only the in-process table is used. */
+  reason: string;
+}
 
 export class Sqlite {
   /** sqlite3_libversion(), e.g. "3.54.1". */
@@ -15,9 +23,19 @@ export class Sqlite {
   /** @internal */ readonly capi: CApi;
   /** @internal */ readonly heap: Heap;
   /** @internal */ readonly host: HostBridge;
+  /**
+   * "os": SQLite's file locks are real OFD locks and the WAL-index is the real -shm file, so
+   * native SQLite processes and this one see each other. "process": locks and WAL-index exist
+   * only inside this JS realm (no FFI here); see `lockingReason`.
+   */
+  readonly locking: "os" | "process";
+  /** Why `locking` is what it is, e.g. "OFD locks through node:ffi". */
+  readonly lockingReason: string;
 
   /** @internal Use loadSqlite(). */
-  constructor(instance: WebAssembly.Instance, host: HostBridge) {
+  constructor(instance: WebAssembly.Instance, host: HostBridge, lockingReason: string) {
+    this.locking = host.locking.kind;
+    this.lockingReason = lockingReason;
     this.capi = instance.exports as unknown as CApi;
     this.heap = new Heap(this.capi);
     this.host = host;
@@ -75,8 +93,9 @@ export class Sqlite {
 }
 
 /** Instantiates the module with our import object and returns a ready instance. */
-export async function instantiate(module: WebAssembly.Module, vfses: readonly Vfs[]): Promise<Sqlite> {
-  const host = new HostBridge(vfses);
+export async function instantiate(module: WebAssembly.Module, vfses: readonly Vfs[],
+  locking: LockingInfo = { locking: processLocking, reason: "this JS realm only (no file locks in this runtime)" }): Promise<Sqlite> {
+  const host = new HostBridge(vfses, locking.locking);
   let memory: WebAssembly.Memory | undefined;
   const imports: WebAssembly.Imports = {
     host: host.imports(),
@@ -107,5 +126,5 @@ export async function instantiate(module: WebAssembly.Module, vfses: readonly Vf
   };
   const instance = await WebAssembly.instantiate(module, imports);
   memory = instance.exports.memory as WebAssembly.Memory;
-  return new Sqlite(instance, host);
+  return new Sqlite(instance, host, locking.reason);
 }

@@ -3,12 +3,12 @@
 // imports); returns one result per check so each runtime can report them its own way.
 import {
   SQLITE_ACCESS_EXISTS, SQLITE_ACCESS_READWRITE, SQLITE_BUSY, SQLITE_CANTOPEN, SQLITE_IOERR_DELETE_NOENT,
-  SQLITE_LOCK_EXCLUSIVE, SQLITE_LOCK_NONE, SQLITE_LOCK_RESERVED, SQLITE_LOCK_SHARED, SQLITE_OK,
+  SQLITE_LOCK_EXCLUSIVE, SQLITE_LOCK_NONE, SQLITE_LOCK_PENDING, SQLITE_LOCK_RESERVED, SQLITE_LOCK_SHARED, SQLITE_OK,
   SQLITE_OPEN_CREATE, SQLITE_OPEN_DELETEONCLOSE, SQLITE_OPEN_MAIN_DB, SQLITE_OPEN_READWRITE,
   SQLITE_OPEN_TEMP_JOURNAL, SQLITE_SYNC_FULL, SQLITE_SYNC_NORMAL,
 } from "../src/constants.js";
 import { VfsError } from "../src/errors.js";
-import { acquireOwner, lock, releaseOwner, reservedHeld, unlock } from "../src/vfs/locks.js";
+import { processLocking, type Locking } from "../src/vfs/locks.js";
 import type { Vfs, VfsFile } from "../src/vfs/types.js";
 
 export interface ConformanceResult {
@@ -52,7 +52,8 @@ function readAll(f: VfsFile, offset: number, n: number): [Uint8Array, number] {
 
 type Check = [name: string, fn: (name: string) => void];
 
-export async function runVfsConformance(vfs: Vfs, newName: () => string | Promise<string>): Promise<ConformanceResult[]> {
+/** `locking`: the lock layer the lock checks run on (the in-process table unless told). */
+export async function runVfsConformance(vfs: Vfs, newName: () => string | Promise<string>, locking: Locking = processLocking): Promise<ConformanceResult[]> {
   const open = (name: string | null, flags = RW) => vfs.open(name, flags).file;
   const checks: Check[] = [
     ["open with CREATE makes an empty file that access(EXISTS) reports absent until written", (name) => {
@@ -208,26 +209,35 @@ export async function runVfsConformance(vfs: Vfs, newName: () => string | Promis
         b.close();
       }
     }],
-    ["the lock table gives SQLite's rules on the VFS's lock keys", (name) => {
+    [`the ${locking.kind} lock layer gives SQLite's rules on the VFS's files`, (name) => {
       const a = open(name);
       const b = open(name);
-      const oa = acquireOwner(a.lockKey);
-      const ob = acquireOwner(b.lockKey);
+      const la = locking.open(a);
+      const lb = locking.open(b);
       try {
-        eq(lock(oa, SQLITE_LOCK_SHARED), SQLITE_OK, "a SHARED");
-        eq(lock(ob, SQLITE_LOCK_SHARED), SQLITE_OK, "b SHARED");
-        eq(lock(oa, SQLITE_LOCK_RESERVED), SQLITE_OK, "a RESERVED");
-        eq(reservedHeld(ob), true, "b sees RESERVED");
-        eq(lock(ob, SQLITE_LOCK_RESERVED), SQLITE_BUSY, "b RESERVED while a holds it");
-        eq(lock(oa, SQLITE_LOCK_EXCLUSIVE), SQLITE_BUSY, "a EXCLUSIVE while b reads");
-        unlock(ob, SQLITE_LOCK_NONE);
-        eq(lock(ob, SQLITE_LOCK_SHARED), SQLITE_BUSY, "new reader while a is PENDING");
-        eq(lock(oa, SQLITE_LOCK_EXCLUSIVE), SQLITE_OK, "a EXCLUSIVE once b left");
-        unlock(oa, SQLITE_LOCK_NONE);
-        eq(reservedHeld(ob), false, "nothing held after unlock");
+        eq(la.lock(SQLITE_LOCK_SHARED), SQLITE_OK, "a SHARED");
+        eq(lb.lock(SQLITE_LOCK_SHARED), SQLITE_OK, "b SHARED");
+        eq(la.lock(SQLITE_LOCK_RESERVED), SQLITE_OK, "a RESERVED");
+        eq(lb.checkReserved(), true, "b sees RESERVED");
+        eq(lb.lock(SQLITE_LOCK_RESERVED), SQLITE_BUSY, "b RESERVED while a holds it");
+        eq(la.lock(SQLITE_LOCK_EXCLUSIVE), SQLITE_BUSY, "a EXCLUSIVE while b reads");
+        eq(la.level, SQLITE_LOCK_PENDING, "a keeps PENDING while readers drain");
+        lb.unlock(SQLITE_LOCK_NONE);
+        eq(lb.lock(SQLITE_LOCK_SHARED), SQLITE_BUSY, "new reader while a is PENDING");
+        eq(la.lock(SQLITE_LOCK_EXCLUSIVE), SQLITE_OK, "a EXCLUSIVE once b left");
+        eq(lb.checkReserved(), true, "b sees EXCLUSIVE as reserved");
+        la.unlock(SQLITE_LOCK_SHARED);
+        eq(lb.lock(SQLITE_LOCK_SHARED), SQLITE_OK, "b SHARED beside a's downgraded SHARED");
+        eq(lb.checkReserved(), false, "no RESERVED after a's downgrade");
+        la.unlock(SQLITE_LOCK_NONE);
+        lb.unlock(SQLITE_LOCK_NONE);
+        eq(la.lock(SQLITE_LOCK_SHARED), SQLITE_OK, "a SHARED again");
+        eq(la.lock(SQLITE_LOCK_EXCLUSIVE), SQLITE_OK, "a EXCLUSIVE from SHARED alone");
+        la.unlock(SQLITE_LOCK_NONE);
+        eq(lb.checkReserved(), false, "nothing held after unlock");
       } finally {
-        releaseOwner(oa);
-        releaseOwner(ob);
+        la.close();
+        lb.close();
         a.close();
         b.close();
       }

@@ -27,6 +27,7 @@ HOST(xFullPathname) int host_full_pathname(int vfs, const char *zName, int nOut,
 HOST(xGetLastError) int host_get_last_error(int vfs, int nBuf, char *zBuf);
 HOST(xRandomness) int host_randomness(int nByte, char *zOut);
 HOST(xCurrentTimeMs) double host_current_time_ms(void);
+HOST(xSleep) int host_sleep(int microseconds);
 
 /* sqlite3_io_methods */
 HOST(xClose) int host_close(sqlite3_file *);
@@ -84,12 +85,11 @@ static int vfs_randomness(sqlite3_vfs *pVfs, int nByte, char *zOut){
   (void)pVfs;
   return host_randomness(nByte, zOut);
 }
-/* Never block the only thread: a lock held by another connection of this instance cannot be
-** released while we wait, so SQLite's busy handler retries at once and BUSY surfaces to JS,
-** where backup() retries asynchronously. */
+/* The host decides: with real file locks another process may release a lock while we sleep;
+** with the in-process table nobody can (one thread), so it returns at once (src/vfs/host.ts). */
 static int vfs_sleep(sqlite3_vfs *pVfs, int microseconds){
   (void)pVfs;
-  return microseconds;
+  return host_sleep(microseconds);
 }
 static int vfs_current_time_int64(sqlite3_vfs *pVfs, sqlite3_int64 *pNow){
   (void)pVfs;

@@ -110,6 +110,10 @@ export class BufferedFile implements VfsFile {
     return this.#inner.lockKey;
   }
 
+  get fd(): number | undefined {
+    return this.#inner.fd;
+  }
+
   /** Writes the buffered run to the file. */
   flush(): void {
     if (dirty !== this) return;

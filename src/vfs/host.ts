@@ -1,6 +1,6 @@
 // The JS half of wasm/bridge.c: the "host" import object. It owns the table of open files
-// (sqlite3_file pointer → JS file), applies the lock table and WAL shared memory to every VFS,
-// and is the one place where a JS exception turns into a SQLite result code.
+// (sqlite3_file pointer → JS file), applies the lock layer (locks.ts: file locks and WAL shared
+// memory) to every VFS, and is the one place where a JS exception turns into a SQLite result code.
 import {
   SQLITE_FULL, SQLITE_IOERR, SQLITE_IOERR_CHECKRESERVEDLOCK, SQLITE_IOERR_CLOSE, SQLITE_IOERR_DELETE,
   SQLITE_IOERR_FSTAT, SQLITE_IOERR_FSYNC, SQLITE_IOERR_LOCK, SQLITE_IOERR_READ, SQLITE_IOERR_SHMMAP,
@@ -9,16 +9,26 @@ import {
 } from "../constants.js";
 import { isFullError, VfsError } from "../errors.js";
 import type { Heap } from "../heap.js";
-import { acquireOwner, lock, releaseOwner, reservedHeld, unlock, type LockOwner } from "./locks.js";
-import { shmClose, shmLock, shmMap, shmOpen, type ShmConn } from "./shm.js";
+import type { FileLock, Locking, SharedMemory } from "./locks.js";
 import type { Vfs, VfsFile } from "./types.js";
 
 interface OpenFile {
   readonly vfs: Vfs;
   readonly file: VfsFile;
-  readonly owner: LockOwner;
-  shm: ShmConn | null;
+  readonly lock: FileLock;
+  shm: SharedMemory | null;
 }
+
+/** Open handles per file identity, over every instance of this realm. */
+const openCount = new Map<string, number>();
+
+/** True when a connection of this JS realm (any instance) has the file open. */
+export function isOpenInRealm(lockKey: string): boolean {
+  return openCount.has(lockKey);
+}
+
+/** For a real sleep: Atomics.wait on a word nobody changes (Node, Deno, Bun, workers). */
+let sleepWord: Int32Array | null = null;
 
 export interface LastError {
   code: number;
@@ -32,7 +42,7 @@ export class HostBridge {
   heap!: Heap;
   register!: (name: string, id: number, makeDefault: boolean, mxPathname: number) => number;
 
-  constructor(readonly vfses: readonly Vfs[]) {}
+  constructor(readonly vfses: readonly Vfs[], readonly locking: Locking) {}
 
   /** Records a failure and returns the code SQLite should see. */
   fail(where: string, e: unknown, fallback: number): number {
@@ -75,14 +85,15 @@ export class HostBridge {
       xOpen: guard("open", SQLITE_CANTOPEN, (vfsId: number, zName: number, pFile: number, flags: number, pOutFlags: number) => {
         const vfs = this.vfses[vfsId]!;
         const { file, outFlags } = vfs.open(name(zName), flags);
-        let owner: LockOwner;
+        let lock: FileLock;
         try {
-          owner = acquireOwner(file.lockKey);
+          lock = this.locking.open(file);
         } catch (e) {
           file.close();
           throw e;
         }
-        this.files.set(pFile, { vfs, file, owner, shm: null });
+        this.files.set(pFile, { vfs, file, lock, shm: null });
+        openCount.set(file.lockKey, (openCount.get(file.lockKey) ?? 0) + 1);
         heap().setI32(pOutFlags, outFlags);
         return SQLITE_OK;
       }),
@@ -109,14 +120,31 @@ export class HostBridge {
         return n;
       },
       xCurrentTimeMs: () => Date.now(),
+      // With real file locks another process can release a lock while we wait, so SQLite's busy
+      // handler (PRAGMA busy_timeout) sleeps for real. With the in-process table no connection
+      // of this thread can release one meanwhile: return at once (backup() retries asynchronously).
+      xSleep: (us: number) => {
+        if (this.locking.kind === "os" && us > 0) {
+          sleepWord ??= new Int32Array(new SharedArrayBuffer(4));
+          Atomics.wait(sleepWord, 0, 0, us / 1000);
+        }
+        return us;
+      },
 
       xClose: guard("close", SQLITE_IOERR_CLOSE, (p: number) => {
         const f = this.files.get(p);
         if (!f) return SQLITE_OK;
         this.files.delete(p); // whatever happens below, SQLite will not use this file again
-        if (f.shm) shmClose(f.shm);
-        releaseOwner(f.owner);
-        f.file.close();
+        const key = f.file.lockKey;
+        const n = openCount.get(key) ?? 1;
+        if (n > 1) openCount.set(key, n - 1);
+        else openCount.delete(key);
+        try {
+          f.shm?.close(false);
+        } finally {
+          f.lock.close();
+          f.file.close();
+        }
         return SQLITE_OK;
       }),
       xRead: io("read", SQLITE_IOERR_READ, (f, p: number, n: number, off: bigint) => {
@@ -145,17 +173,17 @@ export class HostBridge {
         return SQLITE_OK;
       }),
       xLock: io("lock", SQLITE_IOERR_LOCK, (f, level: number) => {
-        const rc = lock(f.owner, level);
-        if (rc === SQLITE_OK) f.file.lockChanged?.(f.owner.level);
+        const rc = f.lock.lock(level);
+        if (rc === SQLITE_OK) f.file.lockChanged?.(f.lock.level);
         return rc;
       }),
       xUnlock: io("unlock", SQLITE_IOERR_UNLOCK, (f, level: number) => {
-        unlock(f.owner, level);
-        f.file.lockChanged?.(f.owner.level);
+        f.lock.unlock(level);
+        f.file.lockChanged?.(f.lock.level);
         return SQLITE_OK;
       }),
       xCheckReservedLock: io("checkReservedLock", SQLITE_IOERR_CHECKRESERVEDLOCK, (f, pRes: number) => {
-        heap().setI32(pRes, reservedHeld(f.owner) ? 1 : 0);
+        heap().setI32(pRes, f.lock.checkReserved() ? 1 : 0);
         return SQLITE_OK;
       }),
       xFileControl: io("fileControl", SQLITE_IOERR, (f, op: number, arg: number) =>
@@ -163,17 +191,23 @@ export class HostBridge {
       xSectorSize: (p: number) => this.files.get(p)?.file.sectorSize() ?? 4096,
       xDeviceCharacteristics: (p: number) => this.files.get(p)?.file.deviceCharacteristics() ?? 0,
       xShmMap: io("shmMap", SQLITE_IOERR_SHMMAP, (f, region: number, size: number, extend: number, pp: number) => {
-        f.shm ??= shmOpen(f.file.lockKey, heap());
-        heap().setI32(pp, shmMap(f.shm, region, size, extend !== 0));
+        f.shm ??= this.locking.shm(f.file, heap());
+        heap().setI32(pp, f.shm.map(region, size, extend !== 0));
         return SQLITE_OK;
       }),
       xShmLock: io("shmLock", SQLITE_IOERR_SHMLOCK, (f, offset: number, n: number, flags: number) =>
-        f.shm ? shmLock(f.shm, offset, n, flags) : SQLITE_IOERR_SHMLOCK),
-      xShmBarrier: () => {}, // one thread: nothing to order
-      xShmUnmap: io("shmUnmap", SQLITE_IOERR_SHMMAP, (f, _deleteFlag: number) => {
-        // The wal-index lives only in the heap: there is no -shm file to delete.
-        if (f.shm) shmClose(f.shm);
+        f.shm ? f.shm.lock(offset, n, flags) : SQLITE_IOERR_SHMLOCK),
+      xShmBarrier: (p: number) => {
+        try {
+          this.files.get(p)?.shm?.barrier();
+        } catch (e) {
+          this.fail("shmBarrier", e, SQLITE_IOERR_SHMLOCK); // xShmBarrier returns nothing
+        }
+      },
+      xShmUnmap: io("shmUnmap", SQLITE_IOERR_SHMMAP, (f, deleteFlag: number) => {
+        const shm = f.shm;
         f.shm = null;
+        shm?.close(deleteFlag !== 0);
         return SQLITE_OK;
       }),
     };

@@ -1,19 +1,63 @@
-// SQLite's file locks (NONE < SHARED < RESERVED < PENDING < EXCLUSIVE) for every connection of
-// this JS realm, in one table keyed by the file's identity, with the rules of os_unix.c. Never
-// blocks: contention is SQLITE_BUSY. Processes cannot see each other's entries (see README
-// "Limits"): this is the only lock table Node gives us without advisory locks.
+// The lock layer: SQLite's file locks (NONE < SHARED < RESERVED < PENDING < EXCLUSIVE) and WAL
+// shared memory, behind two interfaces the host bridge (host.ts) calls. Two implementations:
+// - "process" (this file and shm.ts): one table per file identity for every connection of this
+//   JS realm, with the rules of os_unix.c, and the WAL-index in the heap. Other processes cannot
+//   see it (node:fs has no advisory locks).
+// - "os" (src/os-locks/ofd-locks.ts, ofd-shm.ts): OFD locks on SQLite's lock bytes and the real
+//   -shm file, through the runtime's FFI; native SQLite processes and ours see each other.
+// Neither ever blocks: contention is SQLITE_BUSY.
 import {
   SQLITE_BUSY, SQLITE_LOCK_EXCLUSIVE, SQLITE_LOCK_NONE, SQLITE_LOCK_PENDING, SQLITE_LOCK_RESERVED,
   SQLITE_LOCK_SHARED, SQLITE_OK,
 } from "../constants.js";
+import type { Heap } from "../heap.js";
+import { heapShm } from "./shm.js";
+import type { VfsFile } from "./types.js";
 
-/** One connection's handle on a lockable file. */
-export class LockOwner {
+/** One connection's lock on one open file. */
+export interface FileLock {
+  readonly level: number;
+  /** SQLITE_OK, or SQLITE_BUSY when another connection's lock conflicts (never waits). */
+  lock(level: number): number;
+  unlock(level: number): void;
+  /** xCheckReservedLock: does any connection hold RESERVED or more? */
+  checkReserved(): boolean;
+  /** Releases everything; the file is being closed. */
+  close(): void;
+}
+
+/** One connection's WAL shared memory (xShmMap/xShmLock/xShmBarrier/xShmUnmap). */
+export interface SharedMemory {
+  /** Heap address of region i (size bytes), or 0 when it does not exist and extend is false. */
+  map(region: number, size: number, extend: boolean): number;
+  lock(offset: number, n: number, flags: number): number;
+  barrier(): void;
+  /** deleteFile: SQLite knows no other connection uses the file (xShmUnmap's flag). */
+  close(deleteFile: boolean): void;
+}
+
+/** Which locks a Sqlite instance takes. */
+export interface Locking {
+  /** "os": real file locks other processes see; "process": this JS realm's table only. */
+  readonly kind: "os" | "process";
+  /** Called at xOpen for every file. */
+  open(file: VfsFile): FileLock;
+  /** Called at a connection's first xShmMap. */
+  shm(file: VfsFile, heap: Heap): SharedMemory;
+}
+
+export const processLocking: Locking = {
+  kind: "process",
+  open: (file) => new ProcessLock(acquireOwner(file.lockKey)),
+  shm: (file, heap) => heapShm(file.lockKey, heap),
+};
+
+class LockOwner {
   level = SQLITE_LOCK_NONE;
   constructor(readonly entry: LockEntry) {}
 }
 
-export class LockEntry {
+class LockEntry {
   shared = 0; // owners at SHARED or above
   reserved: LockOwner | null = null;
   pending: LockOwner | null = null;
@@ -24,62 +68,75 @@ export class LockEntry {
 
 const table = new Map<string, LockEntry>();
 
-export function acquireOwner(key: string): LockOwner {
+function acquireOwner(key: string): LockOwner {
   let entry = table.get(key);
   if (!entry) table.set(key, (entry = new LockEntry(key)));
   entry.owners++;
   return new LockOwner(entry);
 }
 
-export function releaseOwner(owner: LockOwner): void {
-  unlock(owner, SQLITE_LOCK_NONE);
-  const e = owner.entry;
-  if (--e.owners === 0) table.delete(e.key);
-}
-
-export function lock(owner: LockOwner, level: number): number {
-  const e = owner.entry;
-  if (owner.level >= level) return SQLITE_OK;
-  const other = (o: LockOwner | null) => o !== null && o !== owner;
-  if (level === SQLITE_LOCK_SHARED) {
-    // A pending writer keeps new readers out, so writers cannot starve.
-    if (other(e.pending) || other(e.exclusive)) return SQLITE_BUSY;
-    e.shared++;
-    owner.level = SQLITE_LOCK_SHARED;
-    return SQLITE_OK;
+class ProcessLock implements FileLock {
+  readonly #owner: LockOwner;
+  constructor(owner: LockOwner) {
+    this.#owner = owner;
   }
-  if (level === SQLITE_LOCK_RESERVED) {
-    if (owner.level !== SQLITE_LOCK_SHARED) throw new Error(`RESERVED requested from level ${owner.level}`);
-    if (other(e.reserved) || other(e.pending) || other(e.exclusive)) return SQLITE_BUSY;
-    e.reserved = owner;
-    owner.level = SQLITE_LOCK_RESERVED;
-    return SQLITE_OK;
-  }
-  if (level === SQLITE_LOCK_EXCLUSIVE) {
-    if (owner.level < SQLITE_LOCK_SHARED) throw new Error("EXCLUSIVE requested without SHARED");
-    if (other(e.pending) || other(e.exclusive)) return SQLITE_BUSY;
-    e.pending = owner;
-    owner.level = SQLITE_LOCK_PENDING;
-    if (e.shared > 1) return SQLITE_BUSY; // keep PENDING: readers drain, then we retry
-    e.exclusive = owner;
-    owner.level = SQLITE_LOCK_EXCLUSIVE;
-    return SQLITE_OK;
-  }
-  throw new Error(`unexpected lock level ${level}`);
-}
 
-export function unlock(owner: LockOwner, level: number): void {
-  const e = owner.entry;
-  if (owner.level <= level) return;
-  if (e.reserved === owner) e.reserved = null;
-  if (e.pending === owner) e.pending = null;
-  if (e.exclusive === owner) e.exclusive = null;
-  if (level === SQLITE_LOCK_NONE && owner.level >= SQLITE_LOCK_SHARED) e.shared--;
-  owner.level = level;
-}
+  get level(): number {
+    return this.#owner.level;
+  }
 
-/** True when any connection holds RESERVED or higher (os_unix.c counts its own, too). */
-export function reservedHeld(owner: LockOwner): boolean {
-  const e = owner.entry;
-  return e.reserved !== null || e.pending !== null || e.exclusive !== null;
+  lock(level: number): number {
+    const owner = this.#owner;
+    const e = owner.entry;
+    if (owner.level >= level) return SQLITE_OK;
+    const other = (o: LockOwner | null) => o !== null && o !== owner;
+    if (level === SQLITE_LOCK_SHARED) {
+      // A pending writer keeps new readers out, so writers cannot starve.
+      if (other(e.pending) || other(e.exclusive)) return SQLITE_BUSY;
+      e.shared++;
+      owner.level = SQLITE_LOCK_SHARED;
+      return SQLITE_OK;
+    }
+    if (level === SQLITE_LOCK_RESERVED) {
+      if (owner.level !== SQLITE_LOCK_SHARED) throw new Error(`RESERVED requested from level ${owner.level}`);
+      if (other(e.reserved) || other(e.pending) || other(e.exclusive)) return SQLITE_BUSY;
+      e.reserved = owner;
+      owner.level = SQLITE_LOCK_RESERVED;
+      return SQLITE_OK;
+    }
+    if (level === SQLITE_LOCK_EXCLUSIVE) {
+      if (owner.level < SQLITE_LOCK_SHARED) throw new Error("EXCLUSIVE requested without SHARED");
+      if (other(e.pending) || other(e.exclusive)) return SQLITE_BUSY;
+      e.pending = owner;
+      owner.level = SQLITE_LOCK_PENDING;
+      if (e.shared > 1) return SQLITE_BUSY; // keep PENDING: readers drain, then we retry
+      e.exclusive = owner;
+      owner.level = SQLITE_LOCK_EXCLUSIVE;
+      return SQLITE_OK;
+    }
+    throw new Error(`unexpected lock level ${level}`);
+  }
+
+  unlock(level: number): void {
+    const owner = this.#owner;
+    const e = owner.entry;
+    if (owner.level <= level) return;
+    if (e.reserved === owner) e.reserved = null;
+    if (e.pending === owner) e.pending = null;
+    if (e.exclusive === owner) e.exclusive = null;
+    if (level === SQLITE_LOCK_NONE && owner.level >= SQLITE_LOCK_SHARED) e.shared--;
+    owner.level = level;
+  }
+
+  /** True when any connection holds RESERVED or higher (os_unix.c counts its own, too). */
+  checkReserved(): boolean {
+    const e = this.#owner.entry;
+    return e.reserved !== null || e.pending !== null || e.exclusive !== null;
+  }
+
+  close(): void {
+    this.unlock(SQLITE_LOCK_NONE);
+    const e = this.#owner.entry;
+    if (--e.owners === 0) table.delete(e.key);
+  }
 }

@@ -3,10 +3,16 @@
 // code; any other exception becomes the method's default IOERR code. Nothing reaches C as an
 // exception.
 
-/** One open file. `path` is the identity used for locks and WAL shared memory. */
+/** One open file. `lockKey` is the identity used for locks and WAL shared memory. */
 export interface VfsFile {
   /** Canonical identity of the file (real path); files with equal keys share locks and shm. */
   readonly lockKey: string;
+  /**
+   * Optional: the file's OS descriptor. Where the runtime has FFI (src/os-locks/libc.ts), SQLite's
+   * locks are taken on it as OFD locks and the WAL-index is mapped from `${lockKey}-shm`, so
+   * native processes see them; files without one use the in-process lock table.
+   */
+  readonly fd?: number;
   close(): void;
   /** Reads into dst (a view of WASM memory) at offset; returns bytes read (short at EOF). */
   read(dst: Uint8Array, offset: number): number;
@@ -19,7 +25,7 @@ export interface VfsFile {
   sectorSize(): number;
   deviceCharacteristics(): number;
   /**
-   * Optional: told after every lock change the in-process lock table granted (SQLITE_LOCK_*),
+   * Optional: told after every lock change the lock layer granted (SQLITE_LOCK_*),
    * e.g. to flush buffered writes before others may read, or drop read-ahead on a new
    * transaction. Throwing fails the xLock/xUnlock call.
    */
