@@ -8,6 +8,7 @@ import {
 } from "./constants.js";
 import { SqliteError } from "./errors.js";
 import type { Scope } from "./heap.js";
+import { checkKeys } from "./options.js";
 import type { Sqlite } from "./sqlite.js";
 
 export interface OpenOptions {
@@ -18,6 +19,8 @@ export interface OpenOptions {
   /** VFS name; default: the runtime's default VFS (Node/Deno: "node-fs"). */
   vfs?: string;
 }
+/** The keys of OpenOptions: any other key is a TypeError. */
+export const OPEN_OPTION_KEYS = ["readonly", "create", "vfs"] as const;
 export type BindParams = readonly unknown[] | Record<string, unknown>;
 export type Row = Record<string, null | number | bigint | string | Uint8Array>;
 
@@ -73,6 +76,7 @@ export class Database implements Disposable {
   /** @internal Use sqlite.open(). */
   constructor(sqlite: Sqlite, filename: string, options: OpenOptions = {}) {
     if (typeof filename !== "string") throw new TypeError("filename must be a string");
+    checkKeys(options, OPEN_OPTION_KEYS, "open");
     this.sqlite = sqlite;
     this.filename = filename;
     const { capi, heap } = sqlite;

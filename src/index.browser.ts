@@ -5,8 +5,8 @@
 //   sqlite.restoreFromOpfs(path, opts)  an in-memory Database from an OPFS file (any thread)
 // Nothing here imports node:* modules.
 import type { BackupOptions, BackupResult } from "./backup-loop.js";
-import type { Database, OpenOptions } from "./database.js";
-import { backupToOpfs, openOpfs, restoreFromOpfs } from "./opfs/copy.js";
+import type { Database } from "./database.js";
+import { backupToOpfs, openOpfs, restoreFromOpfs, type OpfsOpenOptions, type RestoreOptions } from "./opfs/copy.js";
 import { MemoryVfs } from "./opfs/memory-vfs.js";
 import { RelayVfs } from "./opfs/relay.js";
 import { defaultWasm } from "./opfs/wasm-default.js";
@@ -20,17 +20,18 @@ export type { BackupOptions, BackupProgress, BackupResult } from "./backup-loop.
 export { Database, type BindParams, type OpenOptions, type Row } from "./database.js";
 export { SqliteError, VfsError } from "./errors.js";
 export type { OpenResult, Vfs, VfsFile } from "./vfs/types.js";
+export type { OpfsOpenOptions, RestoreOptions } from "./opfs/copy.js";
 export { MemoryVfs } from "./opfs/memory-vfs.js";
 export { OpfsVfs } from "./vfs/opfs.js";
 
 /** A Sqlite instance of the browser entry: the core API plus the OPFS operations. */
 export interface BrowserSqlite extends Sqlite {
   /** Opens the OPFS file at path (e.g. "dir/app.db") as a Database. Dedicated workers only. */
-  openOpfs(path: string, options?: OpenOptions): Promise<Database>;
+  openOpfs(path: string, options?: OpfsOpenOptions): Promise<Database>;
   /** Copies source into the OPFS file at path; the file is replaced atomically when done. */
   backupToOpfs(source: Database, path: string, options?: BackupOptions): Promise<BackupResult>;
   /** Reads the OPFS file at path into a new in-memory Database. */
-  restoreFromOpfs(path: string, options?: BackupOptions): Promise<Database>;
+  restoreFromOpfs(path: string, options?: RestoreOptions): Promise<Database>;
 }
 export type { BrowserSqlite as Sqlite };
 
@@ -72,8 +73,8 @@ async function load(wasm: LoadOptions["wasm"], extra: readonly Vfs[]): Promise<B
   const relay = new RelayVfs("opfs-relay");
   const sqlite = await instantiate(await compile(wasm), [memory, opfs, relay, ...extra]);
   return Object.assign(sqlite, {
-    openOpfs: (path: string, options?: OpenOptions) => openOpfs(sqlite, opfs, path, options),
+    openOpfs: (path: string, options?: OpfsOpenOptions) => openOpfs(sqlite, opfs, path, options),
     backupToOpfs: (source: Database, path: string, options?: BackupOptions) => backupToOpfs(sqlite, relay, source, path, options),
-    restoreFromOpfs: (path: string, options?: BackupOptions) => restoreFromOpfs(sqlite, memory, path, options),
+    restoreFromOpfs: (path: string, options?: RestoreOptions) => restoreFromOpfs(sqlite, memory, path, options),
   });
 }

@@ -4,6 +4,8 @@ import { checkOptions, stepLoop, type BackupOptions, type BackupResult } from ".
 import { SQLITE_BUSY, SQLITE_CANTOPEN, SQLITE_IOERR } from "../constants.js";
 import { Database, type OpenOptions } from "../database.js";
 import { SqliteError } from "../errors.js";
+import { checkKeys } from "../options.js";
+import { SourceGuard } from "../source-guard.js";
 import type { Sqlite } from "../sqlite.js";
 import type { OpfsVfs } from "../vfs/opfs.js";
 import { domErrorCode, errorText, opfsDirectory, splitOpfsPath } from "./dom.js";
@@ -82,6 +84,12 @@ class OpfsWriter implements RelaySink {
   }
 }
 
+/** backupToOpfs takes every option of backup(); each one does what it does there. */
+const BACKUP_KEYS = ["sourceName", "destName", "pagesPerStep", "pauseMs", "onProgress", "signal", "busyTimeoutMs", "verifySource"] as const;
+/** restoreFromOpfs reads one file into a new database: no schemas to choose, no source to guard. */
+const RESTORE_KEYS = ["pagesPerStep", "pauseMs", "onProgress", "signal", "busyTimeoutMs"] as const;
+export type RestoreOptions = Pick<BackupOptions, (typeof RESTORE_KEYS)[number]>;
+
 /**
  * Copies `source` into the OPFS file at `path` from any thread (the main thread included): the
  * pages go to a temporary file beside the target, which then replaces the target in one rename.
@@ -89,40 +97,57 @@ class OpfsWriter implements RelaySink {
  * held open by a worker (SQLITE_BUSY).
  */
 export async function backupToOpfs(sqlite: Sqlite, relay: RelayVfs, source: Database, path: string, options: BackupOptions = {}): Promise<BackupResult> {
+  const start = performance.now();
   if (!(source instanceof Database)) throw new TypeError("source must be a Database");
+  checkKeys(options, BACKUP_KEYS, "backupToOpfs");
   checkOptions(options);
+  const { sourceName = "main", destName = "main" } = options;
+  // The OPFS file is a database of its own: it has no other schema to copy into.
+  if (destName !== "main") throw new TypeError(`backupToOpfs: destName must be "main" (the OPFS file is the destination database), not ${JSON.stringify(destName)}`);
   const { dirs, name, full } = splitOpfsPath(path);
   const writer = new OpfsWriter(full);
-  const relayName = `/backup-${++serial}.db`;
+  let relayName: string | null = null;
   let dest: Database | undefined;
   let backup: Backup | undefined;
   let opened = false;
-  try {
-    await writer.request({ op: "open", dirs, name, temp: `.${name}.${Date.now().toString(36)}${serial}.sbw-tmp` });
-    opened = true;
+  // A fresh relay database each time, so a copy the source guard abandons leaves nothing
+  // behind in the temporary file (the truncate cuts off its pages).
+  const init = () => {
+    backup?.[Symbol.dispose]();
+    dest?.close();
+    if (relayName !== null) {
+      relay.forget(relayName);
+      writer.truncate(0);
+    }
+    relayName = `/backup-${++serial}.db`;
     relay.expect(relayName, writer);
     dest = sqlite.open(relayName, { vfs: relay.name });
     dest.exec("PRAGMA journal_mode=OFF"); // the temporary file and the rename are the rollback
-    backup = sqlite.backupInit(dest, "main", source, options.sourceName ?? "main");
-    const current = backup;
+    backup = sqlite.backupInit(dest, "main", source, sourceName);
+  };
+  try {
+    await writer.request({ op: "open", dirs, name, temp: `.${name}.${Date.now().toString(36)}${++serial}.sbw-tmp` });
+    opened = true;
+    init();
+    const guard = options.verifySource === false ? null : SourceGuard.for(sqlite, source, sourceName);
     const result = await stepLoop({
-      current: () => current,
-      restart: () => { throw new Error("unreachable: an in-memory source has no source guard"); },
-      guard: null,
+      current: () => backup!,
+      restart: init,
+      guard,
       afterStep: () => writer.drain(MAX_IN_FLIGHT), // never run far ahead of OPFS
     }, options);
-    backup.finish();
-    dest.close();
+    backup!.finish();
+    dest!.close();
     await writer.drain(0);
     await writer.request({ op: "commit" });
-    return result;
+    return { ...result, elapsedMs: performance.now() - start };
   } catch (e) {
     backup?.[Symbol.dispose]();
     dest?.close();
     if (opened) await writer.request({ op: "abort" }).catch(() => {});
     throw e;
   } finally {
-    relay.forget(relayName);
+    if (relayName !== null) relay.forget(relayName);
     writer.terminate();
   }
 }
@@ -132,7 +157,8 @@ export async function backupToOpfs(sqlite: Sqlite, relay: RelayVfs, source: Data
  * copy is stepped and can report progress). SQLITE_BUSY when a writer is mid-transaction (a
  * non-empty journal or WAL beside it); SQLITE_CANTOPEN when it does not exist.
  */
-export async function restoreFromOpfs(sqlite: Sqlite, mem: MemoryVfs, path: string, options: BackupOptions = {}): Promise<Database> {
+export async function restoreFromOpfs(sqlite: Sqlite, mem: MemoryVfs, path: string, options: RestoreOptions = {}): Promise<Database> {
+  checkKeys(options, RESTORE_KEYS, "restoreFromOpfs");
   checkOptions(options);
   const { dirs, name, full } = splitOpfsPath(path);
   const fail = (e: unknown, code: number) => new SqliteError(`cannot read ${full}: ${errorText(e)}`, domErrorCode(e, code));
@@ -167,14 +193,19 @@ export async function restoreFromOpfs(sqlite: Sqlite, mem: MemoryVfs, path: stri
   }
 }
 
+/** openOpfs picks the VFS itself. */
+const OPFS_OPEN_KEYS = ["readonly", "create"] as const;
+export type OpfsOpenOptions = Omit<OpenOptions, "vfs">;
+
 /** Opens an OPFS file as a Database in a dedicated worker (sync access handles exist only there). */
-export async function openOpfs(sqlite: Sqlite, vfs: OpfsVfs, path: string, options: OpenOptions = {}): Promise<Database> {
+export async function openOpfs(sqlite: Sqlite, vfs: OpfsVfs, path: string, options: OpfsOpenOptions = {}): Promise<Database> {
+  checkKeys(options, OPFS_OPEN_KEYS, "openOpfs");
   if (typeof (globalThis as { FileSystemSyncAccessHandle?: unknown }).FileSystemSyncAccessHandle === "undefined") {
     throw new Error("openOpfs() needs FileSystemSyncAccessHandle, which exists only in dedicated Workers; from the main thread use backupToOpfs()/restoreFromOpfs()");
   }
   const pin = await vfs.prepare(path, options);
   try {
-    return sqlite.open(pin.path, { ...options, vfs: vfs.name });
+    return sqlite.open(pin.path, { readonly: options.readonly, create: options.create, vfs: vfs.name });
   } finally {
     pin.release(); // the open database holds its own references now
   }

@@ -27,6 +27,7 @@ const dirName = (tag: string) => `t${Date.now().toString(36)}-${++unique}-${tag}
 async function harness(ctx: BrowserContext): Promise<Page> {
   const page = await ctx.newPage();
   page.on("pageerror", (e) => console.error(`  [page error] ${e.message}`));
+  if (process.env.SBW_DEBUG) page.on("console", (m) => console.error(`  [page] ${m.text()}`));
   await page.goto(`${baseUrl}/test/browser/harness.html`);
   await page.waitForFunction("globalThis.hReady === true");
   return page;
@@ -208,6 +209,24 @@ test("main thread: target held by a worker → SQLITE_BUSY, old file intact", as
   assert.equal(r.after.digest, r.v1);
   assert.equal(r.after.integrity, "ok");
   assert.deepEqual(r.tmp, []);
+});
+
+test("options: unknown keys and destName other than main are TypeErrors; verifySource restarts a changed source; elapsedMs covers the call", async (ctx) => {
+  const page = await harness(ctx);
+  const dir = dirName("opts");
+  const r = await call(page, "optionChecks", `${dir}/app.db`);
+  for (const [k, v] of Object.entries(r.rejected as Record<string, { ok: boolean; name: string; message: string }>)) {
+    assert.equal(v.ok, false, `${k} was accepted`);
+    assert.equal(v.name, "TypeError", `${k}: ${v.message}`);
+  }
+  assert.match(r.rejected.misspelt.message, /unknown option "pagesPerstep"/);
+  assert.match(r.rejected.destNosuch.message, /destName/);
+  assert.deepEqual(r.filesAfterRejections, {}, "nothing was written");
+  assert.deepEqual(r.accepted.destMain, { ok: true });
+  assert.ok(r.elapsed.elapsedMs >= r.elapsed.sinceLastEvent && r.elapsed.elapsedMs <= r.elapsed.wall, JSON.stringify(r.elapsed));
+  assert.ok(r.guarded.restarts >= 1, `restarts: ${r.guarded.restarts}`);
+  assert.equal(r.guarded.equal, true, "the file has the source's final content");
+  assert.equal(r.guarded.integrity, "ok");
 });
 
 test("page closed mid-copy: the old file stays intact and readable", async (ctx) => {

@@ -153,6 +153,60 @@ const ops: Record<string, (...args: any[]) => Promise<unknown>> = {
     return true;
   },
 
+  /** Unknown keys and options a route cannot honour are TypeErrors; the others do what backup() does. */
+  async optionChecks(path: string) {
+    const sqlite = await sqlitePromise;
+    const dir = path.split("/").slice(0, -1).join("/");
+    const attempt = async (fn: () => Promise<unknown> | unknown) => {
+      try {
+        const r = await fn();
+        (r as { close?: () => void })?.close?.();
+        return { ok: true };
+      } catch (e) {
+        return { ok: false, ...errorInfo(e) };
+      }
+    };
+    using db = sqlite.open(":memory:");
+    fill(db, 300, 500, "opts");
+    const rejected = {
+      misspelt: await attempt(() => sqlite.backupToOpfs(db, path, { pagesPerstep: 5 } as object)),
+      destNosuch: await attempt(() => sqlite.backupToOpfs(db, path, { destName: "nosuch" })),
+      destTemp: await attempt(() => sqlite.backupToOpfs(db, path, { destName: "temp" })),
+      notAnObject: await attempt(() => sqlite.backupToOpfs(db, path, 5 as object)),
+      restoreMisspelt: await attempt(() => sqlite.restoreFromOpfs(path, { onprogress: () => {} } as object)),
+      restoreSourceName: await attempt(() => sqlite.restoreFromOpfs(path, { sourceName: "main" } as object)),
+      openMisspelt: await attempt(() => sqlite.open(":memory:", { readOnly: true } as object)),
+      openOpfsVfs: await attempt(() => sqlite.openOpfs(path, { vfs: "memory" } as object)),
+    };
+    const filesAfterRejections = await listDir(dir).catch(() => ({}));
+    // destName "main" and verifySource false are accepted.
+    const accepted = {
+      destMain: await attempt(() => sqlite.backupToOpfs(db, path, { destName: "main", verifySource: false })),
+    };
+    // elapsedMs covers the whole call: from before its first step to after the rename.
+    const t0 = performance.now();
+    let lastEvent = 0;
+    const res = await sqlite.backupToOpfs(db, path, { pagesPerStep: 50, onProgress: () => void (lastEvent = performance.now()) });
+    const wall = performance.now() - t0;
+    // verifySource on a file source: a commit between steps starts the copy over (the source
+    // guard), and the file gets the content as of the end.
+    using file = sqlite.open(`${dir}-guarded.db`);
+    fill(file, 300, 500, "guarded");
+    let events = 0;
+    const guarded = await sqlite.backupToOpfs(file, path, {
+      pagesPerStep: 20,
+      onProgress: () => {
+        if (++events === 2) file.exec("UPDATE t SET s = 'changed' WHERE id = 1");
+      },
+    });
+    const back = await restoreDigest(path);
+    return {
+      rejected, filesAfterRejections, accepted,
+      elapsed: { elapsedMs: res.elapsedMs, sinceLastEvent: lastEvent - t0, wall },
+      guarded: { restarts: guarded.restarts, equal: back.digest === (await digest(contentOf(file))), integrity: back.integrity },
+    };
+  },
+
   restoreDigest,
   listDir,
 
