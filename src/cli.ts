@@ -23,7 +23,8 @@ Usage:
       <destination> unless --force is given.
   sqlite-backup-wasm restore <backup> <database> [options]
       Copy the backup file <backup> over <database> (created if missing). <backup> must pass
-      PRAGMA quick_check first. Stop programs that use <database> before restoring.
+      PRAGMA quick_check first. With real file locks (see --version), programs that use
+      <database> wait while the restore commits; without them, stop those programs first.
   sqlite-backup-wasm verify  <source> <copy> [options]
       Check that <copy> passes PRAGMA integrity_check and holds the same schema and rows as
       <source>, table by table. Reads both files, changes neither.
@@ -37,7 +38,7 @@ Options:
   --json                machine-readable output: one JSON object per line on stdout
   -q, --quiet           no progress output (errors are still reported)
   -h, --help            show this help
-  -v, --version         show the tool's and SQLite's versions
+  -v, --version         show the versions, the runtime, and which file locks are in effect
 
 Progress: a bar with pages, rate and ETA when stderr is a terminal, a plain line about once a
 second otherwise. Ctrl-C stops a backup or restore and leaves the destination as it was.
@@ -107,8 +108,13 @@ async function main(argv: string[]): Promise<number> {
   if (values.version) {
     const sqlite = await loadSqlite();
     const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
-    new Out(json, false).event({ event: "version", version: pkg.version, sqlite: sqlite.version },
-      `sqlite-backup-wasm ${pkg.version} (SQLite ${sqlite.version})`);
+    const g = globalThis as { Deno?: { version: { deno: string } }; Bun?: { version: string } };
+    const runtime = g.Deno ? `deno ${g.Deno.version.deno}` : g.Bun ? `bun ${g.Bun.version}` : `node ${process.versions.node}`;
+    const locks = sqlite.locking === "os" ? "real file locks, shared with native SQLite processes" : "this process only";
+    new Out(json, false).event({ event: "version", version: pkg.version, sqlite: sqlite.version, runtime, locking: sqlite.locking, lockingReason: sqlite.lockingReason },
+      `sqlite-backup-wasm ${pkg.version} (SQLite ${sqlite.version}) on ${runtime}\n` +
+      `file locks: ${locks} (${sqlite.lockingReason})\n` +
+      `supported: Node >= 20, Deno >= 2, Bun >= 1.4; real file locks on Linux with Node >= 26, Bun, Deno --allow-ffi`);
     return EXIT_OK;
   }
   const [command, ...args] = positionals;
@@ -445,5 +451,8 @@ function rerunWithFlag(): void {
   });
 }
 
-if (process.execArgv.includes(NO_CONCURRENT_JIT)) process.exitCode = await main(process.argv.slice(2));
-else rerunWithFlag();
+// Only Node before 22 needs it (never seen on 22 and later); Deno and Bun take other flags.
+const plainNode = !("Deno" in globalThis) && !("Bun" in globalThis);
+if (!plainNode || Number(process.versions.node.split(".")[0]) >= 22 || process.execArgv.includes(NO_CONCURRENT_JIT)) {
+  process.exitCode = await main(process.argv.slice(2));
+} else rerunWithFlag();

@@ -68,10 +68,17 @@ test("usage errors exit 2 with a hint, also as JSON", () => {
   assert.is(e!.usage, true);
 });
 
-test("--version names the SQLite inside", () => {
+test("--version names the SQLite inside, the runtime, and which file locks are in effect", () => {
   const r = run(["--version"]);
   assert.is(r.status, 0);
   assert.match(r.stdout, /SQLite 3\.\d+\.\d+/);
+  const [v] = jsonLines(run(["--version", "--json"]).stdout);
+  const isBun = "Bun" in globalThis;
+  assert.match(String(v!.runtime), isBun ? /^bun \d/ : new RegExp(`^node ${process.versions.node}$`));
+  // FFI, and so real locks, come with Bun and with Node >= 26 (on Linux x86-64/arm64, where this runs).
+  const ffi = isBun || Number(process.versions.node.split(".")[0]) >= 26;
+  assert.is(v!.locking, ffi ? "os" : "process", String(v!.lockingReason));
+  assert.match(r.stdout, ffi ? /file locks: real file locks/ : /file locks: this process only/);
 });
 
 test("backup writes a copy the native CLI reads as identical", () => {

@@ -204,7 +204,12 @@ export async function loadLibc(): Promise<{ libc: LibC | null; whyNot: string | 
     const libc = new Fcntl(raw);
     return { libc, whyNot: null };
   } catch (e) {
-    const why = g.Deno ? "Deno without --allow-ffi" : g.Bun ? "bun:ffi failed" : "no node:ffi (Node < 26, --no-experimental-ffi, or --permission without --allow-ffi)";
-    return { libc: null, whyNot: `${why}: ${(e as Error)?.message ?? e}` };
+    const code = (e as { code?: string })?.code;
+    const why = g.Deno ? "Deno without --allow-ffi"
+      : g.Bun ? `bun:ffi failed: ${(e as Error)?.message ?? e}`
+      : code === "ERR_UNKNOWN_BUILTIN_MODULE" ? `Node ${process.versions.node} has no node:ffi (Node >= 26 has)`
+      : code === "ERR_ACCESS_DENIED" ? "Node's --permission without --allow-ffi"
+      : `node:ffi failed: ${(e as Error)?.message ?? e}`;
+    return { libc: null, whyNot: why };
   }
 }

@@ -144,10 +144,19 @@ for (const [label, name] of [["node20", "Node 20"], ["node22", "Node 22"], ["nod
   });
 }
 
-await check("Deno 2 (registry package deno): the same file, through node_modules", () => {
+await check("Deno 2 (registry package deno): the same file, through node_modules, and the CLI with and without --allow-ffi", () => {
   // The permissions the README documents: files, uid for fs.access(), the temp-dir variables.
-  return consumerBackup("deno", runtime("deno"), ["run", "--no-prompt", `--allow-read=${project}`, `--allow-write=${project}`,
-    "--allow-sys=uid", "--allow-env=TMPDIR,TMP,TEMP"]);
+  const perms = ["--no-prompt", `--allow-read=${project}`, `--allow-write=${project}`, "--allow-sys=uid", "--allow-env=TMPDIR,TMP,TEMP"];
+  const note = consumerBackup("deno", runtime("deno"), ["run", ...perms]);
+  for (const [flags, locking] of [[[], "process"], [["--allow-ffi"], "os"]]) {
+    const cliJs = join("node_modules", "sqlite-backup-wasm", "dist", "cli.js");
+    const v = JSON.parse(run(runtime("deno"), ["run", ...perms, ...flags, cliJs, "--version", "--json"], { cwd: project }).trim());
+    equal(v.locking, locking, `locking under deno ${flags.join(" ")}`);
+    const out = run(runtime("deno"), ["run", ...perms, ...flags, cliJs, "backup", "source.db", `cli-deno-${locking}.db`, "--json"], { cwd: project });
+    equal(JSON.parse(out.trim().split("\n").at(-1)).event, "done", `CLI under Deno ${flags.join(" ")}`);
+    nativeCheck(join(project, `cli-deno-${locking}.db`), source);
+  }
+  return `${note}; CLI ok with and without FFI`;
 });
 
 await check("TypeScript consumers (using, Backup, Database) compile against the shipped .d.ts", () => {
