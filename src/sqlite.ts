@@ -7,7 +7,8 @@ import { Database, type OpenOptions } from "./database.js";
 import { SqliteError } from "./errors.js";
 import { Heap } from "./heap.js";
 import { HostBridge } from "./vfs/host.js";
-import { processLocking, type Locking } from "./vfs/locks.js";
+import type { Locking } from "./vfs/lock-layer.js";
+import { processLocking } from "./vfs/locks.js";
 import type { Vfs } from "./vfs/types.js";
 
 /** Which locks an instance takes, and why (see README "Locking"). */

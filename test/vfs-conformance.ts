@@ -8,7 +8,8 @@ import {
   SQLITE_OPEN_TEMP_JOURNAL, SQLITE_SYNC_FULL, SQLITE_SYNC_NORMAL,
 } from "../src/constants.js";
 import { VfsError } from "../src/errors.js";
-import { processLocking, type Locking } from "../src/vfs/locks.js";
+import type { Locking } from "../src/vfs/lock-layer.js";
+import { processLocking } from "../src/vfs/locks.js";
 import type { Vfs, VfsFile } from "../src/vfs/types.js";
 
 export interface ConformanceResult {

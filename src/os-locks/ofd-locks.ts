@@ -8,7 +8,8 @@ import {
   SQLITE_LOCK_RESERVED, SQLITE_LOCK_SHARED, SQLITE_OK,
 } from "../constants.js";
 import { VfsError } from "../errors.js";
-import { processLocking, type FileLock, type Locking } from "../vfs/locks.js";
+import type { FileLock, Locking } from "../vfs/lock-layer.js";
+import { processLocking } from "../vfs/locks.js";
 import { F_RDLCK, F_UNLCK, F_WRLCK, type LibC } from "./libc.js";
 import { ofdShm } from "./ofd-shm.js";
 

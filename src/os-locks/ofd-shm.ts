@@ -15,7 +15,7 @@ import {
 } from "../constants.js";
 import { VfsError } from "../errors.js";
 import type { Heap } from "../heap.js";
-import type { SharedMemory } from "../vfs/locks.js";
+import type { SharedMemory } from "../vfs/lock-layer.js";
 import { F_RDLCK, F_UNLCK, F_WRLCK, type LibC, type Mapping } from "./libc.js";
 
 /** os_unix.c: shm lock i is byte 120 + i; the dead man's switch follows them. */

@@ -9,7 +9,7 @@ import {
 } from "../constants.js";
 import { isFullError, VfsError } from "../errors.js";
 import type { Heap } from "../heap.js";
-import type { FileLock, Locking, SharedMemory } from "./locks.js";
+import type { FileLock, Locking, SharedMemory } from "./lock-layer.js";
 import type { Vfs, VfsFile } from "./types.js";
 
 interface OpenFile {

@@ -1,50 +1,13 @@
-// The lock layer: SQLite's file locks (NONE < SHARED < RESERVED < PENDING < EXCLUSIVE) and WAL
-// shared memory, behind two interfaces the host bridge (host.ts) calls. Two implementations:
-// - "process" (this file and shm.ts): one table per file identity for every connection of this
-//   JS realm, with the rules of os_unix.c, and the WAL-index in the heap. Other processes cannot
-//   see it (node:fs has no advisory locks).
-// - "os" (src/os-locks/ofd-locks.ts, ofd-shm.ts): OFD locks on SQLite's lock bytes and the real
-//   -shm file, through the runtime's FFI; native SQLite processes and ours see each other.
-// Neither ever blocks: contention is SQLITE_BUSY.
+// The "process" lock layer (lock-layer.ts): SQLite's file locks (NONE < SHARED < RESERVED <
+// PENDING < EXCLUSIVE) in one table per file identity for every connection of this JS realm, with
+// the rules of os_unix.c, and the WAL-index in the heap (shm.ts). Other processes cannot see it
+// (node:fs has no advisory locks); src/os-locks/ has the "os" layer for runtimes with FFI.
 import {
   SQLITE_BUSY, SQLITE_LOCK_EXCLUSIVE, SQLITE_LOCK_NONE, SQLITE_LOCK_PENDING, SQLITE_LOCK_RESERVED,
   SQLITE_LOCK_SHARED, SQLITE_OK,
 } from "../constants.js";
-import type { Heap } from "../heap.js";
+import type { FileLock, Locking } from "./lock-layer.js";
 import { heapShm } from "./shm.js";
-import type { VfsFile } from "./types.js";
-
-/** One connection's lock on one open file. */
-export interface FileLock {
-  readonly level: number;
-  /** SQLITE_OK, or SQLITE_BUSY when another connection's lock conflicts (never waits). */
-  lock(level: number): number;
-  unlock(level: number): void;
-  /** xCheckReservedLock: does any connection hold RESERVED or more? */
-  checkReserved(): boolean;
-  /** Releases everything; the file is being closed. */
-  close(): void;
-}
-
-/** One connection's WAL shared memory (xShmMap/xShmLock/xShmBarrier/xShmUnmap). */
-export interface SharedMemory {
-  /** Heap address of region i (size bytes), or 0 when it does not exist and extend is false. */
-  map(region: number, size: number, extend: boolean): number;
-  lock(offset: number, n: number, flags: number): number;
-  barrier(): void;
-  /** deleteFile: SQLite knows no other connection uses the file (xShmUnmap's flag). */
-  close(deleteFile: boolean): void;
-}
-
-/** Which locks a Sqlite instance takes. */
-export interface Locking {
-  /** "os": real file locks other processes see; "process": this JS realm's table only. */
-  readonly kind: "os" | "process";
-  /** Called at xOpen for every file. */
-  open(file: VfsFile): FileLock;
-  /** Called at a connection's first xShmMap. */
-  shm(file: VfsFile, heap: Heap): SharedMemory;
-}
 
 export const processLocking: Locking = {
   kind: "process",

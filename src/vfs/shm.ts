@@ -8,7 +8,7 @@ import {
 } from "../constants.js";
 import { VfsError } from "../errors.js";
 import type { Heap } from "../heap.js";
-import type { SharedMemory } from "./locks.js";
+import type { SharedMemory } from "./lock-layer.js";
 
 class ShmNode {
   readonly regions: number[] = [];
