@@ -1,7 +1,7 @@
 // backupToOpfs / restoreFromOpfs / openOpfs: the OPFS operations of the browser entry.
 import type { Backup } from "../backup.js";
 import { checkOptions, stepLoop, type BackupOptions, type BackupResult } from "../backup-loop.js";
-import { SQLITE_BUSY, SQLITE_CANTOPEN, SQLITE_IOERR } from "../constants.js";
+import { SQLITE_CANTOPEN, SQLITE_DESERIALIZE_FREEONCLOSE, SQLITE_DESERIALIZE_RESIZEABLE, SQLITE_IOERR, SQLITE_OK } from "../constants.js";
 import { Database, type OpenOptions } from "../database.js";
 import { SqliteError } from "../errors.js";
 import { checkKeys } from "../options.js";
@@ -11,6 +11,7 @@ import type { OpfsVfs } from "../vfs/opfs.js";
 import { domErrorCode, errorText, opfsDirectory, splitOpfsPath } from "./dom.js";
 import type { MemoryVfs } from "./memory-vfs.js";
 import type { RelaySink, RelayVfs } from "./relay.js";
+import { lockOpfsFile } from "./web-locks.js";
 import { writerMain, type WriterReply, type WriterRequest } from "./writer-worker.js";
 
 /** Unacknowledged bytes allowed in flight to the writer before the copy waits for it. */
@@ -105,6 +106,17 @@ export async function backupToOpfs(sqlite: Sqlite, relay: RelayVfs, source: Data
   // The OPFS file is a database of its own: it has no other schema to copy into.
   if (destName !== "main") throw new TypeError(`backupToOpfs: destName must be "main" (the OPFS file is the destination database), not ${JSON.stringify(destName)}`);
   const { dirs, name, full } = splitOpfsPath(path);
+  // Before anything is copied: the target may be open in another tab or worker.
+  const lock = await lockOpfsFile(full, "exclusive", "backupToOpfs", options.busyTimeoutMs, options.signal);
+  try {
+    return await copyLocked(sqlite, relay, source, sourceName, dirs, name, full, options, start);
+  } finally {
+    lock.release();
+  }
+}
+
+async function copyLocked(sqlite: Sqlite, relay: RelayVfs, source: Database, sourceName: string, dirs: string[], name: string, full: string,
+  options: BackupOptions, start: number): Promise<BackupResult> {
   const writer = new OpfsWriter(full);
   let relayName: string | null = null;
   let dest: Database | undefined;
@@ -152,50 +164,111 @@ export async function backupToOpfs(sqlite: Sqlite, relay: RelayVfs, source: Data
   }
 }
 
+/** Default bytes read per restore step: 8 MiB copies into the heap in a few ms. */
+const RESTORE_CHUNK = 8 << 20;
+
 /**
- * Reads the OPFS file at `path` into a new in-memory Database (through the backup API, so the
- * copy is stepped and can report progress). SQLITE_BUSY when a writer is mid-transaction (a
- * non-empty journal or WAL beside it); SQLITE_CANTOPEN when it does not exist.
+ * Reads the OPFS file at `path` into a new in-memory Database, under the file's shared Web
+ * Lock (so no other context writes it meanwhile). The file is streamed in steps straight into
+ * one heap buffer that becomes the database (sqlite3_deserialize): the extra memory is the
+ * database's size and one step. A non-empty -wal or -journal beside it (a writer that crashed,
+ * or files copied in from elsewhere) is read with it: SQLite replays the WAL or rolls the
+ * journal back in a staged in-memory copy, as it would on disk (this costs the file's size once
+ * more); the OPFS files are not changed. SQLITE_CANTOPEN when the file does not exist.
  */
 export async function restoreFromOpfs(sqlite: Sqlite, mem: MemoryVfs, path: string, options: RestoreOptions = {}): Promise<Database> {
   checkKeys(options, RESTORE_KEYS, "restoreFromOpfs");
   checkOptions(options);
+  const { pauseMs = 0, onProgress, signal } = options;
   const { dirs, name, full } = splitOpfsPath(path);
-  const fail = (e: unknown, code: number) => new SqliteError(`cannot read ${full}: ${errorText(e)}`, domErrorCode(e, code));
-  let bytes: Uint8Array;
-  try {
-    const dir = await opfsDirectory(dirs, false);
-    for (const extra of ["-journal", "-wal"]) {
-      const size = await dir.getFileHandle(name + extra).then((h) => h.getFile()).then((f) => f.size, () => 0);
-      if (size > 0) throw new SqliteError(`cannot read ${full}: ${name}${extra} is not empty (a write is in progress or was interrupted)`, SQLITE_BUSY);
-    }
-    bytes = new Uint8Array(await (await (await dir.getFileHandle(name)).getFile()).arrayBuffer());
-  } catch (e) {
-    throw e instanceof SqliteError ? e : fail(e, SQLITE_CANTOPEN);
-  }
-  // The WAL is empty (checked above), so the file reads correctly in rollback mode.
-  if (bytes.length >= 20 && bytes[18] === 2 && bytes[19] === 2) bytes[18] = bytes[19] = 1;
+  const lock = await lockOpfsFile(full, "shared", "restoreFromOpfs", options.busyTimeoutMs, signal);
   const staged = `/restore-${++serial}.db`;
-  mem.put(staged, bytes);
-  let src: Database | undefined;
+  const names = [staged, `${staged}-journal`, `${staged}-wal`] as const;
+  const { heap, capi } = sqlite;
+  let image = 0;
   let dest: Database | undefined;
   try {
-    src = sqlite.open(staged, { vfs: mem.name, readonly: true });
+    let source: { size: number; read(at: number, n: number): Promise<Uint8Array> };
+    try {
+      const dir = await opfsDirectory(dirs, false);
+      const file = await (await dir.getFileHandle(name)).getFile();
+      let sides = false;
+      for (const [i, suffix] of [[1, "-journal"], [2, "-wal"]] as const) {
+        const side = await dir.getFileHandle(name + suffix).then((h) => h.getFile(), () => null);
+        if (!side || side.size === 0) continue;
+        mem.put(names[i], new Uint8Array(await side.arrayBuffer()));
+        sides = true;
+      }
+      source = { size: file.size, read: async (at, n) => new Uint8Array(await file.slice(at, at + n).arrayBuffer()) };
+      if (sides) {
+        mem.put(staged, new Uint8Array(await file.arrayBuffer()));
+        // Read-write, so that SQLite recovers the staged copy (rolls a hot journal back, or
+        // reads the WAL), then moves the WAL's frames into the file and drops it.
+        const db = sqlite.open(staged, { vfs: mem.name });
+        try {
+          db.exec("SELECT count(*) FROM sqlite_schema; PRAGMA journal_mode=DELETE");
+        } finally {
+          db.close();
+        }
+        const bytes = mem.take(staged)!;
+        source = { size: bytes.length, read: async (at, n) => bytes.subarray(at, at + n) };
+      }
+    } catch (e) {
+      if (e instanceof SqliteError) throw e;
+      throw new SqliteError(`cannot read ${full}: ${errorText(e)}`, domErrorCode(e, SQLITE_CANTOPEN));
+    } finally {
+      for (const n of names) mem.remove(n);
+    }
+
+    const { size } = source;
+    image = heap.alloc(size);
+    const head = await source.read(0, 100);
+    const rawPageSize = head.length >= 18 ? (head[16]! << 8) | head[17]! : 0;
+    // Progress counts pages; a header that is no database's still copies (and fails below).
+    const pageSize = rawPageSize === 1 ? 65536 : rawPageSize >= 512 && (rawPageSize & (rawPageSize - 1)) === 0 ? rawPageSize : 4096;
+    const pageCount = Math.ceil(size / pageSize);
+    let pages = options.pagesPerStep || RESTORE_CHUNK / pageSize;
+    let done = 0;
+    while (done < pageCount) {
+      signal?.throwIfAborted();
+      const n = pages < 0 ? pageCount - done : Math.min(pages, pageCount - done);
+      const at = done * pageSize;
+      const chunk = await source.read(at, n * pageSize);
+      heap.u8.set(chunk, image + at);
+      done += n;
+      const wanted = onProgress?.({ remaining: pageCount - done, pageCount });
+      if (typeof wanted === "number" && Number.isInteger(wanted) && wanted !== 0) pages = wanted; // as in backup()
+      if (done < pageCount && pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
+    }
+    signal?.throwIfAborted();
+    if (pageCount === 0) onProgress?.({ remaining: 0, pageCount });
+    // The image has no WAL (it was empty, or was checkpointed into it above), and a memory
+    // database cannot have one: the copy is in rollback mode.
+    const u8 = heap.u8;
+    if (size >= 20 && u8[image + 18] === 2 && u8[image + 19] === 2) u8[image + 18] = u8[image + 19] = 1;
     dest = sqlite.open(":memory:");
-    await sqlite.backup(src, dest, options);
+    const p = image;
+    image = 0; // SQLite owns it now, and frees it even when deserialize fails
+    const rc = heap.scoped((sc) => capi.sqlite3_deserialize(dest!.state.ptr, sc.cstring("main")[0], p, BigInt(size), BigInt(size),
+      SQLITE_DESERIALIZE_FREEONCLOSE | SQLITE_DESERIALIZE_RESIZEABLE));
+    if (rc !== SQLITE_OK) throw sqlite.errorFromDb(dest.state.ptr);
+    dest.get("SELECT count(*) FROM sqlite_schema"); // SQLITE_NOTADB for a file that is no database
     return dest;
   } catch (e) {
+    heap.free(image);
     dest?.close();
     throw e;
   } finally {
-    src?.close();
-    mem.remove(staged);
+    lock.release();
   }
 }
 
 /** openOpfs picks the VFS itself. */
-const OPFS_OPEN_KEYS = ["readonly", "create"] as const;
-export type OpfsOpenOptions = Omit<OpenOptions, "vfs">;
+const OPFS_OPEN_KEYS = ["readonly", "create", "busyTimeoutMs"] as const;
+export interface OpfsOpenOptions extends Omit<OpenOptions, "vfs"> {
+  /** How long to wait for another tab or worker to let go of the file. Default 5000. */
+  busyTimeoutMs?: number;
+}
 
 /** Opens an OPFS file as a Database in a dedicated worker (sync access handles exist only there). */
 export async function openOpfs(sqlite: Sqlite, vfs: OpfsVfs, path: string, options: OpfsOpenOptions = {}): Promise<Database> {

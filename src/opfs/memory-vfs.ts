@@ -66,6 +66,12 @@ export class MemoryVfs implements Vfs {
   put(name: string, bytes: Uint8Array): void {
     this.#files.set(this.fullPathname(name), new MemData(bytes));
   }
+  /** The bytes of a file (no copy), or undefined; the file is forgotten as by remove(). */
+  take(name: string): Uint8Array | undefined {
+    const d = this.#files.get(this.fullPathname(name));
+    this.remove(name);
+    return d?.data.subarray(0, d.size);
+  }
   /** Forgets a file; open connections keep their data until they close. */
   remove(name: string): void {
     this.#files.delete(this.fullPathname(name));

@@ -1,7 +1,7 @@
 // OPFS VFS for dedicated Workers: real files in the Origin Private File System, read and written
 // through FileSystemSyncAccessHandle. Handles can only be created asynchronously, so
-// OpfsVfs.prepare() opens them before sqlite3_open (the database, its rollback journal, and its
-// WAL when the file is in WAL mode); SQLite's synchronous calls then find them in a table.
+// OpfsVfs.prepare() opens them before sqlite3_open (the database, its rollback journal and its
+// WAL); SQLite's synchronous calls then find them in a table.
 // The handle is exclusive per file across tabs and workers, so one shared handle per path serves
 // every connection of this worker, and the lock table in host.ts orders those connections.
 //
@@ -20,13 +20,14 @@ import {
   SQLITE_IOCAP_POWERSAFE_OVERWRITE, SQLITE_IOCAP_UNDELETABLE_WHEN_OPEN, SQLITE_IOERR_DELETE_NOENT,
   SQLITE_IOERR_FSTAT, SQLITE_IOERR_FSYNC, SQLITE_IOERR_READ, SQLITE_IOERR_TRUNCATE, SQLITE_IOERR_WRITE, SQLITE_READONLY,
   SQLITE_OPEN_CREATE, SQLITE_OPEN_MAIN_DB, SQLITE_OPEN_READONLY, SQLITE_OPEN_READWRITE,
-  SQLITE_OPEN_SUBJOURNAL, SQLITE_OPEN_TEMP_DB, SQLITE_OPEN_TEMP_JOURNAL, SQLITE_OPEN_TRANSIENT_DB,
+  SQLITE_OPEN_SUBJOURNAL, SQLITE_OPEN_TEMP_DB, SQLITE_OPEN_WAL, SQLITE_OPEN_TEMP_JOURNAL, SQLITE_OPEN_TRANSIENT_DB,
 } from "../constants.js";
 import { SqliteError, VfsError } from "../errors.js";
 import { MemoryVfs } from "../opfs/memory-vfs.js";
 import {
   domErrorCode, errorText, opfsDirectory, splitOpfsPath, type OpfsFileHandle, type SyncAccessHandle,
 } from "../opfs/dom.js";
+import { DEFAULT_BUSY_TIMEOUT_MS, lockOpfsFile, type HeldLock } from "../opfs/web-locks.js";
 import type { OpenResult, Vfs, VfsFile } from "./types.js";
 
 export interface OpfsVfsOptions {
@@ -47,6 +48,8 @@ class SharedHandle {
   refs = 0;
   /** Set by xDelete: the file is logically gone (empty) until opened with CREATE again. */
   deleted = false;
+  /** A main database's Web Lock (web-locks.ts), let go once the handle is closed. */
+  lock: HeldLock | null = null;
   #wbuf: Uint8Array | null = null;
   #wstart = 0;
   #wlen = 0;
@@ -153,7 +156,11 @@ class SharedHandle {
       this.flush();
     } finally {
       this.#wbuf = this.#rbuf = null;
-      this.sah.close();
+      try {
+        this.sah.close();
+      } finally {
+        this.lock?.release();
+      }
     }
   }
 
@@ -232,6 +239,8 @@ class OpfsFile implements VfsFile {
 export interface OpfsPrepareOptions {
   readonly?: boolean;
   create?: boolean;
+  /** How long to wait for another tab or worker to let go of the file. Default 5000. */
+  busyTimeoutMs?: number;
 }
 
 /** Keeps prepared handles open until sqlite3_open has taken its own references. */
@@ -246,6 +255,8 @@ export class OpfsVfs implements Vfs {
   readonly mxPathname = 1024;
   readonly #handles = new Map<string, SharedHandle>();
   readonly #opening = new Map<string, Promise<SharedHandle | null>>();
+  /** The prepare() calls per path, one after the other: the first takes the Web Lock, later ones share its handles. */
+  readonly #preparing = new Map<string, Promise<unknown>>();
   /** Temporary files (sort spills, statement journals) stay in memory. */
   readonly #temp = new MemoryVfs("opfs-temp");
 
@@ -256,41 +267,64 @@ export class OpfsVfs implements Vfs {
   }
 
   /**
-   * Opens the sync access handles a database at `path` needs (itself, its journal, its WAL when
-   * the file is in WAL mode). Throws SqliteError: SQLITE_BUSY when another tab or worker holds
-   * the file, SQLITE_CANTOPEN when it is missing and create is false.
+   * Opens the sync access handles a database at `path` needs (itself, its journal, its WAL),
+   * under the file's Web Lock (exclusive, or shared when read-only) when this worker does not
+   * have it open yet. Throws SqliteError: SQLITE_BUSY when another tab or worker keeps the file
+   * for longer than busyTimeoutMs, SQLITE_CANTOPEN when it is missing and create is false.
    */
   async prepare(path: string, options: OpfsPrepareOptions = {}): Promise<OpfsPin> {
+    const { full } = splitOpfsPath(path);
+    const before = this.#preparing.get(full) ?? Promise.resolve();
+    const mine = before.catch(() => {}).then(() => this.#prepare(path, options));
+    this.#preparing.set(full, mine);
+    try {
+      return await mine;
+    } finally {
+      if (this.#preparing.get(full) === mine) this.#preparing.delete(full);
+    }
+  }
+
+  async #prepare(path: string, options: OpfsPrepareOptions): Promise<OpfsPin> {
     const { dirs, name, full } = splitOpfsPath(path);
     const readonly = options.readonly === true;
     const create = !readonly && options.create !== false;
+    const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
     const held: SharedHandle[] = [];
     const release = () => {
       for (const h of held.splice(0)) this.#release(h);
     };
+    let lock: HeldLock | null = null;
     try {
+      if (!this.#handles.has(full)) lock = await lockOpfsFile(full, readonly ? "shared" : "exclusive", "openOpfs", busyTimeoutMs);
+      const deadline = performance.now() + busyTimeoutMs;
       const dir = await opfsDirectory(dirs, create).catch((e) => {
         throw new SqliteError(`cannot open ${full}: ${errorText(e)}`, domErrorCode(e, SQLITE_CANTOPEN));
       });
-      const db = await this.#acquire(dir, name, full, readonly, create);
+      const db = await this.#acquire(dir, name, full, readonly, create, deadline);
       if (!db) throw new SqliteError(`cannot open ${full}: no such file`, SQLITE_CANTOPEN);
       held.push(db);
-      // A read-only open leaves a missing journal missing rather than creating one.
-      const journal = await this.#acquire(dir, `${name}-journal`, `${full}-journal`, readonly, !readonly);
-      if (journal) held.push(journal);
-      if (isWalMode(db)) {
-        const wal = await this.#acquire(dir, `${name}-wal`, `${full}-wal`, readonly, !readonly);
-        if (wal) held.push(wal);
+      if (lock) {
+        db.lock = lock; // from now on closing the handle lets the lock go
+        lock = null;
+      }
+      // Both companions, whatever the header says: SQLite opens the WAL whenever a non-empty
+      // -wal exists, and PRAGMA journal_mode switches on an open connection need the other
+      // file at once, in a synchronous xOpen that cannot create a handle. A read-only open
+      // leaves a missing file missing rather than creating it.
+      for (const suffix of ["-journal", "-wal"]) {
+        const h = await this.#acquire(dir, name + suffix, full + suffix, readonly, !readonly, deadline);
+        if (h) held.push(h);
       }
       return { path: full, release };
     } catch (e) {
       release();
+      lock?.release();
       throw e;
     }
   }
 
   /** Takes a reference on the shared handle for a path, opening it if needed; null if missing. */
-  async #acquire(dir: FileSystemDirectoryHandle, name: string, full: string, readonly: boolean, create: boolean): Promise<SharedHandle | null> {
+  async #acquire(dir: FileSystemDirectoryHandle, name: string, full: string, readonly: boolean, create: boolean, deadline: number): Promise<SharedHandle | null> {
     for (;;) {
       const existing = this.#handles.get(full);
       if (existing) {
@@ -314,12 +348,22 @@ export class OpfsVfs implements Vfs {
         throw new SqliteError(`cannot open ${full}: ${errorText(e)}`, domErrorCode(e, SQLITE_CANTOPEN));
       }
       let sah: SyncAccessHandle;
-      try {
-        sah = await fh.createSyncAccessHandle(readonly ? { mode: "read-only" } : {});
-      } catch (e) {
-        const code = domErrorCode(e, SQLITE_CANTOPEN);
-        const why = code === SQLITE_BUSY ? " (another tab or worker has it open)" : "";
-        throw new SqliteError(`cannot open ${full}${why}: ${errorText(e)}`, code);
+      for (;;) {
+        try {
+          sah = await fh.createSyncAccessHandle(readonly ? { mode: "read-only" } : {});
+          break;
+        } catch (e) {
+          const code = domErrorCode(e, SQLITE_CANTOPEN);
+          // Under the Web Lock, a handle still open elsewhere belongs to a context that let
+          // go of the lock (a closed tab, a terminated worker) and is closing it, or to code
+          // that does not take the lock: wait for it as long as for the lock.
+          if (code === SQLITE_BUSY && performance.now() < deadline) {
+            await new Promise((r) => setTimeout(r, 20));
+            continue;
+          }
+          const why = code === SQLITE_BUSY ? " (another tab or worker has it open)" : "";
+          throw new SqliteError(`cannot open ${full}${why}: ${errorText(e)}`, code);
+        }
       }
       const h = new SharedHandle(full, sah, readonly, this.#sizes);
       this.#handles.set(full, h);
@@ -345,11 +389,19 @@ export class OpfsVfs implements Vfs {
     if (name === null || (flags & TEMP_FILES && !this.#handles.has(this.fullPathname(name)))) return this.#temp.open(null, flags);
     const full = this.fullPathname(name);
     const h = this.#handles.get(full);
-    if (!h) throw new VfsError(SQLITE_CANTOPEN, `${full} was not prepared: open OPFS databases with sqlite.openOpfs()`);
+    if (!h) {
+      // A read-only open of a WAL database whose -wal is missing: the WAL is empty, and as
+      // nobody may write the file meanwhile (our read-only handle excludes writers), an empty
+      // in-memory one is the same file.
+      if (flags & SQLITE_OPEN_WAL && this.#handles.get(full.slice(0, -4))?.readonly) return this.#temp.open(null, flags);
+      throw new VfsError(SQLITE_CANTOPEN, `${full} was not prepared: open OPFS databases with sqlite.openOpfs()`);
+    }
     if (h.deleted && !(flags & SQLITE_OPEN_CREATE)) throw new VfsError(SQLITE_CANTOPEN, `${full} does not exist`);
     let outFlags = flags;
     if (h.readonly && flags & SQLITE_OPEN_READWRITE) {
-      if (!(flags & SQLITE_OPEN_MAIN_DB)) throw new VfsError(SQLITE_CANTOPEN, `${full} is open read-only`);
+      // As os_unix.c does when it may only read: a read-only WAL is fine for a reader (it
+      // never checkpoints), a read-only journal is not.
+      if (!(flags & (SQLITE_OPEN_MAIN_DB | SQLITE_OPEN_WAL))) throw new VfsError(SQLITE_CANTOPEN, `${full} is open read-only`);
       outFlags = (flags & ~(SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)) | SQLITE_OPEN_READONLY;
     }
     h.deleted = false;
@@ -386,8 +438,3 @@ export class OpfsVfs implements Vfs {
   }
 }
 
-/** Header bytes 18/19 are 2 in a WAL-mode database. */
-function isWalMode(h: SharedHandle): boolean {
-  const hdr = new Uint8Array(20);
-  return h.read(hdr, 0) === 20 && hdr[18] === 2 && hdr[19] === 2;
-}

@@ -3,7 +3,8 @@
 //   npm run test:browser            (bundles dist/ first)
 //   npx tsx test/browser/run.ts [name-filter]
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build } from "esbuild";
@@ -63,8 +64,9 @@ test("stepped backup memory → OPFS → memory in a worker: real file, sound, e
   assert.ok(r.toOpfs.events > 10, "progress events");
   assert.equal(r.head, "SQLite format 3\0", "the OPFS file is a plain SQLite file");
   assert.equal(r.files["app.db"], r.toOpfs.pageCount * r.pageSize, "file size = pages × page size");
-  assert.deepEqual(Object.keys(r.files).sort(), ["app.db", "app.db-journal"], "real names, no pool files");
+  assert.deepEqual(Object.keys(r.files).sort(), ["app.db", "app.db-journal", "app.db-wal"], "real names, no pool files");
   assert.equal(r.files["app.db-journal"], 0, "the journal is empty after commit");
+  assert.equal(r.files["app.db-wal"], 0, "the WAL, open for a journal_mode switch, is empty");
   assert.equal(r.reopened, true, "content through a new connection");
   assert.equal(r.reopenedIntegrity, "ok");
   assert.equal(r.fromOpfs.equal, true, "OPFS → memory content");
@@ -140,16 +142,69 @@ test("two connections in one worker on a WAL file read each other's commits and 
   assert.equal(r.integrity, "ok");
 });
 
+test("WAL: journal_mode switched both ways on an open OPFS connection", async (ctx) => {
+  const page = await harness(ctx);
+  const w = await call(page, "spawn");
+  const r = await inWorker(page, w, "walSwitch", `${dirName("walsw")}/s.db`);
+  assert.deepEqual(r.modes, ["wal", "delete", "wal"]);
+  assert.equal(r.otherSees, true, "a second connection reads the WAL");
+  assert.ok(r.walDuring > 0, "the WAL was written");
+  assert.equal(r.rows, 400);
+  assert.equal(r.reopened, true, "the content after closing, read-only");
+  assert.equal(r.reopenedMode, "wal");
+  assert.equal(r.integrity, "ok");
+});
+
+/** A native sqlite3 CLI killed after its last commit: the database and a non-empty -wal. */
+function nativeWalFiles(): Record<string, string> {
+  const dir = mkdtempSync(join(tmpdir(), "sbw-native-wal-"));
+  try {
+    const script = [
+      "PRAGMA journal_mode=WAL;",
+      "CREATE TABLE t(id INTEGER PRIMARY KEY, s TEXT);",
+      "INSERT INTO t(s) SELECT 'ckpt-' || value FROM generate_series(1, 500);",
+      "PRAGMA wal_checkpoint(TRUNCATE);",
+      "INSERT INTO t(s) SELECT 'wal-' || value FROM generate_series(1, 300);",
+      ".system kill -9 $PPID", // no close, so no checkpoint: the last 300 rows live only in the WAL
+    ].join("\n");
+    spawnSync("sqlite3", [join(dir, "n.db")], { input: script });
+    const files = { db: readFileSync(join(dir, "n.db")), wal: readFileSync(join(dir, "n.db-wal")) };
+    assert.ok(files.wal.length > 32, "the native -wal holds frames");
+    return { "n.db": files.db.toString("base64"), "n.db-wal": files.wal.toString("base64") };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test("WAL: a native database with a non-empty -wal is restored on the main thread and in a worker, opened and backed up in a worker", async (ctx) => {
+  const page = await harness(ctx);
+  const files = nativeWalFiles();
+  const dir = dirName("walnative");
+  await call(page, "putFiles", Object.fromEntries(Object.entries(files).map(([n, b]) => [`${dir}/${n}`, b])));
+  const main = await call(page, "restoreCount", `${dir}/n.db`);
+  assert.deepEqual({ n: main.n, w: main.w, integrity: main.integrity }, { n: 800, w: 300, integrity: "ok" }, "main thread read through the WAL");
+  assert.notEqual(main.mode, "wal", "the copy is a plain in-memory database");
+  assert.deepEqual(main.after, main.before, "the OPFS files are unchanged");
+  const w = await call(page, "spawn");
+  const r = await inWorker(page, w, "walRead", `${dir}/n.db`);
+  assert.deepEqual(r.viaRestore, { n: 800, w: 300, integrity: "ok" }, "restoreFromOpfs in a worker");
+  assert.deepEqual(r.readonly, { n: 800, w: 300, integrity: "ok" }, "openOpfs read-only reads through the WAL");
+  assert.deepEqual(r.filesAfterReadonly, r.before, "a read-only open changes no file");
+  assert.deepEqual({ n: r.opened.n, w: r.opened.w, integrity: r.opened.integrity, mode: r.opened.mode }, { n: 800, w: 300, integrity: "ok", mode: "wal" });
+  assert.deepEqual(r.backedUp, { n: 800, w: 300, equal: true });
+});
+
 test("contention between two workers: the second open is SQLITE_BUSY until the first closes", async (ctx) => {
   const page = await harness(ctx);
   const path = `${dirName("cont")}/c.db`;
   const w1 = await call(page, "spawn");
   const w2 = await call(page, "spawn");
   await inWorker(page, w1, "hold", path);
-  const busy = await inWorker(page, w2, "tryOpen", path);
+  const busy = await inWorker(page, w2, "tryOpen", path, 0);
   assert.equal(busy.ok, false);
   assert.equal(busy.code, 5, JSON.stringify(busy));
   assert.equal(busy.name, "SqliteError");
+  assert.match(busy.message, /is open in another tab or worker/);
   await inWorker(page, w1, "release", path);
   const ok = await inWorker(page, w2, "tryOpen", path);
   assert.equal(ok.ok, true, JSON.stringify(ok));
@@ -202,10 +257,12 @@ test("main thread: a failure mid-copy rejects and leaves the old file", async (c
   assert.deepEqual(r.tmp, []);
 });
 
-test("main thread: target held by a worker → SQLITE_BUSY, old file intact", async (ctx) => {
+test("main thread: target held by a worker → SQLITE_BUSY before copying, old file intact", async (ctx) => {
   const page = await harness(ctx);
   const r = await call(page, "mainTargetBusy", `${dirName("busy")}/app.db`);
   assert.equal(r.rejection?.code, 5, JSON.stringify(r.rejection));
+  assert.match(r.rejection.message, /is open in another tab or worker/);
+  assert.equal(r.events, 0, "nothing was copied");
   assert.equal(r.after.digest, r.v1);
   assert.equal(r.after.integrity, "ok");
   assert.deepEqual(r.tmp, []);

@@ -119,7 +119,7 @@ const ops: Record<string, (...args: any[]) => Promise<unknown>> = {
     return { v1: v1.digest, rejection, after, tmp: await tmpFiles(path.split("/").slice(0, -1).join("/")) };
   },
 
-  /** The target held open by a worker: the final rename fails with SQLITE_BUSY; nothing changes. */
+  /** The target held open by a worker: SQLITE_BUSY once busyTimeoutMs is over, before anything is copied; nothing changes. */
   async mainTargetBusy(path: string) {
     const sqlite = await sqlitePromise;
     const v1 = await versionOf(path, 100, "v1");
@@ -128,15 +128,16 @@ const ops: Record<string, (...args: any[]) => Promise<unknown>> = {
     using db2 = sqlite.open(":memory:");
     fill(db2, 200, 500, "v2");
     let rejection: unknown = null;
+    let events = 0;
     try {
-      await sqlite.backupToOpfs(db2, path);
+      await sqlite.backupToOpfs(db2, path, { busyTimeoutMs: 200, onProgress: () => void events++ });
     } catch (e) {
       rejection = errorInfo(e);
     }
     await inWorker(w, "release", [path]);
     await ops.terminate!(w);
     const after = await restoreDigest(path);
-    return { v1: v1.digest, rejection, after, tmp: await tmpFiles(path.split("/").slice(0, -1).join("/")) };
+    return { v1: v1.digest, rejection, events, after, tmp: await tmpFiles(path.split("/").slice(0, -1).join("/")) };
   },
 
   async writeVersion(path: string, rows: number, tag: string) {
@@ -205,6 +206,29 @@ const ops: Record<string, (...args: any[]) => Promise<unknown>> = {
       elapsed: { elapsedMs: res.elapsedMs, sinceLastEvent: lastEvent - t0, wall },
       guarded: { restarts: guarded.restarts, equal: back.digest === (await digest(contentOf(file))), integrity: back.integrity },
     };
+  },
+
+  /** Writes files into OPFS as they are (base64), e.g. a native database and its -wal. */
+  async putFiles(files: Record<string, string>) {
+    for (const [path, b64] of Object.entries(files)) {
+      const parts = path.split("/");
+      let dir = await navigator.storage.getDirectory();
+      for (const p of parts.slice(0, -1)) dir = await dir.getDirectoryHandle(p, { create: true });
+      const w = await (await dir.getFileHandle(parts.at(-1)!, { create: true })).createWritable();
+      await w.write(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)));
+      await w.close();
+    }
+    return true;
+  },
+
+  /** restoreFromOpfs on this thread: row counts, and the OPFS files before and after. */
+  async restoreCount(path: string) {
+    const sqlite = await sqlitePromise;
+    const dir = path.split("/").slice(0, -1).join("/");
+    const before = await listDir(dir);
+    using db = await sqlite.restoreFromOpfs(path);
+    const c = db.get<{ n: number; w: number }>("SELECT count(*) AS n, sum(s LIKE 'wal-%') AS w FROM t")!;
+    return { ...c, integrity: integrity(db), mode: db.get<{ journal_mode: string }>("PRAGMA journal_mode")!.journal_mode, before, after: await listDir(dir) };
   },
 
   restoreDigest,

@@ -141,6 +141,54 @@ const ops: Record<string, (...args: any[]) => Promise<unknown>> = {
     return { mode: a.get<{ journal_mode: string }>("PRAGMA journal_mode")!.journal_mode, seen, checkpoint, rows: b.get("SELECT count(*) AS n FROM t"), integrity: integrity(b) };
   },
 
+  /** PRAGMA journal_mode switched on an open connection, to WAL and back, twice. */
+  async walSwitch(path: string) {
+    const sqlite = await sqlitePromise;
+    const dir = path.split("/").slice(0, -1).join("/");
+    const name = path.split("/").at(-1)!;
+    const modes: string[] = [];
+    const mode = (db: Database, m: string) => modes.push(db.get<{ journal_mode: string }>(`PRAGMA journal_mode=${m}`)!.journal_mode);
+    using db = await sqlite.openOpfs(path);
+    fill(db, 100, 300, "delete-1");
+    mode(db, "WAL");
+    fill(db, 100, 300, "wal-1");
+    using other = await sqlite.openOpfs(path);
+    const otherSees = contentOf(other) === contentOf(db);
+    other.close();
+    const walDuring = (await listDir(dir))[`${name}-wal`];
+    mode(db, "DELETE");
+    fill(db, 100, 300, "delete-2");
+    mode(db, "WAL");
+    fill(db, 100, 300, "wal-2");
+    const expected = contentOf(db);
+    const rows = db.get<{ n: number }>("SELECT count(*) AS n FROM t")!.n;
+    db.close();
+    using again = await sqlite.openOpfs(path, { readonly: true });
+    return { modes, otherSees, walDuring, rows, reopened: contentOf(again) === expected, reopenedMode: again.get<{ journal_mode: string }>("PRAGMA journal_mode")!.journal_mode, integrity: integrity(again) };
+  },
+
+  /** A database with a non-empty -wal: read through openOpfs (both modes), backup() and restoreFromOpfs in this worker. */
+  async walRead(path: string) {
+    const sqlite = await sqlitePromise;
+    const count = (db: Database) => db.get<{ n: number; w: number }>("SELECT count(*) AS n, sum(s LIKE 'wal-%') AS w FROM t")!;
+    const dir = path.split("/").slice(0, -1).join("/");
+    const before = await listDir(dir);
+    const restored = await sqlite.restoreFromOpfs(path);
+    const viaRestore = { ...count(restored), integrity: integrity(restored) };
+    restored.close();
+    let readonly: object;
+    {
+      using db = await sqlite.openOpfs(path, { readonly: true });
+      readonly = { ...count(db), integrity: integrity(db) };
+    }
+    const filesAfterReadonly = await listDir(dir);
+    using db = await sqlite.openOpfs(path);
+    const opened = { ...count(db), integrity: integrity(db), mode: db.get<{ journal_mode: string }>("PRAGMA journal_mode")!.journal_mode };
+    using mem = sqlite.open(":memory:");
+    await sqlite.backup(db, mem, { pagesPerStep: 3 });
+    return { before, viaRestore, readonly, filesAfterReadonly, opened, backedUp: { ...count(mem), equal: contentOf(mem) === contentOf(db) } };
+  },
+
   async hold(path: string) {
     const sqlite = await sqlitePromise;
     held.set(path, await sqlite.openOpfs(path));
@@ -151,10 +199,10 @@ const ops: Record<string, (...args: any[]) => Promise<unknown>> = {
     held.delete(path);
     return true;
   },
-  async tryOpen(path: string) {
+  async tryOpen(path: string, busyTimeoutMs?: number) {
     const sqlite = await sqlitePromise;
     try {
-      (await sqlite.openOpfs(path)).close();
+      (await sqlite.openOpfs(path, { busyTimeoutMs })).close();
       return { ok: true };
     } catch (e) {
       return { ok: false, ...errorInfo(e) };
