@@ -286,6 +286,73 @@ test("options: unknown keys and destName other than main are TypeErrors; verifyS
   assert.equal(r.guarded.integrity, "ok");
 });
 
+/** Polls the page until someone waits for the file's Web Lock (a call has started waiting). */
+async function waitUntilPending(page: Page, path: string): Promise<void> {
+  for (let i = 0; i < 1500; i++) {
+    if ((await call(page, "lockState", path)).pending > 0) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`nobody waited for the lock of ${path}: ${JSON.stringify(await call(page, "awaitPending"))}`);
+}
+
+test("Web Locks, two pages: a file open in another tab makes backupToOpfs, restoreFromOpfs and openOpfs SQLITE_BUSY before copying anything", async (ctx) => {
+  const path = `${dirName("locks")}/app.db`;
+  const a = await harness(ctx);
+  const wa = await call(a, "spawn");
+  await inWorker(a, wa, "hold", path);
+  await inWorker(a, wa, "fillHeld", path, 100, "a");
+  const b = await harness(ctx);
+  const r = await call(b, "busyChecks", path, 300);
+  for (const k of ["backup", "restore", "open"] as const) {
+    assert.equal(r[k].ok, false, `${k} succeeded`);
+    assert.equal(r[k].code, 5, `${k}: ${JSON.stringify(r[k])}`);
+    assert.match(r[k].message, /is open in another tab or worker/, k);
+  }
+  assert.equal(r.events, 0, "no progress: nothing was copied");
+  assert.deepEqual(r.tmp, [], "no temporary file was started");
+  await inWorker(a, wa, "release", path);
+  assert.equal((await call(b, "restoreCount", path)).n, 100, "the holder's rows, once it let go");
+});
+
+test("Web Locks, two pages: a call that waits succeeds when the other tab lets go; a restore waits for the writer to finish", async (ctx) => {
+  const path = `${dirName("locks2")}/app.db`;
+  const a = await harness(ctx);
+  const wa = await call(a, "spawn");
+  await inWorker(a, wa, "hold", path);
+  await inWorker(a, wa, "fillHeld", path, 50, "a");
+  const b = await harness(ctx);
+  // backupToOpfs waits while tab A has the file open, and copies once A closes it.
+  await call(b, "startPending", "backup", path, 60_000);
+  await waitUntilPending(b, path);
+  await inWorker(a, wa, "release", path);
+  const backup = await call(b, "awaitPending");
+  assert.equal(backup.ok, true, JSON.stringify(backup));
+  assert.equal((await call(b, "restoreDigest", path)).digest, backup.expected, "B's copy replaced the file");
+  // A restore started while tab A writes reads only what A left when it let go.
+  await inWorker(a, wa, "hold", path);
+  await inWorker(a, wa, "fillHeld", path, 10, "a2");
+  await call(b, "startPending", "restore", path, 60_000);
+  await waitUntilPending(b, path);
+  await inWorker(a, wa, "fillHeld", path, 1000, "a3");
+  await inWorker(a, wa, "release", path);
+  const restore = await call(b, "awaitPending");
+  assert.deepEqual(restore, { ok: true, rows: 300 + 10 + 1000, integrity: "ok" });
+});
+
+test("Web Locks, two pages: closing a tab that has the file open lets the other tab open it", async (ctx) => {
+  const path = `${dirName("locks3")}/app.db`;
+  const a = await harness(ctx);
+  const wa = await call(a, "spawn");
+  await inWorker(a, wa, "hold", path);
+  await inWorker(a, wa, "fillHeld", path, 20, "a");
+  const b = await harness(ctx);
+  const wb = await call(b, "spawnHere");
+  await a.close();
+  const r = await inWorker(b, wb, "tryOpen", path, 30_000);
+  assert.equal(r.ok, true, JSON.stringify(r));
+  assert.equal((await call(b, "restoreCount", path)).n, 20);
+});
+
 test("page closed mid-copy: the old file stays intact and readable", async (ctx) => {
   const path = `${dirName("closed")}/app.db`;
   const first = await harness(ctx);

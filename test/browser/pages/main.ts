@@ -231,6 +231,58 @@ const ops: Record<string, (...args: any[]) => Promise<unknown>> = {
     return { ...c, integrity: integrity(db), mode: db.get<{ journal_mode: string }>("PRAGMA journal_mode")!.journal_mode, before, after: await listDir(dir) };
   },
 
+  /** With the file open in another tab: each OPFS call is SQLITE_BUSY once its wait is over, and copied nothing. */
+  async busyChecks(path: string, waitMs: number) {
+    const sqlite = await sqlitePromise;
+    const attempt = async (fn: () => Promise<unknown>) => {
+      try {
+        await fn();
+        return { ok: true };
+      } catch (e) {
+        return { ok: false, ...errorInfo(e) };
+      }
+    };
+    using db = sqlite.open(":memory:");
+    fill(db, 200, 500, "b");
+    let events = 0;
+    const backup = await attempt(() => sqlite.backupToOpfs(db, path, { busyTimeoutMs: waitMs, onProgress: () => void events++ }));
+    const restore = await attempt(async () => (await sqlite.restoreFromOpfs(path, { busyTimeoutMs: waitMs, onProgress: () => void events++ })).close());
+    const w = await spawn();
+    const open = await inWorker(w, "tryOpen", [path, waitMs]);
+    await ops.terminate!(w);
+    const dir = path.split("/").slice(0, -1).join("/");
+    return { backup, restore, open, events, tmp: await tmpFiles(dir) };
+  },
+
+  /** Starts an OPFS call without waiting for it; awaitPending() gives its outcome. */
+  async startPending(kind: "backup" | "restore", path: string, busyTimeoutMs: number) {
+    const sqlite = await sqlitePromise;
+    const db = sqlite.open(":memory:");
+    fill(db, 300, 500, "pending");
+    const expected = await digest(contentOf(db));
+    const run = kind === "backup"
+      ? sqlite.backupToOpfs(db, path, { busyTimeoutMs }).then(() => ({ ok: true, expected }))
+      : sqlite.restoreFromOpfs(path, { busyTimeoutMs }).then((r) => {
+        const out = { ok: true, rows: r.get<{ n: number }>("SELECT count(*) AS n FROM t")!.n, integrity: integrity(r) };
+        r.close();
+        return out;
+      });
+    (globalThis as any).pending = run.catch((e) => ({ ok: false, ...errorInfo(e) })).finally(() => db.close());
+    return true;
+  },
+  async awaitPending() {
+    return (globalThis as any).pending;
+  },
+
+  /** The file's Web Lock as this origin sees it: how many hold it and wait for it. */
+  async lockState(path: string) {
+    const name = `sqlite-backup-wasm:opfs:/${path}`;
+    const q = await navigator.locks.query();
+    return { held: (q.held ?? []).filter((l) => l.name === name).length, pending: (q.pending ?? []).filter((l) => l.name === name).length };
+  },
+
+  spawnHere: spawn,
+
   restoreDigest,
   listDir,
 

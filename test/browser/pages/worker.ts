@@ -194,6 +194,11 @@ const ops: Record<string, (...args: any[]) => Promise<unknown>> = {
     held.set(path, await sqlite.openOpfs(path));
     return true;
   },
+  /** Writes rows into the database hold() keeps open. */
+  async fillHeld(path: string, rows: number, tag: string) {
+    fill(held.get(path)!, rows, 200, tag);
+    return true;
+  },
   async release(path: string) {
     held.get(path)?.close();
     held.delete(path);
