@@ -5,7 +5,8 @@
 //
 // Invariants (what makes this safe):
 // - At most one file in this JS realm holds buffered writes (`dirty`). A write to any other
-//   file, and every other ordering point (sync, truncate, size, lock change, close, a VFS
+//   file, and every other ordering point (sync, truncate, size, lock change, WAL-index lock or
+//   barrier, close, a VFS
 //   delete/access via flushPendingWrites(), the end of the current task), flushes it first. So
 //   the OS sees the same sequence of writes SQLite issued, only with neighbours merged: a
 //   process crash leaves what native SQLite would leave (journal before database, database
@@ -15,9 +16,10 @@
 // - Read-ahead data is tagged with the file's write generation (per lockKey, bumped by every
 //   write or truncate from any connection of this realm, checkpoints included; a connection's
 //   own write that misses its read-ahead re-tags it, as those bytes did not change) and with the
-//   realm's transaction epoch, bumped whenever any connection takes SHARED from NONE: a new
-//   transaction, so another process may have written any file in between (the database, or a
-//   persistent journal that is not locked itself).
+//   realm's transaction epoch, bumped whenever any connection takes SHARED from NONE or a
+//   WAL-index lock (in WAL mode the database lock stays SHARED across transactions): a new
+//   transaction, so another process may have written any file in between (the database, the
+//   WAL, or a persistent journal that is not locked itself).
 // - A flush that fails inside a VFS call fails that call (SQLITE_IOERR_WRITE, or SQLITE_FULL
 //   for a full disk); a flush that fails at the end of a task (no call to fail) is kept and
 //   thrown by the next call on that file, as an OS reports a failed write-back at the next
@@ -245,6 +247,12 @@ export class BufferedFile implements VfsFile {
       if (--this.#gen.refs === 0) generations.delete(this.lockKey);
       this.#inner.close();
     }
+  }
+
+  /** A WAL-index lock or barrier: an ordering point, and (maybe) another process's new snapshot. */
+  shmChanged(): void {
+    flushPendingWrites(); // frames must be in the WAL file before the index says they exist
+    epoch++; // a read transaction starts: another process may have written the WAL or database
   }
 
   lockChanged(level: number): void {

@@ -195,11 +195,16 @@ export class HostBridge {
         heap().setI32(pp, f.shm.map(region, size, extend !== 0));
         return SQLITE_OK;
       }),
-      xShmLock: io("shmLock", SQLITE_IOERR_SHMLOCK, (f, offset: number, n: number, flags: number) =>
-        f.shm ? f.shm.lock(offset, n, flags) : SQLITE_IOERR_SHMLOCK),
+      xShmLock: io("shmLock", SQLITE_IOERR_SHMLOCK, (f, offset: number, n: number, flags: number) => {
+        if (!f.shm) return SQLITE_IOERR_SHMLOCK;
+        f.file.shmChanged?.();
+        return f.shm.lock(offset, n, flags);
+      }),
       xShmBarrier: (p: number) => {
         try {
-          this.files.get(p)?.shm?.barrier();
+          const f = this.files.get(p);
+          f?.file.shmChanged?.();
+          f?.shm?.barrier();
         } catch (e) {
           this.fail("shmBarrier", e, SQLITE_IOERR_SHMLOCK); // xShmBarrier returns nothing
         }

@@ -30,6 +30,12 @@ export interface VfsFile {
    * transaction. Throwing fails the xLock/xUnlock call.
    */
   lockChanged?(level: number): void;
+  /**
+   * Optional: told before every WAL-index lock change and barrier on this (database) file. Writes
+   * buffered anywhere must reach their files first (another process reads the WAL as soon as the
+   * index says a frame exists), and data cached from before may be stale (a new read snapshot).
+   */
+  shmChanged?(): void;
 }
 
 export interface OpenResult {
