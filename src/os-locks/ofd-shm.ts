@@ -103,10 +103,18 @@ class OfdShm implements SharedMemory {
     return new Int32Array(this.heap.u8.buffer, ptr, size >>> 2);
   }
 
-  /** Copies in the words other connections changed since this one last looked. */
-  #acquire(): void {
+  /**
+   * Copies in the words other connections changed since this one last looked. For a shared
+   * lock, an unchanged header and checkpoint info mean nothing a reader uses changed: hash
+   * entries change under the write lock, and those beyond the header's mxFrame are ignored. For
+   * an exclusive lock (writer, checkpointer, recovery) every word is compared: a writer that
+   * rolled back or was killed leaves hash entries behind without touching the header, and
+   * copying out only what this connection changed on top of a stale copy would publish an index
+   * whose slots point at the wrong frames.
+   */
+  #acquire(all: boolean): void {
     const r0 = this.#regions[0];
-    if (!r0 || sameHeader(r0.shadow, r0.shared)) return;
+    if (!r0 || (!all && sameHeader(r0.shadow, r0.shared))) return;
     for (const r of this.#regions) {
       const { shared, shadow } = r;
       const priv = this.#private(r.ptr, shared.byteLength);
@@ -120,7 +128,10 @@ class OfdShm implements SharedMemory {
     }
   }
 
-  /** Copies out the words SQLite changed in this connection's copy. */
+  /**
+   * Copies out the words SQLite changed in this connection's copy. (The host flushes buffered
+   * writes before every shm lock call: the frames a header names are in the WAL file first.)
+   */
   #release(): void {
     const r0 = this.#regions[0];
     if (!r0 || sameHeader(r0.shadow, this.#private(r0.ptr, r0.shared.byteLength))) return;
@@ -139,19 +150,22 @@ class OfdShm implements SharedMemory {
 
   lock(offset: number, n: number, flags: number): number {
     if (flags & SQLITE_SHM_UNLOCK) {
-      if (flags & SQLITE_SHM_EXCLUSIVE) this.#release();
-      this.#lock(F_UNLCK, SHM_BASE + offset, n);
+      try {
+        if (flags & SQLITE_SHM_EXCLUSIVE) this.#release();
+      } finally {
+        this.#lock(F_UNLCK, SHM_BASE + offset, n); // a failed write-out must not keep others out forever
+      }
       return SQLITE_OK;
     }
     const type = flags & SQLITE_SHM_EXCLUSIVE ? F_WRLCK : flags & SQLITE_SHM_SHARED ? F_RDLCK : -1;
     if (type < 0) throw new VfsError(SQLITE_IOERR_SHMLOCK, `unexpected shm lock flags ${flags}`);
     if (!this.#lock(type, SHM_BASE + offset, n)) return SQLITE_BUSY;
-    this.#acquire();
+    this.#acquire(type === F_WRLCK);
     return SQLITE_OK;
   }
 
   barrier(): void {
-    this.#acquire();
+    this.#acquire(false);
     this.#release();
   }
 
