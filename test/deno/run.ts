@@ -3,11 +3,17 @@
 // WAL, verify, and the shared VFS conformance suite. The native sqlite3 CLI checks every file.
 //   npm run test:deno   (deno run --sloppy-imports: src/ imports "./x.js" for "./x.ts", as under tsx)
 // Prints "N passed, N failed" last and exits non-zero on failure.
+// Locking: without --allow-ffi, locking must be "process" (and say why); with --allow-ffi it must
+// be "os", and the real-lock checks (test/native/lock-checks.ts: native sqlite3 processes and
+// processes of ours on the same files) run too. npm run test:deno runs the suite twice, without
+// and with --allow-ffi; `deno run … --allow-ffi --allow-run … test/deno/run.ts locks` runs only
+// the locking part.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Backup, type Database, loadSqlite, SqliteError } from "../../src/index.ts";
 import { NodeFsVfs } from "../../src/vfs/node-fs.ts";
 import { runVfsConformance } from "../vfs-conformance.ts";
+import { lockChecks } from "../native/lock-checks.ts";
 
 const sqlite = await loadSqlite();
 const root = await Deno.makeTempDir({ prefix: "sbw-deno-" });
@@ -49,7 +55,19 @@ function fill(db: Database, rows: number): void {
 }
 
 const tests: [string, () => void | Promise<void>][] = [];
-const test = (name: string, fn: () => void | Promise<void>) => tests.push([name, fn]);
+const onlyLocks = Deno.args.includes("locks");
+const test = (name: string, fn: () => void | Promise<void>) => void (onlyLocks || tests.push([name, fn]));
+const ffi = Deno.permissions.querySync({ name: "ffi" }).state === "granted";
+
+tests.push([`locking is "${ffi ? "os" : "process"}" (${ffi ? "with" : "without"} --allow-ffi) and says why`, async () => {
+  eq(sqlite.locking, ffi ? "os" : "process", `locking (${sqlite.lockingReason})`);
+  if (ffi) ok(/Deno\.dlopen/.test(sqlite.lockingReason), `reason: ${sqlite.lockingReason}`);
+  else {
+    ok(/--allow-ffi/.test(sqlite.lockingReason), `the reason names the remedy: ${sqlite.lockingReason}`);
+    await rejects(loadSqlite({ locking: "os" }), (e) => ok(/--allow-ffi/.test(String(e)), `insisting on "os": ${String(e)}`));
+  }
+}]);
+if (ffi) for (const c of lockChecks(sqlite)) tests.push([`real locks: ${c.name}`, c.fn]);
 
 test("loads SQLite 3.54.1 with node-fs as the default VFS", () => {
   eq(sqlite.version, "3.54.1", "version");
