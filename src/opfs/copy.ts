@@ -164,6 +164,41 @@ async function copyLocked(sqlite: Sqlite, relay: RelayVfs, source: Database, sou
   }
 }
 
+/** What restoreFromOpfs copies into the heap: the OPFS file, or its recovered staged copy. */
+interface ImageSource {
+  size: number;
+  head(): Promise<Uint8Array>;
+  /** Hands the bytes [at, at + n) to put, in pieces, each with its offset. */
+  copy(at: number, n: number, put: (piece: Uint8Array, offset: number) => void): Promise<void>;
+}
+
+/**
+ * A File read in pieces through one reused buffer (a BYOB reader), so a whole restore leaves
+ * no trail of garbage buffers: slice(…).arrayBuffer() per step left ~100 MiB of them for the
+ * collector in a 150 MiB restore (renderer peak +250 MiB instead of ~+160).
+ */
+function blobSource(file: Blob): ImageSource {
+  let buf = new ArrayBuffer(1 << 20);
+  return {
+    size: file.size,
+    head: async () => new Uint8Array(await file.slice(0, 100).arrayBuffer()),
+    async copy(at, n, put) {
+      const reader = file.slice(at, at + n).stream().getReader({ mode: "byob" });
+      try {
+        for (let off = at; ;) {
+          const { value, done } = await reader.read(new Uint8Array(buf));
+          if (value) buf = value.buffer as ArrayBuffer; // the read transferred it: take it back
+          if (done || !value) break;
+          put(value, off);
+          off += value.length;
+        }
+      } finally {
+        reader.releaseLock();
+      }
+    },
+  };
+}
+
 /** Default bytes read per restore step: 8 MiB copies into the heap in a few ms. */
 const RESTORE_CHUNK = 8 << 20;
 
@@ -188,7 +223,7 @@ export async function restoreFromOpfs(sqlite: Sqlite, mem: MemoryVfs, path: stri
   let image = 0;
   let dest: Database | undefined;
   try {
-    let source: { size: number; read(at: number, n: number): Promise<Uint8Array> };
+    let source: ImageSource;
     try {
       const dir = await opfsDirectory(dirs, false);
       const file = await (await dir.getFileHandle(name)).getFile();
@@ -199,7 +234,7 @@ export async function restoreFromOpfs(sqlite: Sqlite, mem: MemoryVfs, path: stri
         mem.put(names[i], new Uint8Array(await side.arrayBuffer()));
         sides = true;
       }
-      source = { size: file.size, read: async (at, n) => new Uint8Array(await file.slice(at, at + n).arrayBuffer()) };
+      source = blobSource(file);
       if (sides) {
         mem.put(staged, new Uint8Array(await file.arrayBuffer()));
         // Read-write, so that SQLite recovers the staged copy (rolls a hot journal back, or
@@ -211,7 +246,7 @@ export async function restoreFromOpfs(sqlite: Sqlite, mem: MemoryVfs, path: stri
           db.close();
         }
         const bytes = mem.take(staged)!;
-        source = { size: bytes.length, read: async (at, n) => bytes.subarray(at, at + n) };
+        source = { size: bytes.length, head: async () => bytes.subarray(0, 100), copy: async (at, n, put) => put(bytes.subarray(at, at + n), at) };
       }
     } catch (e) {
       if (e instanceof SqliteError) throw e;
@@ -222,7 +257,7 @@ export async function restoreFromOpfs(sqlite: Sqlite, mem: MemoryVfs, path: stri
 
     const { size } = source;
     image = heap.alloc(size);
-    const head = await source.read(0, 100);
+    const head = await source.head();
     const rawPageSize = head.length >= 18 ? (head[16]! << 8) | head[17]! : 0;
     // Progress counts pages; a header that is no database's still copies (and fails below).
     const pageSize = rawPageSize === 1 ? 65536 : rawPageSize >= 512 && (rawPageSize & (rawPageSize - 1)) === 0 ? rawPageSize : 4096;
@@ -233,8 +268,7 @@ export async function restoreFromOpfs(sqlite: Sqlite, mem: MemoryVfs, path: stri
       signal?.throwIfAborted();
       const n = pages < 0 ? pageCount - done : Math.min(pages, pageCount - done);
       const at = done * pageSize;
-      const chunk = await source.read(at, n * pageSize);
-      heap.u8.set(chunk, image + at);
+      await source.copy(at, n * pageSize, (piece, offset) => heap.u8.set(piece, image + offset));
       done += n;
       const wanted = onProgress?.({ remaining: pageCount - done, pageCount });
       if (typeof wanted === "number" && Number.isInteger(wanted) && wanted !== 0) pages = wanted; // as in backup()

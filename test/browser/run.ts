@@ -238,6 +238,18 @@ test("main thread: backupToOpfs with progress, restoreFromOpfs gives equal conte
   assert.equal(r.memoryDelta, 0, "no heap left allocated");
 });
 
+test("main thread: restoreFromOpfs reads in steps with progress; an abort rejects and frees what it read", async (ctx) => {
+  const page = await harness(ctx);
+  const r = await call(page, "restoreSteps", `${dirName("rsteps")}/app.db`);
+  assert.equal(r.restored.digest, r.expected);
+  assert.equal(r.restored.integrity, "ok");
+  assert.equal(r.progress.length, Math.ceil(r.pageCount / 50), "one event per 50 pages");
+  assert.deepEqual(r.progress.at(-1), { remaining: 0, pageCount: r.pageCount });
+  for (let i = 1; i < r.progress.length; i++) assert.ok(r.progress[i].remaining < r.progress[i - 1].remaining, "remaining falls every step");
+  assert.equal(r.rejection?.message, "stop");
+  assert.equal(r.memoryDelta, 0, "the heap is back to where it was");
+});
+
 test("main thread: aborted copy rejects with the reason and leaves the old file", async (ctx) => {
   const page = await harness(ctx);
   const r = await call(page, "mainAbort", `${dirName("abort")}/app.db`);

@@ -281,7 +281,40 @@ const ops: Record<string, (...args: any[]) => Promise<unknown>> = {
     return { held: (q.held ?? []).filter((l) => l.name === name).length, pending: (q.pending ?? []).filter((l) => l.name === name).length };
   },
 
+  /** restoreFromOpfs in steps: progress per step, an abort frees the half-read image. */
+  async restoreSteps(path: string) {
+    const sqlite = await sqlitePromise;
+    const v = await versionOf(path, 2000, "steps");
+    const used0 = sqlite.memoryUsed();
+    const progress: { remaining: number; pageCount: number }[] = [];
+    const db = await sqlite.restoreFromOpfs(path, { pagesPerStep: 50, onProgress: (p) => void progress.push(p) });
+    const restored = { digest: await digest(contentOf(db)), integrity: integrity(db) };
+    db.close();
+    const ac = new AbortController();
+    let rejection: unknown = null;
+    try {
+      await sqlite.restoreFromOpfs(path, { pagesPerStep: 20, signal: ac.signal, onProgress: () => ac.abort(new Error("stop")) });
+    } catch (e) {
+      rejection = errorInfo(e);
+    }
+    return { expected: v.digest, pageCount: v.res.pageCount, progress, restored, rejection, memoryDelta: sqlite.memoryUsed() - used0 };
+  },
+
   spawnHere: spawn,
+
+  /** One timed main-thread restoreFromOpfs; the result stays open until dropRestored. */
+  async timedRestore(path: string) {
+    const sqlite = await sqlitePromise;
+    const t0 = performance.now();
+    const db = await sqlite.restoreFromOpfs(path);
+    const ms = performance.now() - t0;
+    (globalThis as any).kept = db;
+    return { ms, rows: db.get<{ n: number }>("SELECT count(*) AS n FROM t")!.n };
+  },
+  async dropRestored() {
+    (globalThis as any).kept?.close();
+    return true;
+  },
 
   restoreDigest,
   listDir,

@@ -189,6 +189,37 @@ const ops: Record<string, (...args: any[]) => Promise<unknown>> = {
     return { before, viaRestore, readonly, filesAfterReadonly, opened, backedUp: { ...count(mem), equal: contentOf(mem) === contentOf(db) } };
   },
 
+  /** A database of about `mib` MiB of random blobs, written straight into OPFS. */
+  async makeBig(path: string, mib: number) {
+    const sqlite = await sqlitePromise;
+    using db = await sqlite.openOpfs(path);
+    db.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, s TEXT, b BLOB); BEGIN");
+    for (let i = 0; i < Math.ceil((mib * 2 ** 20) / 4200); i++) db.run("INSERT INTO t(s, b) VALUES ('big', randomblob(4000))");
+    db.exec("COMMIT");
+    return db.get<{ n: number }>("SELECT page_count * page_size AS n FROM pragma_page_count, pragma_page_size")!.n;
+  },
+
+  /** One timed OPFS → memory copy in this worker: restoreFromOpfs, or openOpfs + one backup step. */
+  async timedRestore(path: string, route: "restore" | "backup") {
+    const sqlite = await sqlitePromise;
+    const t0 = performance.now();
+    let db: Database;
+    if (route === "restore") db = await sqlite.restoreFromOpfs(path);
+    else {
+      using src = await sqlite.openOpfs(path, { readonly: true });
+      db = sqlite.open(":memory:");
+      using b = sqlite.backupInit(db, "main", src, "main");
+      b.step(-1);
+    }
+    const ms = performance.now() - t0;
+    (globalThis as any).kept = db; // alive until dropRestored, so memory is measured with it
+    return { ms, rows: db.get<{ n: number }>("SELECT count(*) AS n FROM t")!.n };
+  },
+  async dropRestored() {
+    (globalThis as any).kept?.close();
+    return true;
+  },
+
   async hold(path: string) {
     const sqlite = await sqlitePromise;
     held.set(path, await sqlite.openOpfs(path));
