@@ -365,6 +365,37 @@ test("Web Locks, two pages: closing a tab that has the file open lets the other 
   assert.equal((await call(b, "restoreCount", path)).n, 20);
 });
 
+test("OPFS quota exhausted (DevTools Storage.overrideQuotaForOrigin): SQLITE_FULL, the previous file intact, from either thread", async (ctx) => {
+  const page = await harness(ctx);
+  const dir = dirName("quota");
+  const path = `${dir}/app.db`;
+  const v1 = await call(page, "writeVersion", path, 200, "v1");
+  const w = await call(page, "spawn");
+  await inWorker(page, w, "hold", path); // a worker database, filled below
+  await inWorker(page, w, "fillHeld", path, 100, "w");
+  await inWorker(page, w, "release", path);
+  const cdp = await ctx.newCDPSession(page);
+  const origin = new URL(baseUrl).origin;
+  try {
+    // ~20 MB would be written; leave 4 MiB.
+    await cdp.send("Storage.overrideQuotaForOrigin", { origin, quotaSize: (await call(page, "usage")) + (4 << 20) });
+    const inWorkerResult = await inWorker(page, w, "quotaFill", path);
+    assert.equal(inWorkerResult.error?.code, 13, `worker: ${JSON.stringify(inWorkerResult.error)}`); // SQLITE_FULL
+    assert.equal(inWorkerResult.same, true, "worker: the transaction was rolled back");
+    assert.equal(inWorkerResult.integrity, "ok");
+    await call(page, "terminate", w);
+    const v2 = await call(page, "restoreDigest", path);
+    const main = await call(page, "mainQuota", path, v2.digest);
+    assert.equal(main.rejection?.code, 13, `main thread: ${JSON.stringify(main.rejection)}`);
+    assert.equal(main.same, true, "main thread: the previous file is intact");
+    assert.equal(main.after.integrity, "ok");
+    assert.deepEqual(main.tmp, [], "the temporary file is gone");
+    assert.notEqual(v2.digest, v1, "the worker's rows are in the file");
+  } finally {
+    await cdp.send("Storage.overrideQuotaForOrigin", { origin });
+  }
+});
+
 test("page closed mid-copy: the old file stays intact and readable", async (ctx) => {
   const path = `${dirName("closed")}/app.db`;
   const first = await harness(ctx);

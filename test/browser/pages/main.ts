@@ -300,6 +300,26 @@ const ops: Record<string, (...args: any[]) => Promise<unknown>> = {
     return { expected: v.digest, pageCount: v.res.pageCount, progress, restored, rejection, memoryDelta: sqlite.memoryUsed() - used0 };
   },
 
+  /** Bytes this origin stores now (the quota tests set theirs a little above it). */
+  async usage() {
+    return (await navigator.storage.estimate()).usage ?? 0;
+  },
+
+  /** A backupToOpfs that outgrows the quota: SQLITE_FULL, the previous file intact. */
+  async mainQuota(path: string, v1: string) {
+    const sqlite = await sqlitePromise;
+    using db = sqlite.open(":memory:");
+    fill(db, 20_000, 1000, "big");
+    let rejection: unknown = null;
+    try {
+      await sqlite.backupToOpfs(db, path);
+    } catch (e) {
+      rejection = errorInfo(e);
+    }
+    const after = await restoreDigest(path);
+    return { rejection, after, same: after.digest === v1, tmp: await tmpFiles(path.split("/").slice(0, -1).join("/")) };
+  },
+
   spawnHere: spawn,
 
   /** One timed main-thread restoreFromOpfs; the result stays open until dropRestored. */

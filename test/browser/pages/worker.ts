@@ -220,6 +220,27 @@ const ops: Record<string, (...args: any[]) => Promise<unknown>> = {
     return true;
   },
 
+  /** A transaction that outgrows the quota: SQLITE_FULL, rolled back, the file as before. */
+  async quotaFill(path: string) {
+    const sqlite = await sqlitePromise;
+    using db = await sqlite.openOpfs(path);
+    const before = await digest(contentOf(db));
+    let error: unknown = null;
+    try {
+      db.exec("BEGIN");
+      fill(db, 20_000, 1000, "too-much");
+      db.exec("COMMIT");
+    } catch (e) {
+      error = errorInfo(e);
+      try {
+        db.exec("ROLLBACK");
+      } catch {
+        // SQLite may have rolled back by itself already
+      }
+    }
+    return { error, same: (await digest(contentOf(db))) === before, integrity: integrity(db) };
+  },
+
   async hold(path: string) {
     const sqlite = await sqlitePromise;
     held.set(path, await sqlite.openOpfs(path));
