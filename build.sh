@@ -74,6 +74,7 @@ DEFINES=(
   -DSQLITE_ENABLE_MATH_FUNCTIONS=1   # users expect sqrt(), ln(), … (JSON is built in)
   -DSQLITE_ENABLE_FTS5=1             # full-text search
   -DSQLITE_ENABLE_RTREE=1            # spatial indexes
+  -DSQLITE_ENABLE_DBPAGE_VTAB=1      # sqlite_dbpage: incremental backups read and write raw pages through the pager (wasm/pagediff.c)
   # Size: each removes internal code paths for an API the wrapper does not export (-6 KB in all).
   -DSQLITE_OMIT_DECLTYPE=1           # sqlite3_column_decltype() is not exported (recommended option)
   -DSQLITE_OMIT_AUTOINIT=1           # the loader calls sqlite3_initialize() first (recommended option)
@@ -103,7 +104,7 @@ LDFLAGS=(
 # loss in backup or query speed (V8 inlines what LLVM no longer does); see README "Size".
 OPT=${SBW_OPT:--Oz}
 
-inputs=("$SRC/sqlite3.c" "$SRC/sqlite3.h" wasm/bridge.c wasm/faults.c wasm/exports.txt build.sh)
+inputs=("$SRC/sqlite3.c" "$SRC/sqlite3.h" wasm/bridge.c wasm/faults.c wasm/pagediff.c wasm/exports.txt build.sh)
 if [[ $FORCE != --force && -f $OUT ]]; then
   stale=0
   for f in "${inputs[@]}"; do [[ $f -nt $OUT ]] && stale=1; done
@@ -111,6 +112,7 @@ if [[ $FORCE != --force && -f $OUT ]]; then
 fi
 
 echo "build.sh: compiling $OUT with emcc $OPT"
-emcc "$OPT" "${DEFINES[@]}" -I"$SRC" "$SRC/sqlite3.c" wasm/bridge.c wasm/faults.c "${LDFLAGS[@]}" -o wasm/sqlite3.tmp.wasm
+# wasm/pagediff.c includes sqlite3.c (unchanged): the incremental backup needs pager internals.
+emcc "$OPT" "${DEFINES[@]}" -I"$SRC" wasm/pagediff.c wasm/bridge.c wasm/faults.c "${LDFLAGS[@]}" -o wasm/sqlite3.tmp.wasm
 mv wasm/sqlite3.tmp.wasm "$OUT"
 ls -l "$OUT" | awk '{print "build.sh: wrote " $NF " (" $5 " bytes)"}'

@@ -53,6 +53,15 @@ export interface CApi extends HeapExports {
   sqlite3_backup_pagecount(p: Ptr): number;
 
   sbw_vfs_register(zName: Ptr, id: number, makeDefault: number, mxPathname: number): number;
+
+  // Incremental backup (wasm/pagediff.c): results are SQLite codes, or -1 (wait) / -2 (restart).
+  sbw_pagediff_open(src: Ptr, zSrc: Ptr, dst: Ptr, zDst: Ptr, ppDiff: Ptr, pErrDest: Ptr): number;
+  sbw_pagediff_begin(p: Ptr): number;
+  sbw_pagediff_step(p: Ptr, nPage: number): number;
+  sbw_pagediff_commit(p: Ptr): number;
+  sbw_pagediff_rewind(p: Ptr): void;
+  sbw_pagediff_info(p: Ptr, op: number): number;
+  sbw_pagediff_close(p: Ptr): void;
 }
 
 /** SQLITE_TRANSIENT: SQLite copies bound text/blobs before the bind call returns. */

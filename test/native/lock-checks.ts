@@ -204,7 +204,18 @@ export function lockChecks(sqlite: Sqlite): Check[] {
     let n = ourCheck(db, "before");
     try {
       for (let i = 1; i <= 200; i++) {
-        db.exec(txnSql(r, "ours")); // a commit failing (e.g. IOERR: journal deleted by the reader) throws
+        if (i % 50 === 0) {
+          // A transaction held open (RESERVED, a live journal) while the reader polls 3 times:
+          // the reader must see our RESERVED lock and leave the journal alone.
+          const txn = txnSql(r, "ours").replace(/ COMMIT;$/, "");
+          db.exec(txn);
+          assert.ok(existsSync(`${file}-journal`), "a live journal");
+          const until = reader.lines.length + 3;
+          while (reader.lines.length < until) await tick();
+          db.exec("COMMIT");
+        } else {
+          db.exec(txnSql(r, "ours")); // a commit failing (e.g. IOERR: journal deleted by the reader) throws
+        }
         n++;
         if (i % 40 === 0) {
           // Handshake: committed here, so a native process must see it now.
@@ -444,6 +455,19 @@ export function lockChecks(sqlite: Sqlite): Check[] {
     assertBusy(() => db.get("SELECT count(*) FROM acct"), "our read under a native EXCLUSIVE");
     assert.deepEqual(await nat.run("COMMIT;"), []);
     assert.equal(db.get<{ bal: number }>("SELECT bal FROM acct WHERE id=1")!.bal, 600, "we see the native commit");
+    // Our RESERVED: a native writer cannot start, a native reader reads the last commit.
+    db.exec("BEGIN IMMEDIATE; UPDATE acct SET bal=bal+1 WHERE id=3");
+    const begin = await nat.run("BEGIN IMMEDIATE;");
+    assert.ok(begin.some((l) => /database is locked/.test(l)), `a native BEGIN IMMEDIATE under our RESERVED: ${JSON.stringify(begin)}`);
+    assert.deepEqual(await nat.run("SELECT bal FROM acct WHERE id=3;"), ["100"], "a native read under our RESERVED");
+    db.exec("ROLLBACK");
+    // Our EXCLUSIVE (a transaction larger than the cache spills into the database file): native
+    // readers are kept out rather than shown our uncommitted pages.
+    db.exec("PRAGMA cache_size=5; BEGIN; UPDATE acct SET bal=bal+1000 WHERE id=1; UPDATE log SET pad=randomblob(3000) WHERE id<300");
+    const read = await nat.run(`${CHECK};`);
+    assert.ok(read.some((l) => /database is locked/.test(l)), `a native read under our EXCLUSIVE: ${JSON.stringify(read)}`);
+    db.exec("ROLLBACK; PRAGMA cache_size=-2000");
+    assert.deepEqual(await nat.run(`${CHECK};`), [`${TOTAL}|1|${LOG_ROWS}`], "and reads once we rolled back");
     db.exec("UPDATE acct SET bal=bal-500 WHERE id=1; UPDATE acct SET bal=bal+500 WHERE id=2");
     db.close();
     await nat.close();

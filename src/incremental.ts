@@ -1,0 +1,192 @@
+// Incremental backup: over a destination that is already a database with the source's page size,
+// compare every page and write only the differing ones, in one write transaction on the
+// destination (wasm/pagediff.c does the compare and the writes). The result is byte-for-byte what
+// a full backup over the same destination gives. The loop keeps backup()'s rules: chunks sized to
+// ~TARGET_STEP_MS, yields between them, BUSY retried up to busyTimeoutMs, restarts bounded (the
+// chunk doubles, after a few the rest runs in one chunk), abort and every failure roll back.
+import {
+  BUSY_DELAYS_MS, DEFAULT_BUSY_TIMEOUT_MS, MAX_PAGES, MIN_PAGES, RESTARTS_BEFORE_ONE_STEP, TARGET_STEP_MS,
+  sleep, yieldToEventLoop, type BackupOptions, type BackupResult,
+} from "./backup-loop.js";
+import { SQLITE_ACCESS_READ, SQLITE_BUSY, SQLITE_DONE, SQLITE_ERROR, SQLITE_OK } from "./constants.js";
+import type { Database } from "./database.js";
+import { SqliteError } from "./errors.js";
+import { vfsOf, type SourceGuard, type Stamp } from "./source-guard.js";
+import type { Sqlite } from "./sqlite.js";
+
+// wasm/pagediff.c's extra results and info selectors.
+const WAIT = -1;
+const RESTART = -2;
+const INFO_PAGES = 0;
+const INFO_NEXT = 1;
+const INFO_WRITTEN = 2;
+const INFO_COMPARED = 3;
+const INFO_REASON = 4;
+const INFO_ERR_DEST = 5;
+const REASONS = [
+  "",
+  "the source is empty",
+  "the destination is empty",
+  "the page sizes differ",
+  "the destination is in WAL mode",
+  "the destination is in full auto-vacuum mode and the source has free pages",
+  "the destination connection is in defensive mode (SQLITE_DBCONFIG_DEFENSIVE)",
+  "the destination is read-only",
+];
+
+/**
+ * Runs an incremental backup when `options.incremental` allows it and the destination qualifies.
+ * Resolves null when the caller must make a full copy instead (incremental false, or "auto" and
+ * the destination does not qualify: missing, empty, another page size, WAL mode, …). With
+ * incremental true a destination that does not qualify is a SqliteError (SQLITE_ERROR).
+ * A destination given by name qualifies only as a plain path of an existing file.
+ */
+export async function incrementalBackup(sqlite: Sqlite, source: Database, sourceName: string, dest: Database | string,
+  destName: string, guard: SourceGuard | null, options: BackupOptions): Promise<BackupResult | null> {
+  const mode = options.incremental ?? "auto";
+  if (mode === false) return null;
+  const decline = (why: string) => {
+    if (mode === true) throw new SqliteError(`backup: incremental: true, but ${why}`, SQLITE_ERROR);
+    return null;
+  };
+  let destDb: Database;
+  let own = false;
+  if (typeof dest === "string") {
+    const vfs = sqlite.vfs();
+    const plain = !dest.startsWith("file:") && dest !== ":memory:" && dest !== "";
+    if (!plain || !vfs.access(vfs.fullPathname(dest), SQLITE_ACCESS_READ)) return decline("the destination is not an existing file");
+    destDb = sqlite.open(dest, { create: false });
+    own = true;
+  } else destDb = dest;
+  let validated: Disposable | undefined;
+  try {
+    // backupInit() checks what the full copy would (distinct connections, destination not in use,
+    // known schemas) with the same errors. Never stepped, it holds no lock and copies nothing.
+    validated = sqlite.backupInit(destDb, destName, source, sourceName);
+    const result = await compareAndWrite(sqlite, source, sourceName, destDb, destName, guard, options);
+    if (typeof result === "string") return decline(result);
+    return result;
+  } finally {
+    validated?.[Symbol.dispose]();
+    if (own) destDb.close();
+  }
+}
+
+/** The compare loop; a string says why the destination does not qualify. */
+async function compareAndWrite(sqlite: Sqlite, source: Database, sourceName: string, dest: Database, destName: string,
+  guard: SourceGuard | null, options: BackupOptions): Promise<BackupResult | string> {
+  const { pagesPerStep: fixedPages, pauseMs = 0, busyTimeoutMs = DEFAULT_BUSY_TIMEOUT_MS, onProgress, signal } = options;
+  const { capi, heap, host } = sqlite;
+  const start = performance.now();
+  const p = heap.scoped((s) => {
+    const pp = s.out();
+    const pErrDest = s.out();
+    host.lastError = null;
+    const rc = capi.sbw_pagediff_open(source.state.ptr, s.cstring(sourceName)[0], dest.state.ptr, s.cstring(destName)[0], pp, pErrDest);
+    if (rc !== SQLITE_OK) throw sqlite.errorFromDb((heap.i32(pErrDest) ? dest : source).state.ptr);
+    return heap.i32(pp);
+  });
+  const info = (op: number) => capi.sbw_pagediff_info(p, op) >>> 0;
+  // An error of the last call, from the connection it happened on (before any rollback resets it).
+  const failure = () => {
+    const db = info(INFO_ERR_DEST) ? dest : source;
+    return db.isOpen ? sqlite.errorFromDb(db.state.ptr) : new Error("the backup is finished (its database was closed)");
+  };
+  try {
+    let pages = fixedPages ?? 128;
+    let adaptive = fixedPages === undefined;
+    let steps = 0;
+    let restarts = 0;
+    let begun = false;
+    let busySince: number | null = null;
+    let busyTries = 0;
+    // The source guard (another process writing a file source): the stamp this pass began from.
+    let startStamp: Stamp | null = null;
+    let changingSince: number | null = null;
+    const chunk = () => (restarts >= RESTARTS_BEFORE_ONE_STEP ? -1 : pages);
+    for (;;) {
+      signal?.throwIfAborted();
+      if (!source.isOpen || !dest.isOpen) throw new Error("the backup is finished (its database was closed)");
+      const before = guard?.stamp() ?? null;
+      const t0 = performance.now();
+      let rc: number;
+      let lockedOut = false; // BEGIN EXCLUSIVE found the destination locked
+      host.lastError = null;
+      if (before?.writerActive) rc = WAIT; // another process is mid-transaction: do not read under it
+      else if (!begun) {
+        guard?.refreshWalIndex();
+        rc = capi.sbw_pagediff_begin(p);
+        lockedOut = (rc & 0xff) === SQLITE_BUSY;
+        if (rc === SQLITE_OK) {
+          const reason = info(INFO_REASON);
+          if (reason !== 0) return REASONS[reason] ?? `reason ${reason}`;
+          begun = true;
+          startStamp = before;
+          continue;
+        }
+      } else {
+        rc = capi.sbw_pagediff_step(p, chunk());
+        steps++;
+      }
+      const dt = performance.now() - t0;
+      if (rc === WAIT || lockedOut) {
+        busySince ??= t0;
+        if (t0 - busySince >= busyTimeoutMs) {
+          throw new SqliteError(`backup: database is locked for longer than busyTimeoutMs (${busyTimeoutMs} ms)`, SQLITE_BUSY);
+        }
+        await sleep(BUSY_DELAYS_MS[Math.min(busyTries++, BUSY_DELAYS_MS.length - 1)]!, signal);
+        continue;
+      }
+      if (rc !== SQLITE_OK && rc !== SQLITE_DONE && rc !== RESTART) throw failure();
+      busySince = null;
+      busyTries = 0;
+      // Another process wrote the source during this pass: what was read may be torn.
+      const otherWriter = startStamp !== null && rc !== RESTART && changed(guard!.stamp(), startStamp);
+      if (rc === RESTART || otherWriter) {
+        if (otherWriter) {
+          changingSince ??= t0;
+          if (t0 - changingSince >= busyTimeoutMs) {
+            throw new SqliteError(`backup: the source file kept changing outside this process for longer than busyTimeoutMs (${busyTimeoutMs} ms); ` +
+              "the destination was rolled back", SQLITE_BUSY);
+          }
+        }
+        capi.sbw_pagediff_rewind(p); // a fresh snapshot; the destination's writes so far are rolled back
+        begun = false;
+        restarts++;
+        pages = Math.min(pages * 2, MAX_PAGES);
+        continue;
+      }
+      if (rc === SQLITE_DONE) break;
+      const pageCount = info(INFO_PAGES);
+      if (adaptive) {
+        const scale = Math.min(2, Math.max(0.5, TARGET_STEP_MS / Math.max(dt, 0.05)));
+        pages = Math.min(MAX_PAGES, Math.max(MIN_PAGES, Math.round(pages * scale)));
+      }
+      const wanted = onProgress?.({ remaining: pageCount - info(INFO_NEXT) + 1, pageCount });
+      if (typeof wanted === "number" && Number.isInteger(wanted) && wanted !== 0) {
+        pages = wanted;
+        adaptive = false;
+      }
+      await (pauseMs > 0 ? sleep(pauseMs, signal) : yieldToEventLoop());
+    }
+    // Everything is compared and written: commit, after the VFS wrote back what it can off-thread.
+    await vfsOf(sqlite, dest, destName)?.writeBack?.();
+    signal?.throwIfAborted();
+    if (!source.isOpen || !dest.isOpen) throw new Error("the backup is finished (its database was closed)");
+    host.lastError = null;
+    if (capi.sbw_pagediff_commit(p) !== SQLITE_OK) throw failure();
+    const pageCount = info(INFO_PAGES);
+    onProgress?.({ remaining: 0, pageCount });
+    return {
+      pageCount, steps, restarts, elapsedMs: performance.now() - start,
+      pagesWritten: info(INFO_WRITTEN), pagesCompared: info(INFO_COMPARED), incremental: true,
+    };
+  } finally {
+    capi.sbw_pagediff_close(p); // rolls the destination back unless committed; frees everything
+  }
+}
+
+/** Another process committed to the source, or is inside a transaction on it. */
+function changed(now: Stamp, start: Stamp): boolean {
+  return now.key !== start.key || now.writerActive;
+}

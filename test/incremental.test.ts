@@ -1,0 +1,453 @@
+// Incremental backups (src/incremental.ts, wasm/pagediff.c): over an existing database of the
+// same page size, backup() writes only the pages that differ. The reference for every result is
+// SQLite's own backup API (backupInit + step(-1)) over an identical copy of the same destination:
+// the files must be byte-for-byte equal, and the native sqlite3 CLI must find the copy sound and
+// dump it exactly as it dumps the source.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { execFileSync } from "node:child_process";
+import { closeSync, copyFileSync, ftruncateSync, openSync, readFileSync, readSync, rmSync, statSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { loadSqlite, SqliteError, type Database, type Sqlite } from "../src/index.js";
+import { NodeFsVfs } from "../src/vfs/node-fs.js";
+import { FaultVfs } from "./faults/fault-vfs.js";
+import { judge, rng, SEED } from "./faults/util.js";
+import { integrity, sqlitePromise, tmpDir } from "./helpers.js";
+
+const sqlite = await sqlitePromise;
+const dir = tmpDir("inc");
+let fileNo = 0;
+const fresh = (tag: string) => join(dir, `${tag}-${++fileNo}.db`);
+
+/** The native CLI's .dump (random blobs make it large). */
+function dump(file: string): string {
+  return execFileSync("sqlite3", ["-batch", file, ".dump"], { encoding: "utf8", maxBuffer: 1 << 30 });
+}
+
+/** What SQLite's backup API makes of `destFile` (a copy of it): the bytes every result must equal. */
+function reference(source: Database, destFile: string, sourceName = "main"): Buffer {
+  const ref = fresh("ref");
+  copyFileSync(destFile, ref);
+  const d = sqlite.open(ref);
+  try {
+    const b = sqlite.backupInit(d, "main", source, sourceName);
+    assert.is(b.step(-1), "done");
+    b.finish();
+  } finally {
+    d.close();
+  }
+  return readFileSync(ref);
+}
+
+/**
+ * Backs `source` up over a copy of `template` with backup() (incremental: true) and checks the
+ * result against the backup API over another copy and against the native CLI. Returns the result.
+ */
+async function checkOver(source: Database, sourceFile: string, template: string, ctx: string) {
+  const want = reference(source, template);
+  const dest = fresh("dest");
+  copyFileSync(template, dest);
+  const r = await sqlite.backup(source, dest, { incremental: true });
+  assert.ok(r.incremental, `${ctx}: incremental`);
+  const got = readFileSync(dest);
+  assert.is(got.length, want.length, `${ctx}: size`);
+  assert.ok(got.equals(want), `${ctx}: bytes equal the backup API's`);
+  assert.is(integrity(dest), "ok", `${ctx}: integrity_check`);
+  assert.is(dump(dest), dump(sourceFile), `${ctx}: .dump`);
+  return r;
+}
+
+/** A random change to a database: the mix the backup has to get right. */
+function mutate(db: Database, r: () => number): string {
+  const k = Math.floor(r() * 9);
+  const n = 1 + Math.floor(r() * 200);
+  switch (k) {
+    case 0: db.run("UPDATE t SET v = randomblob(length(v)) WHERE id % ? = 0", [1 + Math.floor(r() * 50)]); return "update";
+    case 1: db.run("WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i<?) INSERT INTO t(v) SELECT randomblob(300) FROM c", [n]); return "grow";
+    case 2: db.run("DELETE FROM t WHERE id IN (SELECT id FROM t ORDER BY random() LIMIT ?)", [n * 3]); return "delete (freelist)";
+    case 3: db.exec("DELETE FROM t WHERE id % 3 = 0; VACUUM"); return "shrink (vacuum)";
+    case 4: db.run("INSERT INTO t(v) VALUES (randomblob(?))", [20000 + Math.floor(r() * 60000)]); return "overflow";
+    case 5: db.exec(`CREATE TABLE IF NOT EXISTS x${n % 7}(a, b); CREATE INDEX IF NOT EXISTS xi${n % 7} ON x${n % 7}(a)`); return "schema (page 1)";
+    case 6: db.exec(`PRAGMA user_version = ${n}`); return "user_version (page 1 only)";
+    case 7: db.exec("PRAGMA incremental_vacuum(5)"); return "incremental_vacuum";
+    default: return "nothing";
+  }
+}
+
+function makeSource(file: string, pageSize: number, autoVacuum: string, rows: number): Database {
+  const db = sqlite.open(file);
+  db.exec(`PRAGMA page_size=${pageSize}; PRAGMA auto_vacuum=${autoVacuum}; CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB);`);
+  db.run("WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i<?) INSERT INTO t(v) SELECT randomblob(200 + i % 500) FROM c", [rows]);
+  return db;
+}
+
+/** A full backup of `source` into a new file: "the previous backup". */
+async function previousBackup(source: Database): Promise<string> {
+  const f = fresh("prev");
+  await sqlite.backup(source, f, { incremental: false });
+  return f;
+}
+
+test("random change patterns: byte-equal to the backup API over the same destination", async () => {
+  const r = rng(SEED);
+  const seen = new Set<string>();
+  for (const [pageSize, av] of [[4096, "none"], [1024, "full"], [512, "incremental"], [8192, "none"]] as const) {
+    const srcFile = fresh("src");
+    const src = makeSource(srcFile, pageSize, av, 300 + Math.floor(r() * 500));
+    try {
+      let prev = await previousBackup(src);
+      for (let round = 0; round < 6; round++) {
+        const what = [mutate(src, r), mutate(src, r)].join(" + ");
+        seen.add(what.split(" + ")[0]!);
+        const res = await checkOver(src, srcFile, prev, `page=${pageSize} av=${av} round=${round}: ${what}`);
+        assert.ok(res.pagesWritten >= 1 && res.pagesWritten <= res.pageCount, "pagesWritten in range");
+        // Next round over this one's result sometimes, over an older backup other times.
+        if (r() < 0.6) prev = await previousBackup(src);
+      }
+    } finally {
+      src.close();
+    }
+  }
+  assert.ok(seen.size >= 6, `the random patterns covered ${[...seen].join(", ")}`);
+});
+
+test("an unchanged source writes page 1 only; a small change writes few pages", async () => {
+  const srcFile = fresh("src");
+  using src = makeSource(srcFile, 4096, "none", 3000);
+  const prev = await previousBackup(src);
+  const same = await checkOver(src, srcFile, prev, "unchanged");
+  assert.is(same.pagesWritten, 1, "page 1 (its schema cookie changes, as with the backup API)");
+  assert.is(same.pagesCompared, same.pageCount);
+  src.run("UPDATE t SET v = randomblob(length(v)) WHERE id = 1500");
+  const one = await checkOver(src, srcFile, prev, "one row");
+  assert.ok(one.pagesWritten >= 2 && one.pagesWritten <= 4, `pagesWritten ${one.pagesWritten}`);
+});
+
+test("growth past and shrink below the destination, and an unrelated destination", async () => {
+  const srcFile = fresh("src");
+  using src = makeSource(srcFile, 4096, "none", 200);
+  const small = await previousBackup(src);
+  src.run("WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i<3000) INSERT INTO t(v) SELECT randomblob(500) FROM c");
+  const big = await previousBackup(src);
+  const grown = await checkOver(src, srcFile, small, "growth");
+  assert.ok(grown.pageCount > grown.pagesCompared, "pages past the destination's end are written without compare");
+  src.exec("DELETE FROM t WHERE id > 100; VACUUM");
+  await checkOver(src, srcFile, big, "shrink (truncation)");
+  const other = fresh("other");
+  const o = sqlite.open(other);
+  o.exec("CREATE TABLE z(q); INSERT INTO z VALUES (randomblob(100000))");
+  o.close();
+  await checkOver(src, srcFile, other, "unrelated database");
+});
+
+test("memory source and memory destination", async () => {
+  using mem = sqlite.open(":memory:");
+  mem.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB); WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i<2000) INSERT INTO t(v) SELECT randomblob(300) FROM c");
+  const prev = await previousBackup(mem);
+  mem.run("UPDATE t SET v = randomblob(300) WHERE id % 100 = 0");
+  const srcFile = fresh("memdump");
+  await sqlite.backup(mem, srcFile, { incremental: false });
+  await checkOver(mem, srcFile, prev, "memory source");
+
+  // A memory destination holding the previous backup: compare serialize() with the backup API's.
+  const load = async () => {
+    const d = sqlite.open(":memory:");
+    using p = sqlite.open(prev, { readonly: true });
+    await sqlite.backup(p, d, { incremental: false });
+    return d;
+  };
+  using a = await load();
+  using b = await load();
+  const res = await sqlite.backup(mem, a, { incremental: true });
+  assert.ok(res.incremental);
+  assert.ok(res.pagesWritten < res.pageCount / 4, `pagesWritten ${res.pagesWritten} of ${res.pageCount}`);
+  const bk = sqlite.backupInit(b, "main", mem, "main");
+  assert.is(bk.step(-1), "done");
+  bk.finish();
+  assert.ok(Buffer.from(a.serialize()).equals(Buffer.from(b.serialize())), "memory destination: bytes equal");
+  assert.equal(a.all("SELECT count(*) AS n, sum(length(v)) AS s FROM t"), mem.all("SELECT count(*) AS n, sum(length(v)) AS s FROM t"));
+});
+
+test("the destination connection sees the new schema and content after the backup", async () => {
+  const srcFile = fresh("src");
+  using src = makeSource(srcFile, 4096, "none", 100);
+  const destFile = await previousBackup(src);
+  using dest = sqlite.open(destFile);
+  assert.equal(dest.get("SELECT count(*) AS n FROM t"), { n: 100 }); // schema cached
+  src.exec("CREATE TABLE added(a); INSERT INTO added VALUES (42); DELETE FROM t WHERE id > 50");
+  const res = await sqlite.backup(src, dest);
+  assert.ok(res.incremental);
+  assert.equal(dest.get("SELECT a FROM added"), { a: 42 });
+  assert.equal(dest.get("SELECT count(*) AS n FROM t"), { n: 50 });
+});
+
+test("incremental false copies everything; auto falls back when the destination does not qualify; true rejects", async () => {
+  const srcFile = fresh("src");
+  using src = makeSource(srcFile, 4096, "none", 500);
+  const prev = await previousBackup(src);
+  const full = await sqlite.backup(src, prev, { incremental: false, verifySource: false });
+  assert.is(full.incremental, false);
+  assert.is(full.pagesWritten, full.pageCount);
+  assert.is(full.pagesCompared, 0);
+
+  const otherSize = fresh("p1024");
+  const o = sqlite.open(otherSize);
+  o.exec("PRAGMA page_size=1024; CREATE TABLE z(q); INSERT INTO z VALUES (1)");
+  o.close();
+  const wal = fresh("wal");
+  const w = sqlite.open(wal);
+  w.exec("PRAGMA journal_mode=WAL; CREATE TABLE z(q)");
+  w.close();
+  const avFull = fresh("avfull");
+  const av = sqlite.open(avFull);
+  av.exec("PRAGMA auto_vacuum=FULL; CREATE TABLE z(q)");
+  av.close();
+  src.run("DELETE FROM t WHERE id < 200"); // free pages in the source
+  const cases: [string, string][] = [
+    [fresh("missing"), "not an existing file"], [otherSize, "page sizes differ"], [wal, "WAL mode"],
+    [avFull, "auto-vacuum"],
+  ];
+  for (const [dest, why] of cases) {
+    const before = statSync(dest, { throwIfNoEntry: false }) ? readFileSync(dest) : null;
+    try {
+      await sqlite.backup(src, dest, { incremental: true });
+      assert.unreachable(`${why}: incremental true must reject`);
+    } catch (e) {
+      assert.instance(e, SqliteError, String(e));
+      assert.match((e as Error).message, why);
+    }
+    if (before) assert.ok(readFileSync(dest).equals(before), `${why}: destination untouched`);
+    else assert.not.ok(statSync(dest, { throwIfNoEntry: false }), `${why}: no file created`);
+    const r = await sqlite.backup(src, dest); // auto: a full copy
+    assert.is(r.incremental, false, why);
+    assert.is(r.pagesWritten, r.pageCount, why);
+    assert.is(dump(dest), dump(srcFile), why);
+  }
+  using empty = sqlite.open(":memory:");
+  await sqlite.backup(src, empty, { incremental: true }).then(() => assert.unreachable("empty destination"),
+    (e) => assert.match(String(e), "the destination is empty"));
+  for (const bad of ["yes", 1, null]) {
+    try {
+      await sqlite.backup(src, fresh("x"), { incremental: bad as never });
+      assert.unreachable(`incremental: ${String(bad)}`);
+    } catch (e) {
+      assert.instance(e, TypeError);
+    }
+  }
+});
+
+test("a write through the source's connection between chunks restarts the compare, bounded", async () => {
+  for (const memory of [false, true]) {
+    const srcFile = memory ? ":memory:" : fresh("src");
+    using src = makeSource(srcFile, 4096, "none", 3000);
+    const prev = await previousBackup(src);
+    const dest = fresh("dest");
+    copyFileSync(prev, dest);
+    let writes = 0;
+    const res = await sqlite.backup(src, dest, {
+      incremental: true,
+      pagesPerStep: 50,
+      onProgress: ({ remaining }) => {
+        if (remaining > 0 && writes < 10) {
+          src.run("INSERT INTO t(v) VALUES (randomblob(3000))");
+          writes++;
+        }
+      },
+    });
+    assert.ok(res.incremental);
+    assert.is(res.restarts, 3, "after 3 restarts the rest runs in one chunk, which nobody can interrupt");
+    assert.ok(writes >= 3);
+    const want = fresh("want");
+    await sqlite.backup(src, want, { incremental: false });
+    assert.is(dump(dest), dump(want), `${memory ? "memory" : "file"} source: the copy is the source after its writes`);
+    assert.is(integrity(dest), "ok");
+  }
+});
+
+test("abort in the middle of the compare leaves the destination byte-for-byte as it was", async () => {
+  const srcFile = fresh("src");
+  using src = makeSource(srcFile, 4096, "none", 3000);
+  const prev = await previousBackup(src);
+  src.exec("UPDATE t SET v = randomblob(length(v))"); // every page differs: the writes are under way
+  const dest = fresh("dest");
+  copyFileSync(prev, dest);
+  const before = readFileSync(dest);
+  const ac = new AbortController();
+  let events = 0;
+  const reason = new Error("stop");
+  try {
+    await sqlite.backup(src, dest, {
+      incremental: true, pagesPerStep: 16, signal: ac.signal,
+      onProgress: () => { if (++events === 5) ac.abort(reason); },
+    });
+    assert.unreachable("must reject");
+  } catch (e) {
+    assert.is(e, reason);
+  }
+  assert.ok(readFileSync(dest).equals(before), "bytes unchanged");
+  assert.not.ok(statSync(`${dest}-journal`, { throwIfNoEntry: false }), "no journal left");
+  // The source is usable and unlocked again.
+  src.run("INSERT INTO t(v) VALUES (1)");
+});
+
+test("an I/O fault anywhere in an incremental backup leaves the old database (or, after the commit point, the new)", async () => {
+  const fault = new FaultVfs(new NodeFsVfs());
+  const fs: Sqlite = await loadSqlite({ vfs: [fault] });
+  const srcFile = fresh("src");
+  const s0 = makeSource(srcFile, 1024, "none", 300);
+  s0.close();
+  const template = fresh("tmpl");
+  copyFileSync(srcFile, template);
+  const edit = sqlite.open(srcFile);
+  edit.exec("UPDATE t SET v = randomblob(length(v)) WHERE id % 7 = 0; DELETE FROM t WHERE id > 250");
+  edit.close();
+  const oldSha = judge(template).sha;
+  const newSha = judge(srcFile).sha;
+  let failures = 0;
+  for (const persistent of [false, true]) {
+    let n = 1;
+    for (; ; n++) {
+      const dest = fresh("fault");
+      copyFileSync(template, dest);
+      const source = fs.open(srcFile, { vfs: fault.name });
+      fault.arm(n, { persistent, ops: ["read", "write", "sync", "truncate", "size", "open", "delete"] });
+      let error: unknown = null;
+      let res;
+      try {
+        res = await fs.backup(source, dest, { incremental: true, pagesPerStep: 16 });
+      } catch (e) {
+        error = e;
+      }
+      const hits = fault.hits;
+      const committed = fault.deletedBeforeFault.includes(`${dest}-journal`);
+      fault.disarm();
+      source.close();
+      const j = judge(dest);
+      assert.is(j.integrity, "ok", `N=${n}`);
+      if (error === null) {
+        assert.ok(res!.incremental);
+        assert.is(j.sha, newSha, `N=${n}: completed → new content`);
+      } else {
+        failures++;
+        assert.ok(hits > 0, `N=${n}: error without a fault: ${String(error)}`);
+        assert.instance(error, SqliteError, String(error));
+        assert.is(j.sha, committed ? newSha : oldSha, `N=${n}: ${String(error)}`);
+      }
+      rmSync(dest, { force: true });
+      if (hits === 0) break;
+    }
+    assert.ok(n > 10, "the sweep reached real I/O");
+  }
+  assert.ok(failures > 10, `faults made backups fail (${failures})`);
+});
+
+/**
+ * A sparse database past 1 GiB (64 KiB pages): page 1 with table t, t's root at page 2, and every
+ * other page on the freelist (trunk pages 3, 4, …; the leaves are holes), except the lock-byte
+ * page 16385, which SQLite never uses.
+ */
+function sparseDatabase(file: string, pages: number, seed: number): void {
+  const PAGE = 65536;
+  const db = sqlite.open(file);
+  db.exec(`PRAGMA page_size=${PAGE}; CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)`);
+  db.run("INSERT INTO t(v) VALUES (randomblob(100)), (?)", [seed]);
+  db.close();
+  const fd = openSync(file, "r+");
+  try {
+    const page1 = Buffer.alloc(PAGE);
+    readSync(fd, page1, 0, PAGE, 0);
+    const pending = Math.floor(0x40000000 / PAGE) + 1;
+    const leaves: number[] = [];
+    const perTrunk = PAGE / 4 - 2;
+    const trunks = Math.ceil((pages - 2) / (perTrunk + 1));
+    for (let pg = 3 + trunks; pg <= pages; pg++) if (pg !== pending) leaves.push(pg);
+    for (let i = 0; i < trunks; i++) {
+      const trunk = Buffer.alloc(PAGE);
+      const mine = leaves.slice(i * perTrunk, (i + 1) * perTrunk);
+      trunk.writeUInt32BE(i + 1 < trunks ? 3 + i + 1 : 0, 0);
+      trunk.writeUInt32BE(mine.length, 4);
+      mine.forEach((pg, k) => trunk.writeUInt32BE(pg, 8 + 4 * k));
+      writeSync(fd, trunk, 0, PAGE, (3 + i - 1) * PAGE);
+    }
+    page1.writeUInt32BE(pages, 28);
+    page1.writeUInt32BE(3, 32);
+    page1.writeUInt32BE(trunks + leaves.length, 36);
+    writeSync(fd, page1, 0, PAGE, 0);
+    ftruncateSync(fd, pages * PAGE);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+test("a source past 1 GiB: the lock-byte page is skipped, every other page copied", async () => {
+  const PAGE = 65536;
+  const srcFile = fresh("big-src");
+  const destFile = fresh("big-dest");
+  sparseDatabase(srcFile, 16400, 1); // past the lock-byte page (16385)
+  sparseDatabase(destFile, 16000, 2); // ends before it
+  assert.is(integrity(srcFile), "ok", "the sparse source is a sound database");
+  const before = Buffer.alloc(100);
+  const dfd = openSync(destFile, "r");
+  readSync(dfd, before, 0, 100, 0);
+  closeSync(dfd);
+  using src = sqlite.open(srcFile, { readonly: true });
+  const r = await sqlite.backup(src, destFile, { incremental: true });
+  assert.ok(r.incremental);
+  assert.is(r.pageCount, 16400);
+  // Pages past the destination's end but the lock-byte page, pages 1 (header) and 2 (t's rows),
+  // and the two freelist trunks (3, 4), which list other leaves.
+  assert.is(r.pagesWritten, (16400 - 16000 - 1) + 2 + 2);
+  assert.is(integrity(destFile), "ok");
+  assert.is(dump(destFile), dump(srcFile));
+  // What the backup API writes: every page but the lock-byte one, page 1 with the destination's
+  // change counter and schema cookie + 1 and this library's version number.
+  assert.is(statSync(destFile).size, statSync(srcFile).size);
+  const a = Buffer.alloc(PAGE);
+  const b = Buffer.alloc(PAGE);
+  const sfd = openSync(srcFile, "r");
+  const gfd = openSync(destFile, "r");
+  try {
+    for (let pg = 1; pg <= 16400; pg++) {
+      readSync(sfd, a, 0, PAGE, (pg - 1) * PAGE);
+      readSync(gfd, b, 0, PAGE, (pg - 1) * PAGE);
+      if (pg === 1) {
+        assert.is(b.readUInt32BE(24), before.readUInt32BE(24) + 1, "change counter");
+        assert.is(b.readUInt32BE(40), before.readUInt32BE(40) + 1, "schema cookie");
+        assert.is(b.readUInt32BE(92), b.readUInt32BE(24), "version-valid-for");
+        for (const at of [24, 40, 92, 96]) a.copy(b, at, at, at + 4);
+      }
+      if (pg === 16385) assert.ok(b.every((x) => x === 0), "the lock-byte page is left as it was (a hole)");
+      else assert.ok(a.equals(b), `page ${pg}`);
+    }
+  } finally {
+    closeSync(sfd);
+    closeSync(gfd);
+  }
+});
+
+test("every allocation is released: memoryUsed() returns to its baseline", async () => {
+  const srcFile = fresh("src");
+  const s = makeSource(srcFile, 4096, "none", 1000);
+  s.close();
+  const prev = fresh("prev");
+  copyFileSync(srcFile, prev);
+  const cycle = async () => {
+    const src = sqlite.open(srcFile);
+    src.run("UPDATE t SET v = randomblob(length(v)) WHERE id % 50 = 0");
+    await sqlite.backup(src, prev, { incremental: true }); // success
+    const ac = new AbortController();
+    await sqlite.backup(src, prev, { incremental: true, pagesPerStep: 16, signal: ac.signal, onProgress: () => ac.abort() }).catch(() => {});
+    const wal = fresh("wal");
+    const w = sqlite.open(wal);
+    w.exec("PRAGMA journal_mode=WAL; CREATE TABLE z(q)");
+    await sqlite.backup(src, w, { incremental: true }).catch(() => {}); // declined
+    w.close();
+    src.close();
+  };
+  await cycle(); // warm-up: lazily created module state
+  const base = sqlite.memoryUsed();
+  for (let i = 0; i < 3; i++) await cycle();
+  assert.is(sqlite.memoryUsed(), base);
+});
+
+test.run();
