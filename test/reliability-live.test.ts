@@ -101,7 +101,8 @@ for (const mode of ["delete", "wal"] as const) {
     const file = join(dir, `native-${mode}.db`);
     execFileSync("sqlite3", ["-batch", file, `PRAGMA journal_mode=${mode};` + SCHEMA]);
     // Every transfer moves money between two accounts, so this weighted sum changes with each one.
-    const state = () => execFileSync("sqlite3", ["-batch", file, "SELECT sum(bal * id) FROM acct"]).toString();
+    // A busy timeout: with real file locks the writer's commits keep this reader out for a moment.
+    const state = () => execFileSync("sqlite3", ["-batch", "-cmd", ".timeout 5000", file, "SELECT sum(bal * id) FROM acct"]).toString();
     const initial = state();
     const w = nativeWriter(file, SEED + (mode === "wal" ? 1 : 0));
     let ok = 0;
