@@ -307,6 +307,9 @@ export interface OpfsOpenOptions extends Omit<OpenOptions, "vfs"> {
 /** Opens an OPFS file as a Database in a dedicated worker (sync access handles exist only there). */
 export async function openOpfs(sqlite: Sqlite, vfs: OpfsVfs, path: string, options: OpfsOpenOptions = {}): Promise<Database> {
   checkKeys(options, OPFS_OPEN_KEYS, "openOpfs");
+  const { busyTimeoutMs } = options;
+  // Checked here too: a second open of a file this worker has open takes no lock.
+  if (busyTimeoutMs !== undefined && (typeof busyTimeoutMs !== "number" || !(busyTimeoutMs >= 0))) throw new TypeError("busyTimeoutMs must be a number >= 0");
   if (typeof (globalThis as { FileSystemSyncAccessHandle?: unknown }).FileSystemSyncAccessHandle === "undefined") {
     throw new Error("openOpfs() needs FileSystemSyncAccessHandle, which exists only in dedicated Workers; from the main thread use backupToOpfs()/restoreFromOpfs()");
   }

@@ -102,6 +102,16 @@ test("a worker killed mid-transaction leaves a hot journal that the next open ro
   const w1 = await call(page, "spawn");
   const { committed } = await inWorker(page, w1, "openTransaction", path);
   await call(page, "terminate", w1);
+  // The main thread reads the file with its hot journal: rolled back in a staged copy.
+  let restored: any;
+  for (let i = 0; i < 50 && !restored; i++) {
+    restored = await call(page, "restoreDigest", path).catch((e) => {
+      if (!/SQLITE_BUSY|NoModificationAllowed/.test(String(e))) throw e;
+    });
+    if (!restored) await new Promise((res) => setTimeout(res, 100));
+  }
+  assert.equal(restored?.digest, committed, "restoreFromOpfs: only the committed content");
+  assert.equal(restored.integrity, "ok");
   const w2 = await call(page, "spawn");
   // The dead worker's handles are released asynchronously; retry while the file is still held.
   let r: any;

@@ -178,6 +178,8 @@ const ops: Record<string, (...args: any[]) => Promise<unknown>> = {
       restoreSourceName: await attempt(() => sqlite.restoreFromOpfs(path, { sourceName: "main" } as object)),
       openMisspelt: await attempt(() => sqlite.open(":memory:", { readOnly: true } as object)),
       openOpfsVfs: await attempt(() => sqlite.openOpfs(path, { vfs: "memory" } as object)),
+      openOpfsTimeout: await attempt(() => sqlite.openOpfs(path, { busyTimeoutMs: -1 })),
+      backupTimeout: await attempt(() => sqlite.backupToOpfs(db, path, { busyTimeoutMs: "5" } as object)),
     };
     const filesAfterRejections = await listDir(dir).catch(() => ({}));
     // destName "main" and verifySource false are accepted.
