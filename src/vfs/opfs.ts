@@ -295,11 +295,13 @@ export class OpfsVfs implements Vfs {
     };
     let lock: HeldLock | null = null;
     try {
-      if (!this.#handles.has(full)) lock = await lockOpfsFile(full, readonly ? "shared" : "exclusive", "openOpfs", busyTimeoutMs);
-      const deadline = performance.now() + busyTimeoutMs;
       const dir = await opfsDirectory(dirs, create).catch((e) => {
         throw new SqliteError(`cannot open ${full}: ${errorText(e)}`, domErrorCode(e, SQLITE_CANTOPEN));
       });
+      // No await between this check and #acquire taking its reference on an existing handle,
+      // so that handle (and the lock it carries) cannot close in between.
+      if (!this.#handles.has(full)) lock = await lockOpfsFile(full, readonly ? "shared" : "exclusive", "openOpfs", busyTimeoutMs);
+      const deadline = performance.now() + busyTimeoutMs;
       const db = await this.#acquire(dir, name, full, readonly, create, deadline);
       if (!db) throw new SqliteError(`cannot open ${full}: no such file`, SQLITE_CANTOPEN);
       held.push(db);
