@@ -35,6 +35,8 @@ Options:
   --pause <ms>          wait this long between steps, to leave I/O to other programs (default 0)
   --busy-timeout <ms>   keep retrying while the source is locked this long (default 5000)
   -f, --force           backup: replace an existing destination
+  --full                copy every page even over an existing database (default: over a
+                        database of the same page size, write only the pages that changed)
   --json                machine-readable output: one JSON object per line on stdout
   -q, --quiet           no progress output (errors are still reported)
   -h, --help            show this help
@@ -61,6 +63,7 @@ interface Options {
   pauseMs: number;
   busyTimeoutMs: number;
   force: boolean;
+  full: boolean;
   json: boolean;
   quiet: boolean;
 }
@@ -90,6 +93,7 @@ async function main(argv: string[]): Promise<number> {
         pause: { type: "string" },
         "busy-timeout": { type: "string" },
         force: { type: "boolean", short: "f" },
+        full: { type: "boolean" },
         json: { type: "boolean" },
         quiet: { type: "boolean", short: "q" },
         help: { type: "boolean", short: "h" },
@@ -130,10 +134,12 @@ async function main(argv: string[]): Promise<number> {
       pauseMs: parseMs("--pause", values.pause, 0),
       busyTimeoutMs: parseMs("--busy-timeout", values["busy-timeout"], 5000),
       force: values.force === true,
+      full: values.full === true,
       json,
       quiet: values.quiet === true,
     };
     if (command !== "backup" && opts.force) throw new UsageError(`--force only applies to backup`);
+    if (command === "verify" && opts.full) throw new UsageError(`--full only applies to backup and restore`);
   } catch (e) {
     return usage((e as Error).message, json);
   }
@@ -215,14 +221,19 @@ async function copy(command: "backup" | "restore", from: string, to: string, opt
       busyTimeoutMs: opts.busyTimeoutMs,
       signal: controller.signal,
       onProgress: (p) => progress.update(p),
+      ...(opts.full ? { incremental: false } : {}),
     });
     progress.stop();
     const bytes = result.pageCount * pageSize;
     out.event(
       { event: "done", command, source: from, destination: to, pageCount: result.pageCount, pageSize, bytes,
-        steps: result.steps, restarts: result.restarts, elapsedMs: Math.round(result.elapsedMs) },
-      `${command}: copied ${result.pageCount} pages (${mib(bytes)}) from ${from} to ${to} in ` +
-        `${seconds(result.elapsedMs)} (${rate(bytes, result.elapsedMs)})`,
+        steps: result.steps, restarts: result.restarts, elapsedMs: Math.round(result.elapsedMs),
+        incremental: result.incremental, pagesWritten: result.pagesWritten, pagesCompared: result.pagesCompared },
+      result.incremental
+        ? `${command}: copied the changed pages: ${result.pagesWritten} of ${result.pageCount} pages changed ` +
+          `(${mib(result.pagesWritten * pageSize)} written of ${mib(bytes)}) from ${from} to ${to} in ${seconds(result.elapsedMs)}`
+        : `${command}: copied ${result.pageCount} pages (${mib(bytes)}) from ${from} to ${to} in ` +
+          `${seconds(result.elapsedMs)} (${rate(bytes, result.elapsedMs)})`,
     );
     return EXIT_OK;
   } catch (e) {

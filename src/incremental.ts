@@ -130,6 +130,7 @@ async function compareAndWrite(sqlite: Sqlite, source: Database, sourceName: str
       }
       const dt = performance.now() - t0;
       if (rc === WAIT || lockedOut) {
+        if (!begun) steps++; // a retried attempt counts as a step, as in stepLoop (a chunk counted already)
         busySince ??= t0;
         if (t0 - busySince >= busyTimeoutMs) {
           throw new SqliteError(`backup: database is locked for longer than busyTimeoutMs (${busyTimeoutMs} ms)`, SQLITE_BUSY);

@@ -284,6 +284,7 @@ test("abort in the middle of the compare leaves the destination byte-for-byte as
   } catch (e) {
     assert.is(e, reason);
   }
+  assert.is(events, 5, "no chunk runs after the abort");
   assert.ok(readFileSync(dest).equals(before), "bytes unchanged");
   assert.not.ok(statSync(`${dest}-journal`, { throwIfNoEntry: false }), "no journal left");
   // The source is usable and unlocked again.
@@ -423,6 +424,27 @@ test("a source past 1 GiB: the lock-byte page is skipped, every other page copie
     closeSync(sfd);
     closeSync(gfd);
   }
+});
+
+test("CLI: backup --force over the previous backup reports the changed pages; --full copies all", () => {
+  const srcFile = fresh("src");
+  const s = makeSource(srcFile, 4096, "none", 2000);
+  s.close();
+  const dest = fresh("dest");
+  copyFileSync(srcFile, dest);
+  const edit = sqlite.open(srcFile);
+  edit.run("UPDATE t SET v = randomblob(length(v)) WHERE id = 7");
+  edit.close();
+  const cliTs = join(import.meta.dirname, "..", "src", "cli.ts");
+  const run = (...args: string[]) => execFileSync(process.execPath, ["--no-concurrent-recompilation", "--import", "tsx", cliTs, ...args],
+    { encoding: "utf8", cwd: join(import.meta.dirname, "..") });
+  const text = run("backup", srcFile, dest, "--force");
+  assert.match(text, /^backup: copied the changed pages: [2-4] of \d+ pages changed/);
+  const json = run("backup", srcFile, dest, "--force", "--json", "--full").trim().split("\n").map((l) => JSON.parse(l));
+  const done = json.find((e) => e.event === "done");
+  assert.is(done.incremental, false);
+  assert.is(done.pagesWritten, done.pageCount);
+  assert.is(dump(dest), dump(srcFile));
 });
 
 test("every allocation is released: memoryUsed() returns to its baseline", async () => {
