@@ -57,8 +57,11 @@ class Fcntl implements LibC {
     const dv = this.#dv;
     dv.setInt16(0, type, true);
     dv.setInt16(2, 0, true); // SEEK_SET
-    dv.setBigInt64(8, BigInt(start), true);
-    dv.setBigInt64(16, BigInt(len), true);
+    // Offsets are below 2^53: two 32-bit halves each, no BigInt to allocate on every lock call.
+    dv.setUint32(8, start >>> 0, true);
+    dv.setUint32(12, Math.floor(start / 2 ** 32), true);
+    dv.setUint32(16, len >>> 0, true);
+    dv.setUint32(20, Math.floor(len / 2 ** 32), true);
     dv.setInt32(24, 0, true);
     return this.#raw.fcntl(fd, cmd);
   }

@@ -2,12 +2,21 @@
 // mapped MAP_SHARED, with SQLite's shm locks as OFD locks on its bytes 120..127 and the
 // "dead man's switch" at byte 128, as os_unix.c has them, so native processes and ours share one
 // index. WebAssembly memory cannot alias a mapping, so each connection has a private copy of
-// every region in the heap (the pointers SQLite gets) and a shadow of what it last exchanged
-// with the mapping: taking a shm lock copies in the 32-bit words others changed; releasing an
-// exclusive lock copies out the words SQLite changed; a barrier does both. This is safe because
-// the index header is two checksummed copies read between barriers, the checkpoint info is
-// aligned words, and the hash tables change only under the exclusive WAL write lock
-// (walformat.html); ncruces/go-sqlite3 keeps its WAL-index the same way where it cannot map.
+// every region in the heap (the pointers SQLite gets), exchanged with the mapping at the shm
+// protocol's points (walformat.html; ncruces/go-sqlite3 keeps its WAL-index the same way where it
+// cannot map):
+// - The two index headers and the checkpoint info (region 0's first 136 bytes) are aligned words
+//   that several connections change, each under its own lock: they go word by word against a
+//   shadow of what this connection last exchanged. Taking a shm lock copies in the words others
+//   changed; releasing an exclusive lock copies out the words SQLite changed; a barrier does both.
+// - The hash tables (everything else) change only under the exclusive WAL write lock. Taking it
+//   copies them all in (a writer that rolled back or was killed leaves entries behind without
+//   touching a header, and a private copy that missed them publishes an index whose slots point
+//   at the wrong frames); holding it, this connection's copy is the truth and goes out whole at
+//   every barrier and at the unlock, before the header words that make it visible. Otherwise they
+//   are copied in whenever the header words changed (a new commit, checkpoint or WAL restart),
+//   which is all a reader needs: entries beyond the header's mxFrame are ignored.
+// Whole copies are memcpy (TypedArray.set), an order of magnitude cheaper than comparing words.
 import * as fs from "node:fs";
 import {
   SQLITE_BUSY, SQLITE_IOERR_SHMLOCK, SQLITE_IOERR_SHMOPEN, SQLITE_IOERR_SHMSIZE, SQLITE_OK,
@@ -21,21 +30,25 @@ import { F_RDLCK, F_UNLCK, F_WRLCK, type LibC, type Mapping } from "./libc.js";
 /** os_unix.c: shm lock i is byte 120 + i; the dead man's switch follows them. */
 const SHM_BASE = 120;
 const SHM_DMS = SHM_BASE + SQLITE_SHM_NLOCK;
-/** Bytes of the index header and checkpoint info: unchanged there means nothing to copy. */
+/** Words of the index headers and checkpoint info at the start of region 0; the hash tables follow. */
 const HEADER_WORDS = 136 / 4;
+/** SQLite's WAL_WRITE_LOCK: shm lock 0. */
+const WRITE_LOCK = 0;
 
 interface Region {
   readonly mapping: Mapping;
   /** The mapping as words (native processes read and write it). */
   readonly shared: Int32Array;
-  /** What this connection last copied in or out. */
-  readonly shadow: Int32Array;
   /** The private copy's heap address: what SQLite reads and writes. */
   readonly ptr: number;
 }
 
 class OfdShm implements SharedMemory {
   readonly #regions: Region[] = [];
+  /** The header words as this connection last copied them in or out. */
+  readonly #shadow = new Int32Array(HEADER_WORDS);
+  /** This connection holds the WAL write lock: the hash tables are its to change. */
+  #writer = false;
   #closed = false;
 
   constructor(readonly libc: LibC, readonly heap: Heap, readonly path: string, readonly fd: number) {}
@@ -92,9 +105,9 @@ class OfdShm implements SharedMemory {
         throw e;
       }
       const shared = new Int32Array(mapping.bytes);
-      const shadow = shared.slice();
-      this.#private(ptr, size).set(shadow);
-      this.#regions.push({ mapping, shared, shadow, ptr });
+      this.#private(ptr, size).set(shared);
+      if (n === 0) this.#shadow.set(shared.subarray(0, HEADER_WORDS));
+      this.#regions.push({ mapping, shared, ptr });
     }
     return this.#regions[i]!.ptr;
   }
@@ -104,46 +117,55 @@ class OfdShm implements SharedMemory {
   }
 
   /**
-   * Copies in the words other connections changed since this one last looked. For a shared
-   * lock, an unchanged header and checkpoint info mean nothing a reader uses changed: hash
-   * entries change under the write lock, and those beyond the header's mxFrame are ignored. For
-   * an exclusive lock (writer, checkpointer, recovery) every word is compared: a writer that
-   * rolled back or was killed leaves hash entries behind without touching the header, and
-   * copying out only what this connection changed on top of a stale copy would publish an index
-   * whose slots point at the wrong frames.
+   * Copies in what other connections changed since this one last looked: the header words that
+   * differ from the shadow, and the hash tables when taking the write lock or when the header
+   * words changed (unless this connection is the writer: then its hash tables are the truth).
    */
-  #acquire(all: boolean): void {
+  #acquire(takingWriteLock: boolean): void {
     const r0 = this.#regions[0];
-    if (!r0 || (!all && sameHeader(r0.shadow, r0.shared))) return;
-    for (const r of this.#regions) {
-      const { shared, shadow } = r;
-      const priv = this.#private(r.ptr, shared.byteLength);
-      for (let w = 0; w < shared.length; w++) {
-        const v = shared[w]!;
-        if (shadow[w] !== v) {
-          shadow[w] = v;
-          priv[w] = v;
-        }
+    if (!r0) return;
+    const shadow = this.#shadow;
+    const shared0 = r0.shared;
+    const priv0 = this.#private(r0.ptr, shared0.byteLength);
+    let changed = false;
+    for (let w = 0; w < HEADER_WORDS; w++) {
+      const v = shared0[w]!;
+      if (shadow[w] !== v) {
+        shadow[w] = v;
+        priv0[w] = v;
+        changed = true;
       }
+    }
+    if (!takingWriteLock && (this.#writer || !changed)) return;
+    for (const r of this.#regions) {
+      const from = r === r0 ? HEADER_WORDS : 0;
+      this.#private(r.ptr, r.shared.byteLength).subarray(from).set(r.shared.subarray(from));
     }
   }
 
   /**
-   * Copies out the words SQLite changed in this connection's copy. (The host flushes buffered
-   * writes before every shm lock call: the frames a header names are in the WAL file first.)
+   * Copies out what SQLite changed in this connection's copy: as the writer, the hash tables
+   * whole (first: the header is what makes their new entries visible); then the header words
+   * that differ from the shadow. (The host flushes buffered writes before every shm lock call,
+   * so the frames a header names are in the WAL file first.)
    */
   #release(): void {
     const r0 = this.#regions[0];
-    if (!r0 || sameHeader(r0.shadow, this.#private(r0.ptr, r0.shared.byteLength))) return;
-    for (const r of this.#regions) {
-      const { shared, shadow } = r;
-      const priv = this.#private(r.ptr, shared.byteLength);
-      for (let w = 0; w < priv.length; w++) {
-        const v = priv[w]!;
-        if (shadow[w] !== v) {
-          shadow[w] = v;
-          shared[w] = v;
-        }
+    if (!r0) return;
+    if (this.#writer) {
+      for (const r of this.#regions) {
+        const from = r === r0 ? HEADER_WORDS : 0;
+        r.shared.subarray(from).set(this.#private(r.ptr, r.shared.byteLength).subarray(from));
+      }
+    }
+    const shadow = this.#shadow;
+    const shared0 = r0.shared;
+    const priv0 = this.#private(r0.ptr, shared0.byteLength);
+    for (let w = 0; w < HEADER_WORDS; w++) {
+      const v = priv0[w]!;
+      if (shadow[w] !== v) {
+        shadow[w] = v;
+        shared0[w] = v;
       }
     }
   }
@@ -153,6 +175,7 @@ class OfdShm implements SharedMemory {
       try {
         if (flags & SQLITE_SHM_EXCLUSIVE) this.#release();
       } finally {
+        if (flags & SQLITE_SHM_EXCLUSIVE && offset === WRITE_LOCK) this.#writer = false;
         this.#lock(F_UNLCK, SHM_BASE + offset, n); // a failed write-out must not keep others out forever
       }
       return SQLITE_OK;
@@ -160,7 +183,9 @@ class OfdShm implements SharedMemory {
     const type = flags & SQLITE_SHM_EXCLUSIVE ? F_WRLCK : flags & SQLITE_SHM_SHARED ? F_RDLCK : -1;
     if (type < 0) throw new VfsError(SQLITE_IOERR_SHMLOCK, `unexpected shm lock flags ${flags}`);
     if (!this.#lock(type, SHM_BASE + offset, n)) return SQLITE_BUSY;
-    this.#acquire(type === F_WRLCK);
+    const write = type === F_WRLCK && offset === WRITE_LOCK;
+    this.#acquire(write);
+    if (write) this.#writer = true;
     return SQLITE_OK;
   }
 
@@ -179,11 +204,6 @@ class OfdShm implements SharedMemory {
     fs.closeSync(this.fd); // drops this descriptor's locks, the dead man's switch included
     if (deleteFile) fs.rmSync(this.path, { force: true });
   }
-}
-
-function sameHeader(a: Int32Array, b: Int32Array): boolean {
-  for (let w = 0; w < HEADER_WORDS; w++) if (a[w] !== b[w]) return false;
-  return true;
 }
 
 /** Opens (creating it if needed) and attaches to `${dbPath}-shm`. */
