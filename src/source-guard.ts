@@ -5,7 +5,10 @@
 // size, the WAL's size and header (salts change on every restart) and whether a rollback journal
 // is live (starts with its magic). A backup step is one synchronous call in which nothing else of
 // this process runs, so a stamp that differs across a step was changed by someone else.
-import { SQLITE_ACCESS_EXISTS, SQLITE_FCNTL_VFS_POINTER, SQLITE_OPEN_MAIN_DB, SQLITE_OPEN_MAIN_JOURNAL, SQLITE_OPEN_READONLY, SQLITE_OPEN_WAL, SQLITE_OK, SQLITE_IOERR_READ } from "./constants.js";
+import {
+  SQLITE_ACCESS_EXISTS, SQLITE_BUSY, SQLITE_CORRUPT, SQLITE_FCNTL_VFS_POINTER, SQLITE_IOERR_READ, SQLITE_IOERR_SHORT_READ,
+  SQLITE_NOTADB, SQLITE_OK, SQLITE_OPEN_MAIN_DB, SQLITE_OPEN_MAIN_JOURNAL, SQLITE_OPEN_READONLY, SQLITE_OPEN_WAL,
+} from "./constants.js";
 import type { Database } from "./database.js";
 import { SqliteError, VfsError } from "./errors.js";
 import type { Sqlite } from "./sqlite.js";
@@ -74,6 +77,31 @@ export class SourceGuard {
     const writerActive = journal !== null && JOURNAL_MAGIC.every((b, i) => journal.bytes[i] === b);
     const key = [db, wal].map((h) => (h ? `${h.size}:${Array.from(h.bytes).join(",")}` : "-")).join("|");
     return { key, writerActive, wal: wal !== null && wal.size > 0 };
+  }
+
+  /** Whether another process committed since `start`, or is inside a transaction now. */
+  changedSince(start: Stamp): boolean {
+    const now = this.stamp();
+    return now.key !== start.key || now.writerActive;
+  }
+
+  /**
+   * Whether a read of the source that failed with `e` is what pages another process was
+   * rewriting look like (SQLITE_CORRUPT, SQLITE_NOTADB, SQLITE_IOERR_SHORT_READ) while the source
+   * did change since `start`: then copy again. Otherwise nobody wrote and the error is real.
+   */
+  tornRead(e: unknown, start: Stamp): boolean {
+    if (!(e instanceof SqliteError)) return false;
+    const looksTorn = e.code === SQLITE_CORRUPT || e.code === SQLITE_NOTADB || e.extendedCode === SQLITE_IOERR_SHORT_READ;
+    return looksTorn && this.changedSince(start);
+  }
+
+  /** The error when no consistent copy was possible within busyTimeoutMs: the cause and the remedy. */
+  gaveUp(busyTimeoutMs: number, what: "kept writing" | "stayed inside a write transaction on"): SqliteError {
+    return new SqliteError(`backup: no consistent copy within busyTimeoutMs (${busyTimeoutMs} ms): another process ${what} the source ` +
+      `file ${this.path}, and this runtime has no real file locks to make it wait (sqlite.locking is "process"). Run on Node >= 26, ` +
+      `Bun, or Deno with --allow-ffi for real file locks, or put the source in WAL mode (PRAGMA journal_mode=WAL). ` +
+      `The destination was not touched.`, SQLITE_BUSY);
   }
 
   /**
