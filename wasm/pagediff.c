@@ -35,6 +35,7 @@
 ** compiles this file instead of sqlite3.c, which it includes unchanged).
 */
 #include "sqlite3.c"
+#include <stdint.h>
 
 /* SQLite's PENDING_BYTE (fixed unless a test build moves it; this build is SQLITE_UNTESTABLE). */
 #define SBW_PENDING_BYTE 0x40000000
@@ -180,6 +181,20 @@ static int put_page(PageDiff *p, unsigned pgno, const void *aData){
   return SQLITE_OK;
 }
 
+/* Whether two pages are equal. This libc's memcmp goes byte by byte (a profile of a 300 MiB
+** compare spent most of its time there); 8 bytes at a time is several times faster. */
+static int same_page(const unsigned char *a, const unsigned char *b, int n){
+  int i;
+  for(i=0; i+8<=n; i+=8){
+    uint64_t x, y;
+    memcpy(&x, a+i, 8);
+    memcpy(&y, b+i, 8);
+    if( x!=y ) return 0;
+  }
+  for(; i<n; i++) if( a[i]!=b[i] ) return 0;
+  return 1;
+}
+
 /* Steps a scan to its next page; SQLITE_ROW or an error (a scan that ends early is corrupt). */
 static int scan(sqlite3_stmt *pScan){
   int rc = sqlite3_step(pScan);
@@ -287,7 +302,7 @@ int sbw_pagediff_step(PageDiff *p, int nPage){
     if( pgno<=p->nDst ){
       p->errDest = 1;
       if( (rc = scan(p->pDstScan))!=SQLITE_ROW ) return rc;
-      same = memcmp(aSrc, sqlite3_column_blob(p->pDstScan, 0), p->szPage)==0;
+      same = same_page(aSrc, sqlite3_column_blob(p->pDstScan, 0), p->szPage);
       p->nCompared++;
     }
     /* The lock-byte page is never written, as in the backup API (the pager refuses it anyway). */
