@@ -267,11 +267,14 @@ test("a native writer holding its transaction (live journal): SQLITE_BUSY naming
   const before = sha(dest);
   // A small cache spills the transaction's pages into the file mid-transaction, then it waits.
   const p = spawn("sqlite3", ["-batch", file], { stdio: ["pipe", "ignore", "inherit"] });
+  let gone = false;
   const exited = new Promise<void>((resolve) => p.on("exit", () => resolve()));
+  void exited.then(() => (gone = true));
   p.stdin.end("PRAGMA cache_size=5; BEGIN; UPDATE log SET v=randomblob(3000);\n.shell sleep 2\nROLLBACK;\n");
   const journal = `${file}-journal`;
   const live = () => existsSync(journal) && readFileSync(journal).subarray(0, 4).equals(Buffer.from([0xd9, 0xd5, 0x05, 0xf9]));
-  while (!live()) await new Promise((r) => setTimeout(r, 5));
+  while (!live() && !gone) await new Promise((r) => setTimeout(r, 5));
+  assert.ok(live(), "the writer spilled its transaction into the file");
   try {
     using source = sqlite.open(file, { readonly: true });
     const e = await sqlite.backup(source, dest, { ...ROUTE, busyTimeoutMs: 300 }).then(() => null, (err: unknown) => err);
