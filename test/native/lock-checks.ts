@@ -179,7 +179,7 @@ export function lockChecks(sqlite: Sqlite): Check[] {
         const over = newFile("rj-over"); // backed up onto again and again: the previous copy is the destination
         for (let i = 0; i < 6; i++) {
           const dest = i < 3 ? newFile(`rj-copy-${i}`) : over;
-          await sqlite.backup(source, dest, { pagesPerStep: 8, pauseMs: 1, busyTimeoutMs: 10000 });
+          await sqlite.backup(source, dest, { pagesPerStep: 8, pauseMs: 1 });
           counters.push(assertCommitted(dest, `copy ${i}`));
         }
       } finally {
@@ -241,7 +241,7 @@ export function lockChecks(sqlite: Sqlite): Check[] {
       const rows = 700 + 10 * i;
       using mem = sqlite.open(":memory:");
       mem.exec(schema("delete", rows).replace(/^PRAGMA journal_mode=delete;/, ""));
-      await sqlite.backup(mem, file, { pagesPerStep: 16, pauseMs: 1, busyTimeoutMs: 10000 });
+      await sqlite.backup(mem, file, { pagesPerStep: 16, pauseMs: 1 });
       assert.deepEqual(await checker.run(`${CHECK};`), [`${TOTAL}|1|${rows}`], `native sees restore ${i}`);
     }
     const seen = assertReaderLines(await rd.stop(), "native reader");
@@ -278,7 +278,7 @@ export function lockChecks(sqlite: Sqlite): Check[] {
         }
         if (i % 20 === 10) {
           const dest = newFile(`wal-copy-${i}`);
-          await sqlite.backup(source, dest, { pagesPerStep: 8, pauseMs: 1, busyTimeoutMs: 10000 });
+          await sqlite.backup(source, dest, { pagesPerStep: 8, pauseMs: 1 });
           assertCommitted(dest, `copy at ${i}`);
         }
         await tick();
@@ -338,7 +338,7 @@ export function lockChecks(sqlite: Sqlite): Check[] {
         if (i % 10 === 0) assert.equal(db.get<{ quick_check: string }>("PRAGMA quick_check")!.quick_check, "ok", `quick_check ${i}`);
         if (i % 20 === 10) {
           const dest = newFile(`wal-ckpt-copy-${i}`);
-          await sqlite.backup(source, dest, { pagesPerStep: 8, pauseMs: 1, busyTimeoutMs: 10000 });
+          await sqlite.backup(source, dest, { pagesPerStep: 8, pauseMs: 1 });
           assertCommitted(dest, `copy at ${i}`);
         }
         await tick();
