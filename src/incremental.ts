@@ -49,6 +49,15 @@ export async function incrementalBackup(sqlite: Sqlite, source: Database, source
     if (mode === true) throw new SqliteError(`backup: incremental: true, but ${why}`, SQLITE_ERROR);
     return null;
   };
+  // "auto" only where holding the source's snapshot for the whole compare keeps nobody out and
+  // needs no guard: an in-memory or WAL source (WAL readers do not block writers). A rollback-
+  // journal file source stays SHARED-locked across the chunks, so its writers would get BUSY
+  // (stepped full backups release it between steps); `incremental: true` accepts that.
+  if (mode === "auto") {
+    if (guard !== null) return null; // without real file locks, the guarded full copy (src/backup-loop.ts)
+    const journal = source.get<{ journal_mode: string }>(`PRAGMA "${sourceName.replace(/"/g, '""')}".journal_mode`)?.journal_mode;
+    if (journal !== "wal" && journal !== "memory") return null;
+  }
   let destDb: Database;
   let own = false;
   if (typeof dest === "string") {
@@ -63,7 +72,7 @@ export async function incrementalBackup(sqlite: Sqlite, source: Database, source
     // backupInit() checks what the full copy would (distinct connections, destination not in use,
     // known schemas) with the same errors. Never stepped, it holds no lock and copies nothing.
     validated = sqlite.backupInit(destDb, destName, source, sourceName);
-    const result = await compareAndWrite(sqlite, source, sourceName, destDb, destName, guard, options);
+    const result = await compareAndWrite(sqlite, source, sourceName, destDb, destName, guard, options, mode === "auto");
     if (typeof result === "string") return decline(result);
     return result;
   } finally {
@@ -74,7 +83,7 @@ export async function incrementalBackup(sqlite: Sqlite, source: Database, source
 
 /** The compare loop; a string says why the destination does not qualify. */
 async function compareAndWrite(sqlite: Sqlite, source: Database, sourceName: string, dest: Database, destName: string,
-  guard: SourceGuard | null, options: BackupOptions): Promise<BackupResult | string> {
+  guard: SourceGuard | null, options: BackupOptions, auto: boolean): Promise<BackupResult | string> {
   const { pagesPerStep: fixedPages, pauseMs = 0, busyTimeoutMs = DEFAULT_BUSY_TIMEOUT_MS, onProgress, signal } = options;
   const { capi, heap, host } = sqlite;
   const start = performance.now();
@@ -129,6 +138,9 @@ async function compareAndWrite(sqlite: Sqlite, source: Database, sourceName: str
         steps++;
       }
       const dt = performance.now() - t0;
+      // A destination in use: BEGIN EXCLUSIVE cannot hold PENDING between tries, so readers
+      // polling it could keep it out forever; the full copy (which can) takes over.
+      if (lockedOut && auto && !begun) return "the destination is in use by another connection";
       if (rc === WAIT || lockedOut) {
         if (!begun) steps++; // a retried attempt counts as a step, as in stepLoop (a chunk counted already)
         busySince ??= t0;

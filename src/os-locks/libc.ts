@@ -198,8 +198,10 @@ async function bunRaw(): Promise<Raw> {
  * The reason for a null is in `whyNot`.
  */
 export async function loadLibc(): Promise<{ libc: LibC | null; whyNot: string | null }> {
-  if (process.platform !== "linux" || !["x64", "arm64"].includes(process.arch)) {
-    return { libc: null, whyNot: `real file locks are implemented for Linux x86-64/arm64, not ${process.platform} ${process.arch}` };
+  // arm64 would take the same calls, but the WAL-index copies (ofd-shm.ts) rely on x86's store
+  // ordering; until they have fences and a test there, arm64 keeps the in-process table.
+  if (process.platform !== "linux" || process.arch !== "x64") {
+    return { libc: null, whyNot: `real file locks are implemented for Linux x86-64, not ${process.platform} ${process.arch}` };
   }
   const g = globalThis as { Deno?: DenoFfi; Bun?: unknown };
   try {
