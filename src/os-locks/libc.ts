@@ -1,7 +1,7 @@
 // libc through the runtime's FFI (Node >= 26 `node:ffi`, Deno `Deno.dlopen`, Bun `bun:ffi`): the
 // advisory byte-range locks and shared mappings that node:fs lacks, so that our connections and
 // native SQLite processes see each other's locks (ofd-locks.ts) and share the WAL-index (ofd-shm.ts).
-// Linux only (x86-64 and arm64, where struct flock has one layout and a fixed-argument call to
+// Linux x86-64 only for now (there, and on arm64, struct flock has one layout and a fixed-argument call to
 // the variadic fcntl is correct); elsewhere, or without FFI permission, loadLibc() gives null and
 // the in-process lock table stays in charge.
 import process from "node:process";
@@ -194,7 +194,7 @@ async function bunRaw(): Promise<Raw> {
 
 /**
  * libc's locking and mapping calls, or null where this runtime cannot give them (Node < 26,
- * Node's --permission without --allow-ffi, Deno without --allow-ffi, not Linux x86-64/arm64).
+ * Node's --permission without --allow-ffi, Deno without --allow-ffi, not Linux x86-64).
  * The reason for a null is in `whyNot`.
  */
 export async function loadLibc(): Promise<{ libc: LibC | null; whyNot: string | null }> {
