@@ -86,7 +86,7 @@ class OpfsWriter implements RelaySink {
 }
 
 /** backupToOpfs takes every option of backup(); each one does what it does there. */
-const BACKUP_KEYS = ["sourceName", "destName", "pagesPerStep", "pauseMs", "onProgress", "signal", "busyTimeoutMs", "verifySource"] as const;
+const BACKUP_KEYS = ["sourceName", "destName", "pagesPerStep", "pauseMs", "onProgress", "signal", "busyTimeoutMs", "verifySource", "incremental"] as const;
 /** restoreFromOpfs reads one file into a new database: no schemas to choose, no source to guard. */
 const RESTORE_KEYS = ["pagesPerStep", "pauseMs", "onProgress", "signal", "busyTimeoutMs"] as const;
 export type RestoreOptions = Pick<BackupOptions, (typeof RESTORE_KEYS)[number]>;
@@ -105,6 +105,8 @@ export async function backupToOpfs(sqlite: Sqlite, relay: RelayVfs, source: Data
   const { sourceName = "main", destName = "main" } = options;
   // The OPFS file is a database of its own: it has no other schema to copy into.
   if (destName !== "main") throw new TypeError(`backupToOpfs: destName must be "main" (the OPFS file is the destination database), not ${JSON.stringify(destName)}`);
+  // The copy goes into a fresh file that replaces the target: there is nothing to compare with.
+  if (options.incremental === true) throw new TypeError("backupToOpfs: incremental: true is not supported (it always writes a fresh copy); use false or \"auto\"");
   const { dirs, name, full } = splitOpfsPath(path);
   // Before anything is copied: the target may be open in another tab or worker.
   const lock = await lockOpfsFile(full, "exclusive", "backupToOpfs", options.busyTimeoutMs, options.signal);

@@ -302,6 +302,8 @@ test("options: unknown keys and destName other than main are TypeErrors; verifyS
   assert.match(r.rejected.destNosuch.message, /destName/);
   assert.deepEqual(r.filesAfterRejections, {}, "nothing was written");
   assert.deepEqual(r.accepted.destMain, { ok: true });
+  assert.match(r.rejected.incrementalTrue.message, /incremental: true is not supported/);
+  assert.deepEqual(r.accepted.incrementalFalse, { ok: true });
   assert.ok(r.elapsed.elapsedMs >= r.elapsed.sinceLastEvent && r.elapsed.elapsedMs <= r.elapsed.wall, JSON.stringify(r.elapsed));
   assert.ok(r.guarded.restarts >= 1, `restarts: ${r.guarded.restarts}`);
   assert.equal(r.guarded.equal, true, "the file has the source's final content");

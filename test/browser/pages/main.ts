@@ -180,11 +180,13 @@ const ops: Record<string, (...args: any[]) => Promise<unknown>> = {
       openOpfsVfs: await attempt(() => sqlite.openOpfs(path, { vfs: "memory" } as object)),
       openOpfsTimeout: await attempt(() => sqlite.openOpfs(path, { busyTimeoutMs: -1 })),
       backupTimeout: await attempt(() => sqlite.backupToOpfs(db, path, { busyTimeoutMs: "5" } as object)),
+      incrementalTrue: await attempt(() => sqlite.backupToOpfs(db, path, { incremental: true })),
     };
     const filesAfterRejections = await listDir(dir).catch(() => ({}));
     // destName "main" and verifySource false are accepted.
     const accepted = {
       destMain: await attempt(() => sqlite.backupToOpfs(db, path, { destName: "main", verifySource: false })),
+      incrementalFalse: await attempt(() => sqlite.backupToOpfs(db, path, { incremental: false })),
     };
     // elapsedMs covers the whole call: from before its first step to after the rename.
     const t0 = performance.now();
