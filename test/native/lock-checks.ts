@@ -14,6 +14,7 @@ import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SqliteError, type Database, type Sqlite } from "../../src/index.js";
+import { rng } from "../faults/rng.js";
 import { Shell } from "./shell.js";
 
 export interface Check {
@@ -38,27 +39,6 @@ function schema(mode: "delete" | "wal", rows = LOG_ROWS): string {
     CREATE TABLE log(id INTEGER PRIMARY KEY, who TEXT, pad BLOB);
     WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i<${rows}) INSERT INTO log(who, pad) SELECT 'seed', randomblob(3000) FROM c;
     CREATE TABLE meta(k INTEGER PRIMARY KEY, n INTEGER NOT NULL); INSERT INTO meta VALUES (1, ${rows});`;
-}
-
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** One transaction on one line: a transfer, a 3 KB log row, the counter, and a rewritten old row. */
-function txnSql(r: () => number, who: string): string {
-  const a = 1 + Math.floor(r() * ACCOUNTS);
-  const b = 1 + Math.floor(r() * ACCOUNTS);
-  const f = 1 + Math.floor(r() * LOG_ROWS);
-  return `BEGIN IMMEDIATE; UPDATE acct SET bal=bal-7 WHERE id=${a}; UPDATE acct SET bal=bal+7 WHERE id=${b}; ` +
-    `INSERT INTO log(who, pad) VALUES ('${who}', randomblob(3000)); UPDATE meta SET n=n+1; UPDATE log SET pad=randomblob(3000) WHERE id=${f}; COMMIT;`;
 }
 
 function native(file: string, ...sql: string[]): string {
