@@ -16,6 +16,16 @@ export function knob(name: string, dflt: number): number {
 
 export { rng } from "./rng.js";
 
+export const SEED = knob("SBW_SEED", 20240601);
+
+/** The native CLI's verdict on a file: integrity_check and a content hash (.sha3sum). */
+export function judge(file: string): { integrity: string; sha: string } {
+  const out = execFileSync("sqlite3", ["-batch", file, "PRAGMA integrity_check", ".sha3sum"], { encoding: "utf8" });
+  const lines = out.trim().split("\n");
+  const sha = lines.pop()!;
+  return { integrity: lines.join("\n"), sha };
+}
+
 /** Asserts the file is sound and holds one of the allowed contents (named for the message). */
 export function assertOneOf(file: string, allowed: Record<string, string>, context: string): string {
   const j = judge(file);

@@ -41,6 +41,15 @@ function schema(mode: "delete" | "wal", rows = LOG_ROWS): string {
     CREATE TABLE meta(k INTEGER PRIMARY KEY, n INTEGER NOT NULL); INSERT INTO meta VALUES (1, ${rows});`;
 }
 
+/** One transaction on one line: a transfer, a 3 KB log row, the counter, and a rewritten old row. */
+function txnSql(r: () => number, who: string): string {
+  const a = 1 + Math.floor(r() * ACCOUNTS);
+  const b = 1 + Math.floor(r() * ACCOUNTS);
+  const f = 1 + Math.floor(r() * LOG_ROWS);
+  return `BEGIN IMMEDIATE; UPDATE acct SET bal=bal-7 WHERE id=${a}; UPDATE acct SET bal=bal+7 WHERE id=${b}; ` +
+    `INSERT INTO log(who, pad) VALUES ('${who}', randomblob(3000)); UPDATE meta SET n=n+1; UPDATE log SET pad=randomblob(3000) WHERE id=${f}; COMMIT;`;
+}
+
 function native(file: string, ...sql: string[]): string {
   return execFileSync("sqlite3", ["-batch", file, ...sql], { encoding: "utf8" }).trim();
 }
