@@ -117,7 +117,8 @@ test(`fuzzed sources and garbage journals (${FUZZ_CASES} cases)`, async () => {
     }
   }
   assert.is(sqlite.memoryUsed(), memBaseline, "memoryUsed back to baseline after fuzzing");
-  assert.is(openFds(), fdBaseline, "open file descriptors back to baseline after fuzzing");
+  // None left open (the runtime itself may close one of its own meanwhile: Bun did).
+  assert.ok(openFds() <= fdBaseline, `open file descriptors back to baseline after fuzzing: ${openFds()} > ${fdBaseline}`);
   assert.ok(stats.completed > 0 && stats.rejected > 0, "the fuzz cases reach both outcomes");
 });
 
@@ -162,7 +163,8 @@ test(`soak: ${SOAK_BACKUPS} backups with writers and aborts`, async () => {
   }
   assert.ok(stats.aborted > 0, "some backups were aborted");
   assert.is(sqlite.memoryUsed(), memBaseline, "memoryUsed back to baseline after the soak");
-  assert.is(openFds(), fdBaseline, "open file descriptors back to baseline after the soak");
+  // None left open (the runtime itself may close one of its own meanwhile: Bun did).
+  assert.ok(openFds() <= fdBaseline, `open file descriptors back to baseline after the soak: ${openFds()} > ${fdBaseline}`);
 });
 
 test.after(() => {
