@@ -8,7 +8,7 @@ import {
   BUSY_DELAYS_MS, DEFAULT_BUSY_TIMEOUT_MS, MAX_PAGES, MIN_PAGES, RESTARTS_BEFORE_ONE_STEP, TARGET_STEP_MS,
   sleep, yieldToEventLoop, type BackupOptions, type BackupResult,
 } from "./backup-loop.js";
-import { SQLITE_ACCESS_READ, SQLITE_BUSY, SQLITE_DONE, SQLITE_ERROR, SQLITE_OK } from "./constants.js";
+import { SQLITE_ACCESS_READ, SQLITE_BUSY, SQLITE_DONE, SQLITE_ERROR, SQLITE_LOCKED, SQLITE_OK } from "./constants.js";
 import type { Database } from "./database.js";
 import { SqliteError } from "./errors.js";
 import { vfsOf, type SourceGuard, type Stamp } from "./source-guard.js";
@@ -55,7 +55,14 @@ export async function incrementalBackup(sqlite: Sqlite, source: Database, source
   // (stepped full backups release it between steps); `incremental: true` accepts that.
   if (mode === "auto") {
     if (guard !== null) return null; // without real file locks, the guarded full copy (src/backup-loop.ts)
-    const journal = source.get<{ journal_mode: string }>(`PRAGMA "${sourceName.replace(/"/g, '""')}".journal_mode`)?.journal_mode;
+    let journal: string | undefined;
+    try {
+      journal = source.get<{ journal_mode: string }>(`PRAGMA "${sourceName.replace(/"/g, '""')}".journal_mode`)?.journal_mode;
+    } catch (e) {
+      // A writer holds the rollback-journal source (the query needs SHARED): the full copy waits for it.
+      if (e instanceof SqliteError && (e.code === SQLITE_BUSY || e.code === SQLITE_LOCKED)) return null;
+      throw e;
+    }
     if (journal !== "wal" && journal !== "memory") return null;
   }
   let destDb: Database;

@@ -6,10 +6,12 @@
 // for the in-process table too; the others are listed as skipped.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { execFileSync, spawn } from "node:child_process";
+import { join } from "node:path";
 import process from "node:process";
 import { loadSqlite } from "../src/index.js";
 import { lockChecks } from "./native/lock-checks.js";
-import { sqlitePromise } from "./helpers.js";
+import { sqlitePromise, tmpDir } from "./helpers.js";
 
 const sqlite = await sqlitePromise;
 const os = sqlite.locking === "os";
@@ -31,6 +33,31 @@ test(`locking is ${os ? '"os"' : '"process"'} here, and says why`, async () => {
       assert.match(String((e as Error).message), /real file locks are not available here: .*node:ffi/);
     }
   }
+});
+
+// A native process holding EXCLUSIVE when backup() starts: the call waits for it (here the
+// incremental path's journal-mode query once threw SQLITE_BUSY at once: 5 of 6 live backups).
+const exclusiveAtStart = "rollback journal: backup() that starts while a native process holds EXCLUSIVE waits for it and succeeds";
+if (!os) skipped.push(exclusiveAtStart);
+else test(exclusiveAtStart, async () => {
+  const dir = tmpDir("excl");
+  const file = join(dir, "src.db");
+  execFileSync("sqlite3", [file, "CREATE TABLE t(x); INSERT INTO t VALUES (1);"]);
+  // EXCLUSIVE for ~400 ms, then a commit; "ready" is printed once the lock is held.
+  const p = spawn("sqlite3", ["-batch", file], { stdio: ["pipe", "pipe", "inherit"] });
+  const exited = new Promise((r) => p.on("exit", r));
+  p.stdin.end("BEGIN EXCLUSIVE; INSERT INTO t VALUES (2);\n.print ready\n.shell sleep 0.4\nCOMMIT;\n");
+  await new Promise<void>((r) => p.stdout.on("data", (b) => String(b).includes("ready") && r()));
+  for (const dest of [join(dir, "new.db"), join(dir, "new.db")]) { // a new file, then over it
+    const source = sqlite.open(file, { readonly: true });
+    try {
+      await sqlite.backup(source, dest);
+    } finally {
+      source.close();
+    }
+  }
+  await exited;
+  assert.is(execFileSync("sqlite3", [join(dir, "new.db"), "SELECT count(*) FROM t"], { encoding: "utf8" }).trim(), "2", "the copy has the committed row");
 });
 
 for (const c of lockChecks(sqlite)) {
