@@ -1,13 +1,11 @@
-// ESM bundles, straight from src/ (esbuild strips the types; tsc still emits the .d.ts):
+// The browser bundle, straight from src/ (esbuild strips the types; tsc emits the rest of dist/,
+// the .d.ts and the Node/Deno/Bun entry, which reads wasm/sqlite3.wasm from the package):
 //   dist/browser/index.js  browser entry (window and workers); sqlite3.wasm inlined by
 //                          @rollup/plugin-wasm, so it loads the same from a page served over
 //                          http, from a worker, and from another bundler's output
-//   dist/node/index.js     Node entry; reads dist/wasm/sqlite3.wasm beside it at run time
-//   dist/deno/index.js     the same for Deno (node: builtins work there)
 import wasm from "@rollup/plugin-wasm";
 import { transform } from "esbuild";
 import { existsSync } from "node:fs";
-import { copyFile, mkdir } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -33,7 +31,7 @@ function typescript() {
 
 /** The browser's default wasm: the module bytes inlined instead of a URL beside the package. */
 function inlineDefaultWasm() {
-  const target = path.join(root, "src/opfs/wasm-default.ts");
+  const target = path.join(root, "src/browser/wasm-default.ts");
   return {
     name: "sbw-inline-default-wasm",
     load(id) {
@@ -43,30 +41,10 @@ function inlineDefaultWasm() {
   };
 }
 
-/** The Node/Deno entry resolves "../wasm/sqlite3.wasm" from its own URL: put the file there. */
-function copyWasmBesideDist() {
-  return {
-    name: "sbw-copy-wasm",
-    async writeBundle() {
-      await mkdir(path.join(root, "dist/wasm"), { recursive: true });
-      await copyFile(wasmFile, path.join(root, "dist/wasm/sqlite3.wasm"));
-    },
-  };
-}
-
-const nodeLike = (dir) => ({
-  input: "src/index.ts",
-  external: (id) => id.startsWith("node:"),
-  plugins: [typescript(), copyWasmBesideDist()],
-  output: { file: `dist/${dir}/index.js`, format: "es", sourcemap: true },
-});
-
 export default [
   {
     input: "src/index.browser.ts",
     plugins: [inlineDefaultWasm(), typescript(), wasm({ targetEnv: "auto-inline" })],
     output: { file: "dist/browser/index.js", format: "es", sourcemap: true },
   },
-  nodeLike("node"),
-  nodeLike("deno"),
 ];

@@ -1,5 +1,5 @@
-// Generates src/constants.ts from sqlite-src/sqlite3.h, so no result code, open flag or lock
-// level is typed by hand. Run by build.sh; the output is not in git.
+// Generates src/core/constants.ts from sqlite-src/sqlite3.h, so no result code, open flag or lock
+// level is typed by hand. Run by `npm run build`; the output is not in git.
 import { readFileSync, writeFileSync } from "node:fs";
 
 const header = readFileSync(new URL("../sqlite-src/sqlite3.h", import.meta.url), "utf8");
@@ -32,5 +32,5 @@ const out = [
   "]);",
   "",
 ];
-writeFileSync(new URL("../src/constants.ts", import.meta.url), out.join("\n"));
+writeFileSync(new URL("../src/core/constants.ts", import.meta.url), out.join("\n"));
 console.log(`gen-constants: ${families.codes.length} result codes, ${families.other.length} other constants`);

@@ -6,7 +6,8 @@ import { readFileSync, realpathSync, statSync } from "node:fs";
 import { constants } from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { loadSqlite, SqliteError, type BackupProgress, type Database } from "./index.js";
+import { loadSqlite, SqliteError, type BackupProgress, type VerifyDifference } from "./index.js";
+import { checkIntegrity } from "./ops/verify.js";
 
 const EXIT_OK = 0;
 const EXIT_FAILURE = 1;
@@ -204,7 +205,7 @@ async function copy(command: "backup" | "restore", from: string, to: string, opt
   using source = sqlite.open(from, { readonly: true });
   if (command === "restore") {
     // A damaged backup would destroy the database it replaces: check it before touching anything.
-    const problems = checkRows(source, "quick_check");
+    const problems = checkIntegrity(source, "quick_check");
     if (problems.length > 0) throw new Failure(`backup ${from} fails PRAGMA quick_check: ${problems.join("; ")}`);
   }
   const pageSize = Number(source.get<{ page_size: number }>("PRAGMA page_size")!.page_size);
@@ -320,8 +321,9 @@ async function verify(sourcePath: string, copyPath: string, out: Out): Promise<n
   const sqlite = await loadSqlite();
   using source = sqlite.open(sourcePath, { readonly: true });
   using copy = sqlite.open(copyPath, { readonly: true });
+  const r = await sqlite.verify(source, copy);
 
-  const problems = checkRows(copy, "integrity_check");
+  const problems = r.integrity;
   out.event({ event: "integrity", file: copyPath, ok: problems.length === 0, problems },
     problems.length === 0 ? `integrity_check of ${copyPath}: ok` : `integrity_check of ${copyPath} failed:\n  ${problems.join("\n  ")}`);
   if (problems.length > 0) {
@@ -329,107 +331,18 @@ async function verify(sourcePath: string, copyPath: string, out: Out): Promise<n
     if (!out.json) process.stderr.write(`sqlite-backup-wasm: verify failed: ${copyPath} is damaged\n`);
     return EXIT_FAILURE;
   }
-
-  const differences = compare(source, copy, out);
-  const ok = differences === 0;
-  out.event({ event: "result", command: "verify", ok, differences },
-    ok ? `verify: ${copyPath} matches ${sourcePath}` : undefined);
-  if (!ok && !out.json) process.stderr.write(`sqlite-backup-wasm: verify failed: ${differences} difference(s) between ${sourcePath} and ${copyPath}\n`);
-  return ok ? EXIT_OK : EXIT_FAILURE;
-}
-
-/** PRAGMA integrity_check / quick_check: [] when sound, else up to 20 messages. */
-function checkRows(db: Database, pragma: "integrity_check" | "quick_check"): string[] {
-  const rows = db.all<Record<string, string>>(`PRAGMA ${pragma}(20)`).map((r) => String(Object.values(r)[0]));
-  return rows.length === 1 && rows[0] === "ok" ? [] : rows;
-}
-
-const q = (id: string) => `"${id.replaceAll('"', '""')}"`;
-const BATCH = 500;
-
-/** Compares header values, schema and every stored table; prints each difference; returns their count. */
-function compare(source: Database, copy: Database, out: Out): number {
-  let differences = 0;
-  const differ = (what: string, detail: Record<string, unknown>, text: string) => {
-    differences++;
-    out.event({ event: "difference", what, ...detail }, `difference: ${text}`);
-  };
-
-  for (const pragma of ["user_version", "application_id"]) {
-    const a = Object.values(source.get(`PRAGMA ${pragma}`)!)[0];
-    const b = Object.values(copy.get(`PRAGMA ${pragma}`)!)[0];
-    if (a !== b) differ(pragma, { source: a, copy: b }, `PRAGMA ${pragma} is ${a} in the source, ${b} in the copy`);
+  const difference = ({ message, ...detail }: VerifyDifference) => out.event({ event: "difference", ...detail }, `difference: ${message}`);
+  for (const d of r.differences) if (d.what !== "rows") difference(d);
+  for (const t of r.tables) {
+    if (t.same) out.event({ event: "table", name: t.name, rows: t.rows, same: true }, `  ${t.name}: ${t.rows} rows, same`);
+    else difference(r.differences.find((d) => d.what === "rows" && d.object === t.name)!);
   }
-
-  // rootpage is left out: a copy made by VACUUM INTO or .dump is equal in content, not in layout.
-  const schemaSql = "SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY type, name";
-  const schemaOf = (db: Database) => new Map(db.all<Record<string, string>>(schemaSql).map((r) => [`${r.type} ${r.name}`, JSON.stringify(r)]));
-  const [sa, sb] = [schemaOf(source), schemaOf(copy)];
-  const before = differences;
-  for (const key of new Set([...sa.keys(), ...sb.keys()])) {
-    if (sa.get(key) !== sb.get(key)) {
-      const where = !sb.has(key) ? "missing in the copy" : !sa.has(key) ? "only in the copy" : "defined differently";
-      differ("schema", { object: key, where }, `${key} is ${where}`);
-    }
-  }
-  if (differences > before) return differences; // rows of differently shaped tables cannot be compared
-
-  // Every table that stores rows, FTS5/R*Tree shadow tables included; virtual tables keep no rows of their own.
-  const tables = source.all<{ name: string; wr: number }>(
-    "SELECT name, wr FROM pragma_table_list WHERE schema = 'main' AND type IN ('table', 'shadow') AND name <> 'sqlite_schema' ORDER BY name");
-  let total = 0;
-  for (const { name, wr } of tables) {
-    const r = compareTable(source, copy, name, wr === 1);
-    total += r.rows;
-    if (r.firstDifference === null) {
-      out.event({ event: "table", name, rows: r.rows, same: true }, `  ${name}: ${r.rows} rows, same`);
-    } else {
-      differ("rows", { table: name, at: r.firstDifference }, `table ${name} differs from row key ${r.firstDifference}`);
-    }
-  }
-  if (differences === 0) out.event({ event: "compared", tables: tables.length, rows: total }, `compared ${tables.length} tables, ${total} rows`);
-  return differences;
-}
-
-/**
- * Walks both tables in key order in batches (keyset pagination, so memory stays flat) and
- * compares each row as SQL literals (quote(): exact for reals, hex for blobs, typed).
- */
-function compareTable(a: Database, b: Database, table: string, withoutRowid: boolean): { rows: number; firstDifference: string | null } {
-  const cols = a.all<{ name: string }>("SELECT name FROM pragma_table_xinfo(?)", [table]).map((c) => c.name);
-  let keys: string[];
-  if (withoutRowid) {
-    keys = a.all<{ name: string }>("SELECT name FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk", [table]).map((c) => q(c.name));
-  } else {
-    const rowid = ["rowid", "_rowid_", "oid"].find((r) => !cols.some((c) => c.toLowerCase() === r));
-    if (rowid === undefined) throw new Failure(`table ${table}: every rowid alias is a column name; cannot compare it`);
-    keys = [rowid];
-  }
-  const value = cols.map((c) => `quote(${q(c)})`).join(" || ',' || ");
-  const keyList = keys.map((k, i) => `${k} AS k${i}`).join(", ");
-  const order = keys.join(", ");
-  const first = `SELECT ${keyList}, ${value} AS v FROM main.${q(table)} ORDER BY ${order} LIMIT ${BATCH}`;
-  const next = `SELECT ${keyList}, ${value} AS v FROM main.${q(table)} WHERE (${order}) > (${keys.map(() => "?").join(", ")}) ORDER BY ${order} LIMIT ${BATCH}`;
-
-  let after: unknown[] | null = null;
-  let rows = 0;
-  for (;;) {
-    const ra: Record<string, unknown>[] = after === null ? a.all(first) : a.all(next, after);
-    const rb: Record<string, unknown>[] = after === null ? b.all(first) : b.all(next, after);
-    const n = Math.max(ra.length, rb.length);
-    for (let i = 0; i < n; i++) {
-      const x = ra[i];
-      const y = rb[i];
-      const keyOf = (r: Record<string, unknown>) => keys.map((_, j) => String(r[`k${j}`])).join(",");
-      if (x === undefined || y === undefined || keyOf(x) !== keyOf(y) || x.v !== y.v) {
-        return { rows, firstDifference: keyOf((x ?? y)!) };
-      }
-      rows++;
-    }
-    if (ra.length < BATCH) return { rows, firstDifference: null };
-    const last = ra[ra.length - 1]!;
-    after = keys.map((_, j) => last[`k${j}`]);
-  }
+  const rows = r.tables.reduce((n, t) => n + t.rows, 0);
+  if (r.ok) out.event({ event: "compared", tables: r.tables.length, rows }, `compared ${r.tables.length} tables, ${rows} rows`);
+  out.event({ event: "result", command: "verify", ok: r.ok, differences: r.differences.length },
+    r.ok ? `verify: ${copyPath} matches ${sourcePath}` : undefined);
+  if (!r.ok && !out.json) process.stderr.write(`sqlite-backup-wasm: verify failed: ${r.differences.length} difference(s) between ${sourcePath} and ${copyPath}\n`);
+  return r.ok ? EXIT_OK : EXIT_FAILURE;
 }
 
 function mib(bytes: number): string {

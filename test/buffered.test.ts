@@ -11,7 +11,7 @@ import {
   SQLITE_OPEN_CREATE, SQLITE_OPEN_MAIN_DB, SQLITE_OPEN_READWRITE, VfsError, type VfsFile,
 } from "../src/index.js";
 import { BufferedFile } from "../src/vfs/buffered.js";
-import { NodeFsVfs } from "../src/vfs/node-fs.js";
+import { NodeFsVfs } from "../src/node/fs-vfs.js";
 import { integrity, sqlitePromise, tmpDir } from "./helpers.js";
 
 const FLAGS = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_MAIN_DB;

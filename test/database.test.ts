@@ -66,7 +66,7 @@ sql("serialize() returns the file image", () => {
 sql("heap views stay valid across memory growth", async () => {
   using db = sqlite.open(":memory:");
   db.exec("CREATE TABLE big(id INTEGER PRIMARY KEY, b BLOB)");
-  const pages = () => (sqlite as unknown as { capi: { memory: WebAssembly.Memory } }).capi.memory.buffer.byteLength;
+  const pages = () => (sqlite as unknown as { runtime: { capi: { memory: WebAssembly.Memory } } }).runtime.capi.memory.buffer.byteLength;
   const before = pages();
   const blob = new Uint8Array(60_000).map((_, i) => i % 251);
   for (let i = 0; i < 1500; i++) db.run("INSERT INTO big(b) VALUES (?)", [blob]); // ~90 MB: memory must grow

@@ -11,8 +11,8 @@ import { createHash } from "node:crypto";
 import { chmodSync, copyFileSync, existsSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadSqlite, SQLITE_BUSY, SQLITE_CORRUPT, SQLITE_NOTADB, SqliteError, type Sqlite, type Vfs, type VfsFile } from "../src/index.js";
-import { BACKUP_OPTION_KEYS } from "../src/backup-loop.js";
-import { NodeFsVfs } from "../src/vfs/node-fs.js";
+import { BACKUP_OPTION_KEYS } from "../src/ops/options.js";
+import { NodeFsVfs } from "../src/node/fs-vfs.js";
 import { rng, SEED } from "./faults/util.js";
 import { sqlitePromise, tmpDir } from "./helpers.js";
 

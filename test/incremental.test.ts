@@ -9,7 +9,7 @@ import { execFileSync } from "node:child_process";
 import { closeSync, copyFileSync, ftruncateSync, openSync, readFileSync, readSync, rmSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { loadSqlite, SqliteError, type Database, type Sqlite } from "../src/index.js";
-import { NodeFsVfs } from "../src/vfs/node-fs.js";
+import { NodeFsVfs } from "../src/node/fs-vfs.js";
 import { FaultVfs } from "./faults/fault-vfs.js";
 import { judge, rng, SEED } from "./faults/util.js";
 import { integrity, sqlitePromise, tmpDir } from "./helpers.js";

@@ -10,7 +10,7 @@ import { copyFileSync, existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadSqlite, type Sqlite } from "../src/index.js";
-import { NodeFsVfs } from "../src/vfs/node-fs.js";
+import { NodeFsVfs } from "../src/node/fs-vfs.js";
 import { CrashVfs, type CrashMode } from "./faults/crash-vfs.js";
 import { assertOneOf, judge, knob, rng, SEED } from "./faults/util.js";
 import { tmpDir } from "./helpers.js";

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import {
   loadSqlite, SQLITE_CANTOPEN, SQLITE_FULL, SQLITE_IOERR, SQLITE_IOERR_WRITE, type Sqlite,
 } from "../src/index.js";
-import { NodeFsVfs } from "../src/vfs/node-fs.js";
+import { NodeFsVfs } from "../src/node/fs-vfs.js";
 import { FaultVfs, type FaultKind, type FaultOp } from "./faults/fault-vfs.js";
 import { assertOneOf, assertSqliteError, judge, knob } from "./faults/util.js";
 import { tmpDir } from "./helpers.js";

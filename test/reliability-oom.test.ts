@@ -27,7 +27,7 @@ const stats = { runs: 0, failures: 0, nomem: 0 };
 test.before(async () => {
   // A private instance: failing allocations must not disturb other suites' databases.
   sqlite = await loadSqlite({ vfs: [] });
-  const capi = (sqlite as unknown as { capi: { sbw_fault_malloc(n: number, p: number): number } }).capi;
+  const capi = (sqlite as unknown as { runtime: { capi: { sbw_fault_malloc(n: number, p: number): number } } }).runtime.capi;
   armMalloc = (n, persistent) => capi.sbw_fault_malloc(n, persistent ? 1 : 0);
   execFileSync("sqlite3", ["-batch", src, `PRAGMA page_size=1024; CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB, s TEXT);
     WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i<${SOURCE_ROWS})

@@ -1,7 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { join } from "node:path";
-import { NodeFsVfs } from "../src/vfs/node-fs.js";
+import { NodeFsVfs } from "../src/node/fs-vfs.js";
 import { tmpDir } from "./helpers.js";
 import { runVfsConformance } from "./vfs-conformance.js";
 

@@ -6,10 +6,10 @@ import {
   SQLITE_LOCK_EXCLUSIVE, SQLITE_LOCK_NONE, SQLITE_LOCK_PENDING, SQLITE_LOCK_RESERVED, SQLITE_LOCK_SHARED, SQLITE_OK,
   SQLITE_OPEN_CREATE, SQLITE_OPEN_DELETEONCLOSE, SQLITE_OPEN_MAIN_DB, SQLITE_OPEN_READWRITE,
   SQLITE_OPEN_TEMP_JOURNAL, SQLITE_SYNC_FULL, SQLITE_SYNC_NORMAL,
-} from "../src/constants.js";
-import { VfsError } from "../src/errors.js";
+} from "../src/core/constants.js";
+import { VfsError } from "../src/core/errors.js";
 import type { Locking } from "../src/vfs/lock-layer.js";
-import { processLocking } from "../src/vfs/locks.js";
+import { processLocking } from "../src/vfs/process-locks.js";
 import type { Vfs, VfsFile } from "../src/vfs/types.js";
 
 export interface ConformanceResult {

@@ -1,4 +1,4 @@
-// Write-behind in the Node VFS (src/vfs/node-fs.ts) and backup()'s write-back before the step
+// Write-behind in the Node VFS (src/node/fs-vfs.ts) and backup()'s write-back before the step
 // that commits: the destination's data goes to disk through fdatasync in libuv's thread pool, so
 // the commit's own sync does not block the event loop. Observed at the fs calls themselves (the
 // real node:fs functions, wrapped), never by timing; the native CLI reads every result.

@@ -5,7 +5,7 @@
 ** keyed by the sqlite3_file pointer, so the io methods pass nothing but that pointer and their
 ** arguments.
 **
-** Invariants the TS side relies on (checked again in src/vfs/host.ts):
+** Invariants the TS side relies on (src/runtime/host.ts keeps its side of them):
 **  - a host function never unwinds into C: it returns a SQLite result code;
 **  - pMethods is set only when the host's xOpen succeeded, so SQLite never calls xClose on a
 **    file the host does not know;
@@ -134,13 +134,8 @@ int sbw_vfs_register(const char *zName, int id, int makeDefault, int mxPathname)
 int sqlite3_os_init(void){ return host_os_init(); }
 int sqlite3_os_end(void){ return SQLITE_OK; }
 
-/* Variadic C APIs cannot be called from JS through a wasm export; these fixed-arity wrappers can. */
-int sbw_db_config_int(sqlite3 *db, int op, int value, int *pOut){
-  return sqlite3_db_config(db, op, value, pOut);
-}
-
-/* Layout facts the TS side depends on (src/vfs/host.ts reads these, and they are asserted here). */
+/* Layout facts the TS side depends on, asserted here. */
 _Static_assert(sizeof(void*)==4, "wasm32 pointers");
 _Static_assert(sizeof(sqlite3_int64)==8, "64-bit integers cross as BigInt");
 _Static_assert(offsetof(sqlite3_file, pMethods)==0, "pMethods first");
-_Static_assert(offsetof(sqlite3_vfs, zName)==16, "src/source-guard.ts reads sqlite3_vfs.zName at 16");
+_Static_assert(offsetof(sqlite3_vfs, zName)==16, "src/runtime/runtime.ts (vfsOf) reads sqlite3_vfs.zName at 16");

@@ -24,8 +24,8 @@
 //   for a full disk); a flush that fails at the end of a task (no call to fail) is kept and
 //   thrown by the next call on that file, as an OS reports a failed write-back at the next
 //   fsync.
-import { SQLITE_IOERR_WRITE, SQLITE_LOCK_NONE, SQLITE_LOCK_SHARED, SQLITE_NOTFOUND } from "../constants.js";
-import { isFullError, VfsError } from "../errors.js";
+import { SQLITE_IOERR_WRITE, SQLITE_LOCK_NONE, SQLITE_LOCK_SHARED, SQLITE_NOTFOUND } from "../core/constants.js";
+import { isFullError, VfsError } from "../core/errors.js";
 import type { VfsFile } from "./types.js";
 
 export interface BufferOptions {

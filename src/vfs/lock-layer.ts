@@ -5,7 +5,7 @@
 // - "os" (src/os-locks/): OFD locks on SQLite's lock bytes and the real -shm file, through the
 //   runtime's FFI; native SQLite processes and ours see each other.
 // Neither ever blocks: contention is SQLITE_BUSY.
-import type { Heap } from "../heap.js";
+import type { Heap } from "../core/heap.js";
 import type { VfsFile } from "./types.js";
 
 /** One connection's lock on one open file. */

@@ -1,11 +1,11 @@
 // The facade a VFS implementation programs against: plain JS types, no pointers (the bridge in
-// host.ts translates). A method reports failure by throwing a VfsError with the exact result
+// src/runtime/host.ts translates). A method reports failure by throwing a VfsError with the exact result
 // code; any other exception becomes the method's default IOERR code. Nothing reaches C as an
 // exception.
 
 /** One open file. `lockKey` is the identity used for locks and WAL shared memory. */
 export interface VfsFile {
-  /** Canonical identity of the file (real path); files with equal keys share locks and shm. */
+  /** Canonical identity of the file (e.g. its real path); files with equal keys share locks, shm and write buffering. */
   readonly lockKey: string;
   /**
    * Optional: the file's OS descriptor. Where the runtime has FFI (src/os-locks/libc.ts), SQLite's
@@ -47,6 +47,12 @@ export interface OpenResult {
 export interface Vfs {
   readonly name: string;
   readonly mxPathname: number;
+  /**
+   * Optional: true when no other process can write this VFS's files while this realm has them
+   * open (memory; OPFS, whose sync access handles are exclusive). backup() then needs no source
+   * guard for them (src/ops/source-guard.ts).
+   */
+  readonly exclusive?: boolean;
   /** name is null for a temporary file that SQLite wants deleted on close. */
   open(name: string | null, flags: number): OpenResult;
   delete(name: string, syncDir: boolean): void;
@@ -60,4 +66,10 @@ export interface Vfs {
    * Must not reject: a failure is thrown by the next sync() of the file it concerns.
    */
   writeBack?(): Promise<void>;
+  /**
+   * Optional: awaited by backup() after every step into a file of this VFS, so that a VFS that
+   * hands its writes on asynchronously (the browser relay) is never far behind. Rejects with the
+   * first write failure, which fails the backup.
+   */
+  settle?(): Promise<void>;
 }

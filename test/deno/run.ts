@@ -11,7 +11,7 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { Backup, type Database, loadSqlite, SqliteError } from "../../src/index.ts";
-import { NodeFsVfs } from "../../src/vfs/node-fs.ts";
+import { NodeFsVfs } from "../../src/node/fs-vfs.ts";
 import { runVfsConformance } from "../vfs-conformance.ts";
 import { lockChecks } from "../native/lock-checks.ts";
 

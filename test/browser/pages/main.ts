@@ -1,6 +1,6 @@
 // Test page: main-thread operations and a pool of test workers, driven by test/browser/run.ts
 // through window.h.call(op, args).
-import { loadSqlite } from "../../../src/index.browser.js";
+import { loadSqlite, type Database } from "../../../src/index.browser.js";
 import { contentOf, digest, errorInfo, fill, integrity, listDir } from "./common.js";
 
 const sqlitePromise = loadSqlite();
@@ -193,22 +193,28 @@ const ops: Record<string, (...args: any[]) => Promise<unknown>> = {
     let lastEvent = 0;
     const res = await sqlite.backupToOpfs(db, path, { pagesPerStep: 50, onProgress: () => void (lastEvent = performance.now()) });
     const wall = performance.now() - t0;
-    // verifySource on a file source: a commit between steps starts the copy over (the source
-    // guard), and the file gets the content as of the end.
-    using file = sqlite.open(`${dir}-guarded.db`);
-    fill(file, 300, 500, "guarded");
-    let events = 0;
-    const guarded = await sqlite.backupToOpfs(file, path, {
-      pagesPerStep: 20,
-      onProgress: () => {
-        if (++events === 2) file.exec("UPDATE t SET s = 'changed' WHERE id = 1");
-      },
-    });
-    const back = await restoreDigest(path);
+    // A commit between steps, as in backup(): through the source's own connection SQLite updates
+    // the copy in place; through another connection it starts the copy over. The source (~4 MiB)
+    // outgrows the destination's page cache, so the restart fetches pages already sent to OPFS.
+    using file = sqlite.open(`${dir}-changing.db`);
+    fill(file, 4000, 1000, "changing");
+    using other = sqlite.open(`${dir}-changing.db`);
+    const changed = async (writer: Database) => {
+      let events = 0;
+      const r = await sqlite.backupToOpfs(file, path, {
+        pagesPerStep: 100,
+        onProgress: () => {
+          if (++events === 8) writer.exec(`UPDATE t SET s = 'changed ${events}' WHERE id IN (1, 3999)`);
+        },
+      });
+      const back = await restoreDigest(path);
+      return { restarts: r.restarts, equal: back.digest === (await digest(contentOf(file))), integrity: back.integrity };
+    };
     return {
       rejected, filesAfterRejections, accepted,
       elapsed: { elapsedMs: res.elapsedMs, sinceLastEvent: lastEvent - t0, wall },
-      guarded: { restarts: guarded.restarts, equal: back.digest === (await digest(contentOf(file))), integrity: back.integrity },
+      sameConnection: await changed(file),
+      otherConnection: await changed(other),
     };
   },
 

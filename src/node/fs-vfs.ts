@@ -10,10 +10,10 @@ import {
   SQLITE_IOERR_DELETE_NOENT, SQLITE_IOERR_FSYNC, SQLITE_OPEN_CREATE, SQLITE_OPEN_DELETEONCLOSE, SQLITE_OPEN_EXCLUSIVE,
   SQLITE_OPEN_MAIN_DB, SQLITE_OPEN_MAIN_JOURNAL, SQLITE_OPEN_READONLY, SQLITE_OPEN_READWRITE,
   SQLITE_OPEN_SUPER_JOURNAL, SQLITE_OPEN_WAL, SQLITE_SYNC_DATAONLY,
-} from "../constants.js";
-import { VfsError } from "../errors.js";
-import { BufferedFile, flushPendingWrites } from "./buffered.js";
-import type { OpenResult, Vfs, VfsFile } from "./types.js";
+} from "../core/constants.js";
+import { VfsError } from "../core/errors.js";
+import { BufferedFile, flushPendingWrites } from "../vfs/buffered.js";
+import type { OpenResult, Vfs, VfsFile } from "../vfs/types.js";
 
 const errno = (e: unknown) => (e as NodeJS.ErrnoException)?.code;
 const cantOpen = (name: string, e: unknown) =>

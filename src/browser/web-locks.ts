@@ -4,11 +4,9 @@
 // and the browser releases it when the tab or worker holding it goes away.
 //   exclusive: a read-write openOpfs (for as long as the database is open), backupToOpfs
 //   shared:    a read-only openOpfs, restoreFromOpfs
-import { SQLITE_BUSY } from "../constants.js";
-import { SqliteError } from "../errors.js";
-
-/** backup()'s default wait for a busy database, used for OPFS files too. */
-export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
+import { SQLITE_BUSY } from "../core/constants.js";
+import { SqliteError } from "../core/errors.js";
+import { DEFAULT_BUSY_TIMEOUT_MS } from "../core/options.js";
 
 export interface HeldLock {
   /** Lets the lock go; idempotent. */

@@ -6,18 +6,16 @@
 // is live (starts with its magic). A backup step is one synchronous call in which nothing else of
 // this process runs, so a stamp that differs across a step was changed by someone else.
 import {
-  SQLITE_ACCESS_EXISTS, SQLITE_BUSY, SQLITE_CORRUPT, SQLITE_FCNTL_VFS_POINTER, SQLITE_IOERR_READ, SQLITE_IOERR_SHORT_READ,
-  SQLITE_NOTADB, SQLITE_OK, SQLITE_OPEN_MAIN_DB, SQLITE_OPEN_MAIN_JOURNAL, SQLITE_OPEN_READONLY, SQLITE_OPEN_WAL,
-} from "./constants.js";
-import type { Database } from "./database.js";
-import { SqliteError, VfsError } from "./errors.js";
-import type { Sqlite } from "./sqlite.js";
-import { shmInvalidate } from "./vfs/shm.js";
-import type { Vfs } from "./vfs/types.js";
+  SQLITE_ACCESS_EXISTS, SQLITE_BUSY, SQLITE_CORRUPT, SQLITE_IOERR_READ, SQLITE_IOERR_SHORT_READ,
+  SQLITE_NOTADB, SQLITE_OPEN_MAIN_DB, SQLITE_OPEN_MAIN_JOURNAL, SQLITE_OPEN_READONLY, SQLITE_OPEN_WAL,
+} from "../core/constants.js";
+import { SqliteError, VfsError } from "../core/errors.js";
+import type { Database } from "../handles/database.js";
+import type { Runtime } from "../runtime/runtime.js";
+import { shmInvalidate } from "../vfs/heap-shm.js";
+import type { Vfs } from "../vfs/types.js";
 
 const JOURNAL_MAGIC = [0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7];
-/** sqlite3_vfs.zName: after iVersion, szOsFile, mxPathname and pNext (wasm32). */
-const VFS_ZNAME_OFFSET = 16;
 
 export interface Stamp {
   /** Everything that changes when anyone commits to the file. */
@@ -27,37 +25,26 @@ export interface Stamp {
   readonly wal: boolean;
 }
 
-/** The host VFS a schema's file is open with, or null (e.g. memory, or a VFS built into C). */
-export function vfsOf(sqlite: Sqlite, db: Database, schema: string): Vfs | null {
-  const { capi, heap } = sqlite;
-  return heap.scoped((s) => {
-    const pp = s.out();
-    if (capi.sqlite3_file_control(db.state.ptr, s.cstring(schema)[0], SQLITE_FCNTL_VFS_POINTER, pp) !== SQLITE_OK) return null;
-    const name = heap.cstring(heap.i32(heap.i32(pp) + VFS_ZNAME_OFFSET));
-    return sqlite.host.vfses.find((v) => v.name === name) ?? null;
-  });
-}
-
 export class SourceGuard {
   private constructor(readonly vfs: Vfs, readonly path: string, readonly lockKey: string) {}
 
-  /** A guard for a file-backed schema, or null (memory, temp, or a VFS that cannot be read twice). */
-  static for(sqlite: Sqlite, db: Database, schema: string): SourceGuard | null {
-    const { capi, heap } = sqlite;
-    return heap.scoped((s) => {
-      const zSchema = s.cstring(schema)[0];
-      const path = heap.cstring(capi.sqlite3_db_filename(db.state.ptr, zSchema));
-      if (!path) return null;
-      const vfs = vfsOf(sqlite, db, schema);
-      if (!vfs) return null;
-      try {
-        const { file } = vfs.open(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_MAIN_DB);
-        file.close();
-        return new SourceGuard(vfs, path, file.lockKey);
-      } catch {
-        return null; // e.g. an OPFS file already held by its exclusive sync handle
-      }
-    });
+  /**
+   * A guard for a file-backed schema, or null: memory and temporary databases, files no other
+   * process can write while this realm has them open (Vfs.exclusive: OPFS), or a VFS that cannot
+   * open the file a second time.
+   */
+  static for(rt: Runtime, db: Database, schema: string): SourceGuard | null {
+    const path = rt.filename(db.state.ptr, schema);
+    if (!path) return null;
+    const vfs = rt.vfsOf(db.state.ptr, schema);
+    if (!vfs || vfs.exclusive) return null;
+    try {
+      const { file } = vfs.open(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_MAIN_DB);
+      file.close();
+      return new SourceGuard(vfs, path, file.lockKey);
+    } catch {
+      return null;
+    }
   }
 
   /** The current stamp; an I/O failure is a SqliteError like any other read of the source. */

@@ -1,15 +1,15 @@
 // A connection. It owns its handle and the backups that use it: close() finishes them first,
 // so no C pointer outlives what it points to.
-import { SQLITE_TRANSIENT } from "./capi.js";
+import { SQLITE_TRANSIENT } from "../core/capi.js";
 import {
   SQLITE_BLOB, SQLITE_DONE, SQLITE_ERROR, SQLITE_FLOAT, SQLITE_INTEGER, SQLITE_NULL, SQLITE_OK,
   SQLITE_OPEN_CREATE, SQLITE_OPEN_EXRESCODE, SQLITE_OPEN_READONLY, SQLITE_OPEN_READWRITE,
   SQLITE_OPEN_URI, SQLITE_ROW, SQLITE_TEXT,
-} from "./constants.js";
-import { SqliteError } from "./errors.js";
-import type { Scope } from "./heap.js";
-import { checkKeys } from "./options.js";
-import type { Sqlite } from "./sqlite.js";
+} from "../core/constants.js";
+import { SqliteError } from "../core/errors.js";
+import type { Scope } from "../core/heap.js";
+import { checkKeys } from "../core/options.js";
+import type { Runtime } from "../runtime/runtime.js";
 
 export interface OpenOptions {
   /** Open read-only. Default false. */
@@ -42,9 +42,9 @@ export interface DbState {
 }
 
 /** sqlite3_backup_finish on the raw state, once; caches the last counters. Returns its rc. */
-export function finishBackupState(sqlite: Sqlite, s: BackupState, by: string): number {
+export function finishBackupState(rt: Runtime, s: BackupState, by: string): number {
   if (s.finishedBy !== null) return SQLITE_OK;
-  const c = sqlite.capi;
+  const c = rt.capi;
   s.remaining = c.sqlite3_backup_remaining(s.ptr);
   s.pageCount = c.sqlite3_backup_pagecount(s.ptr);
   const rc = c.sqlite3_backup_finish(s.ptr);
@@ -55,50 +55,50 @@ export function finishBackupState(sqlite: Sqlite, s: BackupState, by: string): n
   return rc;
 }
 
-function closeDbState(sqlite: Sqlite, s: DbState): void {
-  for (const b of [...s.backups]) finishBackupState(sqlite, b, "its database was closed");
-  sqlite.capi.sqlite3_close_v2(s.ptr);
+function closeDbState(rt: Runtime, s: DbState): void {
+  for (const b of [...s.backups]) finishBackupState(rt, b, "its database was closed");
+  rt.capi.sqlite3_close_v2(s.ptr);
   s.ptr = 0;
 }
 
 // Last resort for a Database the program dropped without close().
-const finalizer = new FinalizationRegistry<{ sqlite: Sqlite; state: DbState }>(({ sqlite, state }) => {
-  if (state.ptr) closeDbState(sqlite, state);
+const finalizer = new FinalizationRegistry<{ rt: Runtime; state: DbState }>(({ rt, state }) => {
+  if (state.ptr) closeDbState(rt, state);
 });
 
 const MAX_INT64 = (1n << 63n) - 1n;
 
 export class Database implements Disposable {
   readonly filename: string;
-  /** @internal */ readonly sqlite: Sqlite;
+  /** @internal The instance this connection lives in. */ readonly runtime: Runtime;
   #state: DbState | null;
 
   /** @internal Use sqlite.open(). */
-  constructor(sqlite: Sqlite, filename: string, options: OpenOptions = {}) {
+  constructor(rt: Runtime, filename: string, options: OpenOptions = {}) {
     if (typeof filename !== "string") throw new TypeError("filename must be a string");
     checkKeys(options, OPEN_OPTION_KEYS, "open");
-    this.sqlite = sqlite;
+    this.runtime = rt;
     this.filename = filename;
-    const { capi, heap } = sqlite;
+    const { capi, heap } = rt;
     let flags = SQLITE_OPEN_URI | SQLITE_OPEN_EXRESCODE;
     if (options.readonly) flags |= SQLITE_OPEN_READONLY;
     else flags |= SQLITE_OPEN_READWRITE | (options.create === false ? 0 : SQLITE_OPEN_CREATE);
-    const vfsName = options.vfs ?? sqlite.vfs().name;
-    sqlite.vfs(vfsName); // a clear error for an unknown name
-    sqlite.host.lastError = null;
+    const vfsName = options.vfs ?? rt.vfs().name;
+    rt.vfs(vfsName); // a clear error for an unknown name
+    rt.enter();
     const ptr = heap.scoped((s) => {
       const ppDb = s.out();
       const rc = capi.sqlite3_open_v2(s.cstring(filename)[0], ppDb, flags, s.cstring(vfsName)[0]);
       const db = heap.i32(ppDb);
       if (rc !== SQLITE_OK) {
-        const err = db ? sqlite.errorFromDb(db) : sqlite.errorFromCode(rc);
+        const err = db ? rt.errorFromDb(db) : rt.errorFromCode(rc);
         capi.sqlite3_close_v2(db); // a failed open still allocates a handle (NULL is a no-op)
         throw err;
       }
       return db;
     });
     this.#state = { ptr, backups: new Set() };
-    finalizer.register(this, { sqlite, state: this.#state }, this);
+    finalizer.register(this, { rt, state: this.#state }, this);
   }
 
   get isOpen(): boolean {
@@ -114,7 +114,7 @@ export class Database implements Disposable {
   /** Runs one or more statements, discarding any rows. */
   exec(sql: string): void {
     if (typeof sql !== "string") throw new TypeError("sql must be a string");
-    const { capi, heap } = this.sqlite;
+    const { capi, heap } = this.runtime;
     const db = this.#begin();
     heap.scoped((s) => {
       const [pSql, n] = s.cstring(sql);
@@ -123,14 +123,14 @@ export class Database implements Disposable {
       const pzTail = s.out();
       let p = pSql;
       while (p < end) {
-        if (capi.sqlite3_prepare_v3(db, p, end - p, 0, ppStmt, pzTail) !== SQLITE_OK) throw this.sqlite.errorFromDb(db);
+        if (capi.sqlite3_prepare_v3(db, p, end - p, 0, ppStmt, pzTail) !== SQLITE_OK) throw this.runtime.errorFromDb(db);
         const stmt = heap.i32(ppStmt);
         p = heap.i32(pzTail);
         if (!stmt) continue; // whitespace or a comment
         try {
           let rc;
           while ((rc = capi.sqlite3_step(stmt)) === SQLITE_ROW);
-          if (rc !== SQLITE_DONE) throw this.sqlite.errorFromDb(db);
+          if (rc !== SQLITE_DONE) throw this.runtime.errorFromDb(db);
         } finally {
           capi.sqlite3_finalize(stmt);
         }
@@ -141,10 +141,10 @@ export class Database implements Disposable {
   /** Runs one statement; returns the changes it made and the last inserted rowid. */
   run(sql: string, params?: BindParams): { changes: number; lastInsertRowid: number | bigint } {
     return this.#statement(sql, params, (stmt, db) => {
-      const { capi } = this.sqlite;
+      const { capi } = this.runtime;
       let rc;
       while ((rc = capi.sqlite3_step(stmt)) === SQLITE_ROW);
-      if (rc !== SQLITE_DONE) throw this.sqlite.errorFromDb(db);
+      if (rc !== SQLITE_DONE) throw this.runtime.errorFromDb(db);
       return { changes: Number(capi.sqlite3_changes64(db)), lastInsertRowid: toJsInteger(capi.sqlite3_last_insert_rowid(db)) };
     });
   }
@@ -152,9 +152,9 @@ export class Database implements Disposable {
   /** The first row as an object, or undefined. */
   get<T = Row>(sql: string, params?: BindParams): T | undefined {
     return this.#statement(sql, params, (stmt, db) => {
-      const rc = this.sqlite.capi.sqlite3_step(stmt);
+      const rc = this.runtime.capi.sqlite3_step(stmt);
       if (rc === SQLITE_ROW) return this.#row(stmt, this.#columns(stmt)) as T;
-      if (rc !== SQLITE_DONE) throw this.sqlite.errorFromDb(db);
+      if (rc !== SQLITE_DONE) throw this.runtime.errorFromDb(db);
       return undefined;
     });
   }
@@ -165,8 +165,8 @@ export class Database implements Disposable {
       const rows: T[] = [];
       const columns = this.#columns(stmt);
       let rc;
-      while ((rc = this.sqlite.capi.sqlite3_step(stmt)) === SQLITE_ROW) rows.push(this.#row(stmt, columns) as T);
-      if (rc !== SQLITE_DONE) throw this.sqlite.errorFromDb(db);
+      while ((rc = this.runtime.capi.sqlite3_step(stmt)) === SQLITE_ROW) rows.push(this.#row(stmt, columns) as T);
+      if (rc !== SQLITE_DONE) throw this.runtime.errorFromDb(db);
       return rows;
     });
   }
@@ -174,7 +174,7 @@ export class Database implements Disposable {
   /** A copy of the database's content as a file image (sqlite3_serialize). */
   serialize(schema = "main"): Uint8Array {
     if (typeof schema !== "string") throw new TypeError("schema must be a string");
-    const { capi, heap } = this.sqlite;
+    const { capi, heap } = this.runtime;
     const db = this.#begin();
     return heap.scoped((s) => {
       const zSchema = s.cstring(schema)[0];
@@ -184,7 +184,7 @@ export class Database implements Disposable {
       const size = Number(heap.i64(pSize));
       if (!p) {
         if (size === 0) return new Uint8Array(0);
-        throw this.sqlite.errorFromDb(db);
+        throw this.runtime.errorFromDb(db);
       }
       try {
         return heap.u8.slice(p, p + size);
@@ -200,7 +200,7 @@ export class Database implements Disposable {
     if (!state) return;
     this.#state = null;
     finalizer.unregister(this);
-    closeDbState(this.sqlite, state);
+    closeDbState(this.runtime, state);
   }
 
   [Symbol.dispose](): void {
@@ -213,19 +213,19 @@ export class Database implements Disposable {
 
   #begin(): number {
     const db = this.state.ptr;
-    this.sqlite.host.lastError = null;
+    this.runtime.enter();
     return db;
   }
 
   #statement<T>(sql: string, params: BindParams | undefined, fn: (stmt: number, db: number) => T): T {
     if (typeof sql !== "string") throw new TypeError("sql must be a string");
-    const { capi, heap } = this.sqlite;
+    const { capi, heap } = this.runtime;
     const db = this.#begin();
     return heap.scoped((s) => {
       const [pSql, n] = s.cstring(sql);
       const ppStmt = s.out();
       const pzTail = s.out();
-      if (capi.sqlite3_prepare_v3(db, pSql, n, 0, ppStmt, pzTail) !== SQLITE_OK) throw this.sqlite.errorFromDb(db);
+      if (capi.sqlite3_prepare_v3(db, pSql, n, 0, ppStmt, pzTail) !== SQLITE_OK) throw this.runtime.errorFromDb(db);
       const stmt = heap.i32(ppStmt);
       if (!stmt) throw new RangeError("the SQL string contains no statement");
       try {
@@ -240,7 +240,7 @@ export class Database implements Disposable {
 
   #rejectSecondStatement(db: number, tail: number, end: number, s: Scope): void {
     if (tail >= end) return;
-    const { capi, heap } = this.sqlite;
+    const { capi, heap } = this.runtime;
     const ppStmt = s.out();
     const pzTail = s.out();
     const rc = capi.sqlite3_prepare_v3(db, tail, end - tail, 0, ppStmt, pzTail);
@@ -252,7 +252,7 @@ export class Database implements Disposable {
   }
 
   #bind(stmt: number, params: BindParams | undefined, s: Scope): void {
-    const { capi, heap } = this.sqlite;
+    const { capi, heap } = this.runtime;
     const count = capi.sqlite3_bind_parameter_count(stmt);
     if (params === undefined || params === null) {
       if (count > 0) throw new RangeError(`the statement has ${count} parameter(s) but none were given`);
@@ -277,7 +277,7 @@ export class Database implements Disposable {
   }
 
   #bindValue(stmt: number, i: number, v: unknown, s: Scope): void {
-    const c = this.sqlite.capi;
+    const c = this.runtime.capi;
     let rc: number;
     if (v === null || v === undefined) rc = c.sqlite3_bind_null(stmt, i);
     else if (typeof v === "number") {
@@ -293,17 +293,17 @@ export class Database implements Disposable {
       const bytes = v instanceof ArrayBuffer ? new Uint8Array(v) : new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
       rc = c.sqlite3_bind_blob(stmt, i, s.bytes(bytes), bytes.byteLength, SQLITE_TRANSIENT);
     } else throw new TypeError(`parameter ${i}: cannot bind a value of type ${typeof v}`);
-    if (rc !== SQLITE_OK) throw this.sqlite.errorFromDb(this.state.ptr);
+    if (rc !== SQLITE_OK) throw this.runtime.errorFromDb(this.state.ptr);
   }
 
   #columns(stmt: number): string[] {
-    const { capi, heap } = this.sqlite;
+    const { capi, heap } = this.runtime;
     const n = capi.sqlite3_column_count(stmt);
     return Array.from({ length: n }, (_, i) => heap.cstring(capi.sqlite3_column_name(stmt, i)) ?? `column${i}`);
   }
 
   #row(stmt: number, columns: string[]): Row {
-    const { capi, heap } = this.sqlite;
+    const { capi, heap } = this.runtime;
     const row: Row = {};
     for (let i = 0; i < columns.length; i++) {
       let v: Row[string];

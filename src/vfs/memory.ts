@@ -1,11 +1,11 @@
 // An in-memory VFS in plain JS: the browser's default for open(name) (files live as long as
-// the page), temporary files of the OPFS VFS, and the staging file of restoreFromOpfs().
+// the page), temporary files of the OPFS and relay VFSes, and the staging file of restoreFromOpfs().
 import {
   SQLITE_ACCESS_EXISTS, SQLITE_CANTOPEN, SQLITE_IOCAP_POWERSAFE_OVERWRITE, SQLITE_IOERR_DELETE_NOENT,
   SQLITE_OPEN_CREATE, SQLITE_OPEN_DELETEONCLOSE, SQLITE_OPEN_EXCLUSIVE,
-} from "../constants.js";
-import { VfsError } from "../errors.js";
-import type { OpenResult, Vfs, VfsFile } from "../vfs/types.js";
+} from "../core/constants.js";
+import { VfsError } from "../core/errors.js";
+import type { OpenResult, Vfs, VfsFile } from "./types.js";
 
 /** A growable byte array; data.length is capacity, size the file size. */
 class MemData {
@@ -58,6 +58,8 @@ let anonymous = 0;
 
 export class MemoryVfs implements Vfs {
   readonly mxPathname = 1024;
+  /** Only this realm can reach these files. */
+  readonly exclusive = true;
   readonly #files = new Map<string, MemData>();
 
   constructor(readonly name = "memory") {}

@@ -5,9 +5,9 @@
 import {
   SQLITE_BUSY, SQLITE_LOCK_EXCLUSIVE, SQLITE_LOCK_NONE, SQLITE_LOCK_PENDING, SQLITE_LOCK_RESERVED,
   SQLITE_LOCK_SHARED, SQLITE_OK,
-} from "../constants.js";
+} from "../core/constants.js";
 import type { FileLock, Locking } from "./lock-layer.js";
-import { heapShm } from "./shm.js";
+import { heapShm } from "./heap-shm.js";
 
 export const processLocking: Locking = {
   kind: "process",

@@ -1,6 +1,6 @@
 // OPFS pieces that TypeScript's DOM lib does not declare (they live in the WebWorker lib), and
 // the path and error conventions every OPFS module here shares.
-import { SQLITE_BUSY, SQLITE_CANTOPEN, SQLITE_FULL, SQLITE_IOERR } from "../constants.js";
+import { SQLITE_BUSY, SQLITE_CANTOPEN, SQLITE_FULL, SQLITE_IOERR } from "../core/constants.js";
 
 export interface SyncAccessHandle {
   read(buffer: Uint8Array, options?: { at?: number }): number;

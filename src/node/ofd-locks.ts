@@ -6,10 +6,10 @@
 import {
   SQLITE_BUSY, SQLITE_IOERR_LOCK, SQLITE_LOCK_EXCLUSIVE, SQLITE_LOCK_NONE, SQLITE_LOCK_PENDING,
   SQLITE_LOCK_RESERVED, SQLITE_LOCK_SHARED, SQLITE_OK,
-} from "../constants.js";
-import { VfsError } from "../errors.js";
+} from "../core/constants.js";
+import { VfsError } from "../core/errors.js";
 import type { FileLock, Locking } from "../vfs/lock-layer.js";
-import { processLocking } from "../vfs/locks.js";
+import { processLocking } from "../vfs/process-locks.js";
 import { F_RDLCK, F_UNLCK, F_WRLCK, type LibC } from "./libc.js";
 import { ofdShm } from "./ofd-shm.js";
 

@@ -5,9 +5,9 @@
 import {
   SQLITE_BUSY, SQLITE_IOERR_SHMOPEN, SQLITE_OK, SQLITE_SHM_EXCLUSIVE, SQLITE_SHM_NLOCK,
   SQLITE_SHM_SHARED, SQLITE_SHM_UNLOCK,
-} from "../constants.js";
-import { VfsError } from "../errors.js";
-import type { Heap } from "../heap.js";
+} from "../core/constants.js";
+import { VfsError } from "../core/errors.js";
+import type { Heap } from "../core/heap.js";
 import type { SharedMemory } from "./lock-layer.js";
 
 class ShmNode {

@@ -49,7 +49,6 @@ export class Heap {
   setI32(p: number, v: number): void { this.dv.setInt32(p, v, true); }
   i64(p: number): bigint { return this.dv.getBigInt64(p, true); }
   setI64(p: number, v: bigint): void { this.dv.setBigInt64(p, v, true); }
-  u32(p: number): number { return this.dv.getUint32(p, true); }
 
   /** Reads a NUL-terminated UTF-8 string; null for a NULL pointer. */
   cstring(p: number): string | null {

@@ -8,27 +8,20 @@ export interface CApi extends HeapExports {
   sqlite3_libversion(): Ptr;
   sqlite3_memory_used(): bigint;
   sqlite3_errstr(rc: number): Ptr;
-  sqlite3_vfs_find(zName: Ptr): Ptr;
 
   sqlite3_open_v2(zFilename: Ptr, ppDb: Ptr, flags: number, zVfs: Ptr): number;
   sqlite3_close_v2(db: Ptr): number;
-  sqlite3_extended_result_codes(db: Ptr, on: number): number;
   sqlite3_errmsg(db: Ptr): Ptr;
   sqlite3_extended_errcode(db: Ptr): number;
   sqlite3_changes64(db: Ptr): bigint;
   sqlite3_last_insert_rowid(db: Ptr): bigint;
-  sqlite3_get_autocommit(db: Ptr): number;
-  sqlite3_txn_state(db: Ptr, zSchema: Ptr): number;
   sqlite3_db_filename(db: Ptr, zSchema: Ptr): Ptr;
-  sqlite3_db_readonly(db: Ptr, zSchema: Ptr): number;
   sqlite3_file_control(db: Ptr, zSchema: Ptr, op: number, pArg: Ptr): number;
   sqlite3_serialize(db: Ptr, zSchema: Ptr, piSize: Ptr, flags: number): Ptr;
   sqlite3_deserialize(db: Ptr, zSchema: Ptr, pData: Ptr, szDb: bigint, szBuf: bigint, flags: number): number;
-  sbw_db_config_int(db: Ptr, op: number, value: number, pOut: Ptr): number;
 
   sqlite3_prepare_v3(db: Ptr, zSql: Ptr, nByte: number, flags: number, ppStmt: Ptr, pzTail: Ptr): number;
   sqlite3_step(stmt: Ptr): number;
-  sqlite3_reset(stmt: Ptr): number;
   sqlite3_finalize(stmt: Ptr): number;
   sqlite3_bind_parameter_count(stmt: Ptr): number;
   sqlite3_bind_parameter_name(stmt: Ptr, i: number): Ptr;

@@ -1,16 +1,15 @@
 // backupToOpfs / restoreFromOpfs / openOpfs: the OPFS operations of the browser entry.
-import type { Backup } from "../backup.js";
-import { checkOptions, stepLoop, type BackupOptions, type BackupResult } from "../backup-loop.js";
-import { SQLITE_CANTOPEN, SQLITE_DESERIALIZE_FREEONCLOSE, SQLITE_DESERIALIZE_RESIZEABLE, SQLITE_IOERR, SQLITE_OK } from "../constants.js";
-import { Database, type OpenOptions } from "../database.js";
-import { SqliteError } from "../errors.js";
-import { checkKeys } from "../options.js";
-import { SourceGuard } from "../source-guard.js";
-import type { Sqlite } from "../sqlite.js";
-import type { OpfsVfs } from "../vfs/opfs.js";
+import { SQLITE_CANTOPEN, SQLITE_DESERIALIZE_FREEONCLOSE, SQLITE_DESERIALIZE_RESIZEABLE, SQLITE_IOERR, SQLITE_OK } from "../core/constants.js";
+import { SqliteError } from "../core/errors.js";
+import { checkKeys } from "../core/options.js";
+import { Database, type OpenOptions } from "../handles/database.js";
+import { backup } from "../ops/backup.js";
+import { checkOptions, type BackupOptions, type BackupResult } from "../ops/options.js";
+import type { Runtime } from "../runtime/runtime.js";
+import type { MemoryVfs } from "../vfs/memory.js";
 import { domErrorCode, errorText, opfsDirectory, splitOpfsPath } from "./dom.js";
-import type { MemoryVfs } from "./memory-vfs.js";
-import type { RelaySink, RelayVfs } from "./relay.js";
+import type { OpfsVfs } from "./opfs-vfs.js";
+import type { RelaySink, RelayVfs } from "./relay-vfs.js";
 import { lockOpfsFile } from "./web-locks.js";
 import { writerMain, type WriterReply, type WriterRequest } from "./writer-worker.js";
 
@@ -71,6 +70,11 @@ class OpfsWriter implements RelaySink {
     this.#writes.push(this.request({ op: "truncate", size }).catch((e: SqliteError) => { this.error ??= e; }));
   }
 
+  /** After every backup step: never run far ahead of OPFS. */
+  settle(): Promise<void> {
+    return this.drain(MAX_IN_FLIGHT);
+  }
+
   /** Waits until at most `limit` bytes are in flight; throws the first write failure. */
   async drain(limit: number): Promise<void> {
     while (this.#writes.length > 0 && (this.#inFlight > limit || limit === 0)) await this.#writes.shift();
@@ -85,84 +89,52 @@ class OpfsWriter implements RelaySink {
   }
 }
 
-/** backupToOpfs takes every option of backup(); each one does what it does there. */
-const BACKUP_KEYS = ["sourceName", "destName", "pagesPerStep", "pauseMs", "onProgress", "signal", "busyTimeoutMs", "verifySource", "incremental"] as const;
 /** restoreFromOpfs reads one file into a new database: no schemas to choose, no source to guard. */
 const RESTORE_KEYS = ["pagesPerStep", "pauseMs", "onProgress", "signal", "busyTimeoutMs"] as const;
 export type RestoreOptions = Pick<BackupOptions, (typeof RESTORE_KEYS)[number]>;
 
 /**
- * Copies `source` into the OPFS file at `path` from any thread (the main thread included): the
- * pages go to a temporary file beside the target, which then replaces the target in one rename.
- * Rejects (leaving the previous file intact) on abort, on any failure, or when the target is
- * held open by a worker (SQLITE_BUSY).
+ * Copies `source` into the OPFS file at `path` from any thread (the main thread included):
+ * backup() into a database of the relay VFS, whose pages the writer worker puts in a temporary
+ * file beside the target, which then replaces the target in one rename. Every option does what it
+ * does in backup(). Rejects (leaving the previous file intact) on abort, on any failure, or when
+ * the target is open in another tab or worker for longer than busyTimeoutMs (SQLITE_BUSY).
  */
-export async function backupToOpfs(sqlite: Sqlite, relay: RelayVfs, source: Database, path: string, options: BackupOptions = {}): Promise<BackupResult> {
+export async function backupToOpfs(rt: Runtime, relay: RelayVfs, source: Database, path: string, options: BackupOptions = {}): Promise<BackupResult> {
   const start = performance.now();
   if (!(source instanceof Database)) throw new TypeError("source must be a Database");
-  checkKeys(options, BACKUP_KEYS, "backupToOpfs");
-  checkOptions(options);
-  const { sourceName = "main", destName = "main" } = options;
+  checkOptions(options, "backupToOpfs");
   // The OPFS file is a database of its own: it has no other schema to copy into.
+  const { destName = "main" } = options;
   if (destName !== "main") throw new TypeError(`backupToOpfs: destName must be "main" (the OPFS file is the destination database), not ${JSON.stringify(destName)}`);
   // The copy goes into a fresh file that replaces the target: there is nothing to compare with.
   if (options.incremental === true) throw new TypeError("backupToOpfs: incremental: true is not supported (it always writes a fresh copy); use false or \"auto\"");
   const { dirs, name, full } = splitOpfsPath(path);
   // Before anything is copied: the target may be open in another tab or worker.
   const lock = await lockOpfsFile(full, "exclusive", "backupToOpfs", options.busyTimeoutMs, options.signal);
-  try {
-    return await copyLocked(sqlite, relay, source, sourceName, dirs, name, full, options, start);
-  } finally {
-    lock.release();
-  }
-}
-
-async function copyLocked(sqlite: Sqlite, relay: RelayVfs, source: Database, sourceName: string, dirs: string[], name: string, full: string,
-  options: BackupOptions, start: number): Promise<BackupResult> {
   const writer = new OpfsWriter(full);
-  let relayName: string | null = null;
+  const relayName = `/backup-${++serial}.db`;
   let dest: Database | undefined;
-  let backup: Backup | undefined;
   let opened = false;
-  // A fresh relay database each time, so a copy the source guard abandons leaves nothing
-  // behind in the temporary file (the truncate cuts off its pages).
-  const init = () => {
-    backup?.[Symbol.dispose]();
-    dest?.close();
-    if (relayName !== null) {
-      relay.forget(relayName);
-      writer.truncate(0);
-    }
-    relayName = `/backup-${++serial}.db`;
-    relay.expect(relayName, writer);
-    dest = sqlite.open(relayName, { vfs: relay.name });
-    dest.exec("PRAGMA journal_mode=OFF"); // the temporary file and the rename are the rollback
-    backup = sqlite.backupInit(dest, "main", source, sourceName);
-  };
   try {
     await writer.request({ op: "open", dirs, name, temp: `.${name}.${Date.now().toString(36)}${++serial}.sbw-tmp` });
     opened = true;
-    init();
-    const guard = options.verifySource === false ? null : SourceGuard.for(sqlite, source, sourceName);
-    const result = await stepLoop({
-      current: () => backup!,
-      restart: init,
-      guard,
-      afterStep: () => writer.drain(MAX_IN_FLIGHT), // never run far ahead of OPFS
-    }, options);
-    backup!.finish();
-    dest!.close();
+    relay.expect(relayName, writer);
+    dest = new Database(rt, relayName, { vfs: relay.name });
+    dest.exec("PRAGMA journal_mode=OFF"); // the temporary file and the rename are the rollback
+    const result = await backup(rt, source, dest, { ...options, incremental: false });
+    dest.close();
     await writer.drain(0);
     await writer.request({ op: "commit" });
     return { ...result, elapsedMs: performance.now() - start };
   } catch (e) {
-    backup?.[Symbol.dispose]();
     dest?.close();
     if (opened) await writer.request({ op: "abort" }).catch(() => {});
     throw e;
   } finally {
-    if (relayName !== null) relay.forget(relayName);
+    relay.forget(relayName);
     writer.terminate();
+    lock.release();
   }
 }
 
@@ -213,15 +185,15 @@ const RESTORE_CHUNK = 8 << 20;
  * journal back in a staged in-memory copy, as it would on disk (this costs the file's size once
  * more); the OPFS files are not changed. SQLITE_CANTOPEN when the file does not exist.
  */
-export async function restoreFromOpfs(sqlite: Sqlite, mem: MemoryVfs, path: string, options: RestoreOptions = {}): Promise<Database> {
+export async function restoreFromOpfs(rt: Runtime, mem: MemoryVfs, path: string, options: RestoreOptions = {}): Promise<Database> {
   checkKeys(options, RESTORE_KEYS, "restoreFromOpfs");
-  checkOptions(options);
+  checkOptions(options, "restoreFromOpfs");
   const { pauseMs = 0, onProgress, signal } = options;
   const { dirs, name, full } = splitOpfsPath(path);
   const lock = await lockOpfsFile(full, "shared", "restoreFromOpfs", options.busyTimeoutMs, signal);
   const staged = `/restore-${++serial}.db`;
   const names = [staged, `${staged}-journal`, `${staged}-wal`] as const;
-  const { heap, capi } = sqlite;
+  const { heap, capi } = rt;
   let image = 0;
   let dest: Database | undefined;
   try {
@@ -241,7 +213,7 @@ export async function restoreFromOpfs(sqlite: Sqlite, mem: MemoryVfs, path: stri
         mem.put(staged, new Uint8Array(await file.arrayBuffer()));
         // Read-write, so that SQLite recovers the staged copy (rolls a hot journal back, or
         // reads the WAL), then moves the WAL's frames into the file and drops it.
-        const db = sqlite.open(staged, { vfs: mem.name });
+        const db = new Database(rt, staged, { vfs: mem.name });
         try {
           db.exec("SELECT count(*) FROM sqlite_schema; PRAGMA journal_mode=DELETE");
         } finally {
@@ -282,12 +254,12 @@ export async function restoreFromOpfs(sqlite: Sqlite, mem: MemoryVfs, path: stri
     // database cannot have one: the copy is in rollback mode.
     const u8 = heap.u8;
     if (size >= 20 && u8[image + 18] === 2 && u8[image + 19] === 2) u8[image + 18] = u8[image + 19] = 1;
-    dest = sqlite.open(":memory:");
+    dest = new Database(rt, ":memory:");
     const p = image;
     image = 0; // SQLite owns it now, and frees it even when deserialize fails
     const rc = heap.scoped((sc) => capi.sqlite3_deserialize(dest!.state.ptr, sc.cstring("main")[0], p, BigInt(size), BigInt(size),
       SQLITE_DESERIALIZE_FREEONCLOSE | SQLITE_DESERIALIZE_RESIZEABLE));
-    if (rc !== SQLITE_OK) throw sqlite.errorFromDb(dest.state.ptr);
+    if (rc !== SQLITE_OK) throw rt.errorFromDb(dest.state.ptr);
     dest.get("SELECT count(*) FROM sqlite_schema"); // SQLITE_NOTADB for a file that is no database
     return dest;
   } catch (e) {
@@ -307,7 +279,7 @@ export interface OpfsOpenOptions extends Omit<OpenOptions, "vfs"> {
 }
 
 /** Opens an OPFS file as a Database in a dedicated worker (sync access handles exist only there). */
-export async function openOpfs(sqlite: Sqlite, vfs: OpfsVfs, path: string, options: OpfsOpenOptions = {}): Promise<Database> {
+export async function openOpfs(rt: Runtime, vfs: OpfsVfs, path: string, options: OpfsOpenOptions = {}): Promise<Database> {
   checkKeys(options, OPFS_OPEN_KEYS, "openOpfs");
   const { busyTimeoutMs } = options;
   // Checked here too: a second open of a file this worker has open takes no lock.
@@ -317,7 +289,7 @@ export async function openOpfs(sqlite: Sqlite, vfs: OpfsVfs, path: string, optio
   }
   const pin = await vfs.prepare(path, options);
   try {
-    return sqlite.open(pin.path, { readonly: options.readonly, create: options.create, vfs: vfs.name });
+    return new Database(rt, pin.path, { readonly: options.readonly, create: options.create, vfs: vfs.name });
   } finally {
     pin.release(); // the open database holds its own references now
   }

@@ -9,31 +9,30 @@
 // the next transaction, and access(EXISTS) reports an empty file as absent (as os_unix.c does
 // for an empty hot-journal candidate), so an empty journal is never mistaken for a hot one.
 //
-// Writes are coalesced: OPFS costs per call, not per byte (4 KiB writes ~6 MiB/s, 1 MiB writes
-// ~200 MiB/s). Contiguous writes gather in one buffer that is written out at sync, at every
-// lock change, at truncate, size queries, close, and before any read that overlaps it, so
-// SQLite's ordering (journal synced before the database is written) and visibility (other
-// connections read only after the writer unlocks) are what they would be without the buffer.
-// Sequential reads are served from a read-ahead block for the same reason.
+// OPFS costs per call, not per byte (4 KiB writes ~6 MiB/s, 1 MiB writes ~200 MiB/s): every open
+// file is wrapped in BufferedFile (src/vfs/buffered.ts), which merges contiguous writes and reads
+// ahead on sequential scans with the same ordering rules as for Node's files.
 import {
   SQLITE_ACCESS_EXISTS, SQLITE_ACCESS_READWRITE, SQLITE_BUSY, SQLITE_CANTOPEN, SQLITE_FULL,
   SQLITE_IOCAP_POWERSAFE_OVERWRITE, SQLITE_IOCAP_UNDELETABLE_WHEN_OPEN, SQLITE_IOERR_DELETE_NOENT,
   SQLITE_IOERR_FSTAT, SQLITE_IOERR_FSYNC, SQLITE_IOERR_READ, SQLITE_IOERR_TRUNCATE, SQLITE_IOERR_WRITE, SQLITE_READONLY,
   SQLITE_OPEN_CREATE, SQLITE_OPEN_MAIN_DB, SQLITE_OPEN_READONLY, SQLITE_OPEN_READWRITE,
   SQLITE_OPEN_SUBJOURNAL, SQLITE_OPEN_TEMP_DB, SQLITE_OPEN_WAL, SQLITE_OPEN_TEMP_JOURNAL, SQLITE_OPEN_TRANSIENT_DB,
-} from "../constants.js";
-import { SqliteError, VfsError } from "../errors.js";
-import { MemoryVfs } from "../opfs/memory-vfs.js";
+} from "../core/constants.js";
+import { SqliteError, VfsError } from "../core/errors.js";
+import { DEFAULT_BUSY_TIMEOUT_MS } from "../core/options.js";
+import { BufferedFile, flushPendingWrites } from "../vfs/buffered.js";
+import { MemoryVfs } from "../vfs/memory.js";
+import type { OpenResult, Vfs, VfsFile } from "../vfs/types.js";
 import {
   domErrorCode, errorText, opfsDirectory, splitOpfsPath, type OpfsFileHandle, type SyncAccessHandle,
-} from "../opfs/dom.js";
-import { DEFAULT_BUSY_TIMEOUT_MS, lockOpfsFile, type HeldLock } from "../opfs/web-locks.js";
-import type { OpenResult, Vfs, VfsFile } from "./types.js";
+} from "./dom.js";
+import { lockOpfsFile, type HeldLock } from "./web-locks.js";
 
 export interface OpfsVfsOptions {
-  /** Bytes of contiguous writes gathered into one OPFS write; 0 writes each call through. Default 1 MiB, near OPFS's best rate (DESIGN.md). */
+  /** Bytes of contiguous writes gathered into one OPFS write; 0 writes each call through. Default 1 MiB, near OPFS's best rate. */
   writeBuffer?: number;
-  /** Read-ahead block, used once two reads in a row were sequential; 0 turns it off. Default 256 KiB. */
+  /** Largest read-ahead on sequential reads (it starts at 64 KiB and doubles); 0 turns it off. Default 1 MiB. */
   readAhead?: number;
 }
 
@@ -50,121 +49,10 @@ class SharedHandle {
   deleted = false;
   /** A main database's Web Lock (web-locks.ts), let go once the handle is closed. */
   lock: HeldLock | null = null;
-  #wbuf: Uint8Array | null = null;
-  #wstart = 0;
-  #wlen = 0;
-  #rbuf: Uint8Array | null = null;
-  #rstart = 0;
-  #rlen = 0;
-  #lastReadEnd = -1;
-  #sequential = 0;
 
-  constructor(readonly path: string, readonly sah: SyncAccessHandle, readonly readonly: boolean, readonly sizes: Required<OpfsVfsOptions>) {}
+  constructor(readonly path: string, readonly sah: SyncAccessHandle, readonly readonly: boolean) {}
 
   read(dst: Uint8Array, offset: number): number {
-    const n = dst.length;
-    if (this.#wlen > 0 && offset < this.#wstart + this.#wlen && offset + n > this.#wstart) this.flush();
-    this.#sequential = offset === this.#lastReadEnd ? this.#sequential + 1 : 0;
-    this.#lastReadEnd = offset + n;
-    if (this.#rlen > 0 && offset >= this.#rstart && offset + n <= this.#rstart + this.#rlen) {
-      dst.set(this.#rbuf!.subarray(offset - this.#rstart, offset - this.#rstart + n));
-      return n;
-    }
-    if (this.#sequential >= 2 && n < this.sizes.readAhead) {
-      this.flush(); // the block may cover buffered writes
-      this.#rbuf ??= new Uint8Array(this.sizes.readAhead);
-      this.#rlen = 0;
-      const got = this.#readAt(this.#rbuf, offset);
-      this.#rstart = offset;
-      this.#rlen = got;
-      const k = Math.min(n, got);
-      dst.set(this.#rbuf.subarray(0, k));
-      return k;
-    }
-    return this.#readAt(dst, offset);
-  }
-
-  write(src: Uint8Array, offset: number): void {
-    if (this.readonly) throw new VfsError(SQLITE_READONLY, `${this.path} is read-only`);
-    const n = src.length;
-    if (this.#rlen > 0 && offset < this.#rstart + this.#rlen && offset + n > this.#rstart) this.#rlen = 0;
-    if (this.#wlen > 0) {
-      const rel = offset - this.#wstart;
-      if (rel >= 0 && rel <= this.#wlen && rel + n <= this.sizes.writeBuffer) {
-        this.#wbuf!.set(src, rel);
-        this.#wlen = Math.max(this.#wlen, rel + n);
-        return;
-      }
-      this.flush();
-    }
-    if (n >= this.sizes.writeBuffer) {
-      this.#writeAt(src, offset);
-      return;
-    }
-    this.#wbuf ??= new Uint8Array(this.sizes.writeBuffer);
-    this.#wbuf.set(src, 0);
-    this.#wstart = offset;
-    this.#wlen = n;
-  }
-
-  /** Writes the coalesced buffer out. On failure the buffer is dropped: SQLite got the error. */
-  flush(): void {
-    if (this.#wlen === 0) return;
-    const len = this.#wlen;
-    this.#wlen = 0;
-    this.#writeAt(this.#wbuf!.subarray(0, len), this.#wstart);
-  }
-
-  truncate(size: number): void {
-    this.flush();
-    this.#rlen = 0;
-    try {
-      this.sah.truncate(size);
-    } catch (e) {
-      rethrow(e, this.path, SQLITE_IOERR_TRUNCATE);
-    }
-  }
-
-  size(): number {
-    this.flush();
-    try {
-      return this.sah.getSize();
-    } catch (e) {
-      rethrow(e, this.path, SQLITE_IOERR_FSTAT);
-    }
-  }
-
-  sync(): void {
-    this.flush();
-    try {
-      this.sah.flush();
-    } catch (e) {
-      rethrow(e, this.path, SQLITE_IOERR_FSYNC);
-    }
-  }
-
-  /** xDelete: empty the file durably (the commit point of DELETE-mode journals). */
-  markDeleted(): void {
-    this.#wlen = 0; // pending writes of a deleted file are moot
-    this.truncate(0);
-    this.sync();
-    this.deleted = true;
-  }
-
-  close(): void {
-    try {
-      this.flush();
-    } finally {
-      this.#wbuf = this.#rbuf = null;
-      try {
-        this.sah.close();
-      } finally {
-        this.lock?.release();
-      }
-    }
-  }
-
-  #readAt(dst: Uint8Array, offset: number): number {
     try {
       let n = 0;
       while (n < dst.length) {
@@ -178,7 +66,8 @@ class SharedHandle {
     }
   }
 
-  #writeAt(src: Uint8Array, offset: number): void {
+  write(src: Uint8Array, offset: number): void {
+    if (this.readonly) throw new VfsError(SQLITE_READONLY, `${this.path} is read-only`);
     try {
       let n = 0;
       while (n < src.length) {
@@ -188,6 +77,45 @@ class SharedHandle {
       }
     } catch (e) {
       rethrow(e, this.path, SQLITE_IOERR_WRITE);
+    }
+  }
+
+  truncate(size: number): void {
+    try {
+      this.sah.truncate(size);
+    } catch (e) {
+      rethrow(e, this.path, SQLITE_IOERR_TRUNCATE);
+    }
+  }
+
+  size(): number {
+    try {
+      return this.sah.getSize();
+    } catch (e) {
+      rethrow(e, this.path, SQLITE_IOERR_FSTAT);
+    }
+  }
+
+  sync(): void {
+    try {
+      this.sah.flush();
+    } catch (e) {
+      rethrow(e, this.path, SQLITE_IOERR_FSYNC);
+    }
+  }
+
+  /** xDelete: empty the file durably (the commit point of DELETE-mode journals). */
+  markDeleted(): void {
+    this.truncate(0);
+    this.sync();
+    this.deleted = true;
+  }
+
+  close(): void {
+    try {
+      this.sah.close();
+    } finally {
+      this.lock?.release();
     }
   }
 }
@@ -204,11 +132,7 @@ class OpfsFile implements VfsFile {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    try {
-      this.h.flush();
-    } finally {
-      for (const c of [this.h, ...this.companions]) this.release(c);
-    }
+    for (const c of [this.h, ...this.companions]) this.release(c);
   }
   read(dst: Uint8Array, offset: number): number {
     return this.h.read(dst, offset);
@@ -224,9 +148,6 @@ class OpfsFile implements VfsFile {
   }
   size(): number {
     return this.h.size();
-  }
-  lockChanged(): void {
-    this.h.flush();
   }
   sectorSize(): number {
     return 4096;
@@ -253,6 +174,8 @@ const TEMP_FILES = SQLITE_OPEN_TEMP_DB | SQLITE_OPEN_TEMP_JOURNAL | SQLITE_OPEN_
 
 export class OpfsVfs implements Vfs {
   readonly mxPathname = 1024;
+  /** Sync access handles are exclusive: no other tab or worker writes a file this worker has open. */
+  readonly exclusive = true;
   readonly #handles = new Map<string, SharedHandle>();
   readonly #opening = new Map<string, Promise<SharedHandle | null>>();
   /** The prepare() calls per path, one after the other: the first takes the Web Lock, later ones share its handles. */
@@ -260,10 +183,10 @@ export class OpfsVfs implements Vfs {
   /** Temporary files (sort spills, statement journals) stay in memory. */
   readonly #temp = new MemoryVfs("opfs-temp");
 
-  readonly #sizes: Required<OpfsVfsOptions>;
+  readonly #buffers: { maxWrite?: number; maxReadAhead?: number };
 
   constructor(readonly name = "opfs", options: OpfsVfsOptions = {}) {
-    this.#sizes = { writeBuffer: options.writeBuffer ?? 1 << 20, readAhead: options.readAhead ?? 256 << 10 };
+    this.#buffers = { maxWrite: options.writeBuffer, maxReadAhead: options.readAhead };
   }
 
   /**
@@ -367,7 +290,7 @@ export class OpfsVfs implements Vfs {
           throw new SqliteError(`cannot open ${full}${why}: ${errorText(e)}`, code);
         }
       }
-      const h = new SharedHandle(full, sah, readonly, this.#sizes);
+      const h = new SharedHandle(full, sah, readonly);
       this.#handles.set(full, h);
       return h;
     })();
@@ -415,7 +338,7 @@ export class OpfsVfs implements Vfs {
       }
     }
     for (const c of [h, ...companions]) c.refs++;
-    return { file: new OpfsFile(h, companions, this.#release), outFlags };
+    return { file: new BufferedFile(new OpfsFile(h, companions, this.#release), this.#buffers), outFlags };
   }
 
   delete(name: string): void {
@@ -423,13 +346,14 @@ export class OpfsVfs implements Vfs {
     if (!h || h.deleted) throw new VfsError(SQLITE_IOERR_DELETE_NOENT, `${name} does not exist`);
     // Deleting a journal is a commit: the database pages buffered behind it must land first
     // (with synchronous=OFF nothing else has written them yet).
-    for (const other of this.#handles.values()) other.flush();
+    flushPendingWrites();
     h.markDeleted();
   }
 
   access(name: string, flags: number): boolean {
     const h = this.#handles.get(this.fullPathname(name));
     if (!h || h.deleted) return false;
+    flushPendingWrites(); // e.g. a hot-journal check must see the journal's real size
     if (flags === SQLITE_ACCESS_EXISTS) return h.size() > 0;
     if (flags === SQLITE_ACCESS_READWRITE) return !h.readonly;
     return true;

@@ -1,5 +1,8 @@
 // Option objects: an unknown key (a misspelt option) is a TypeError, never silently ignored.
 
+/** How long a busy database (or OPFS file) is waited for by default, ms. */
+export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
+
 /** Throws TypeError when `options` is not an object or has a key outside `known`. */
 export function checkKeys(options: unknown, known: readonly string[], where: string): void {
   if (options === undefined) return;

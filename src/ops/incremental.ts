@@ -4,15 +4,18 @@
 // a full backup over the same destination gives. The loop keeps backup()'s rules: chunks sized to
 // ~TARGET_STEP_MS, yields between them, BUSY retried up to busyTimeoutMs, restarts bounded (the
 // chunk doubles, after a few the rest runs in one chunk), abort and every failure roll back.
+import { SQLITE_ACCESS_READ, SQLITE_BUSY, SQLITE_DONE, SQLITE_ERROR, SQLITE_LOCKED, SQLITE_OK } from "../core/constants.js";
+import { SqliteError } from "../core/errors.js";
+import { DEFAULT_BUSY_TIMEOUT_MS } from "../core/options.js";
+import { Backup } from "../handles/backup.js";
+import { Database } from "../handles/database.js";
+import type { Runtime } from "../runtime/runtime.js";
+import type { BackupOptions, BackupResult } from "./options.js";
+import { plainPath } from "./scratch.js";
+import type { SourceGuard, Stamp } from "./source-guard.js";
 import {
-  BUSY_DELAYS_MS, DEFAULT_BUSY_TIMEOUT_MS, MAX_PAGES, MIN_PAGES, RESTARTS_BEFORE_ONE_STEP, TARGET_STEP_MS,
-  sleep, yieldToEventLoop, type BackupOptions, type BackupResult,
-} from "./backup-loop.js";
-import { SQLITE_ACCESS_READ, SQLITE_BUSY, SQLITE_DONE, SQLITE_ERROR, SQLITE_LOCKED, SQLITE_OK } from "./constants.js";
-import type { Database } from "./database.js";
-import { SqliteError } from "./errors.js";
-import { vfsOf, type SourceGuard, type Stamp } from "./source-guard.js";
-import type { Sqlite } from "./sqlite.js";
+  busyDelays, MAX_PAGES, MIN_PAGES, RESTARTS_BEFORE_ONE_STEP, TARGET_STEP_MS, sleep, yieldToEventLoop,
+} from "./step-loop.js";
 
 // wasm/pagediff.c's extra results and info selectors.
 const WAIT = -1;
@@ -41,7 +44,7 @@ const REASONS = [
  * incremental true a destination that does not qualify is a SqliteError (SQLITE_ERROR).
  * A destination given by name qualifies only as a plain path of an existing file.
  */
-export async function incrementalBackup(sqlite: Sqlite, source: Database, sourceName: string, dest: Database | string,
+export async function incrementalBackup(rt: Runtime, source: Database, sourceName: string, dest: Database | string,
   destName: string, guard: SourceGuard | null, options: BackupOptions): Promise<BackupResult | null> {
   const mode = options.incremental ?? "auto";
   if (mode === false) return null;
@@ -54,7 +57,7 @@ export async function incrementalBackup(sqlite: Sqlite, source: Database, source
   // journal file source stays SHARED-locked across the chunks, so its writers would get BUSY
   // (stepped full backups release it between steps); `incremental: true` accepts that.
   if (mode === "auto") {
-    if (guard !== null) return null; // without real file locks, the guarded full copy (src/backup-loop.ts)
+    if (guard !== null) return null; // without real file locks, the guarded full copy (backup.ts)
     let journal: string | undefined;
     try {
       journal = source.get<{ journal_mode: string }>(`PRAGMA "${sourceName.replace(/"/g, '""')}".journal_mode`)?.journal_mode;
@@ -68,18 +71,17 @@ export async function incrementalBackup(sqlite: Sqlite, source: Database, source
   let destDb: Database;
   let own = false;
   if (typeof dest === "string") {
-    const vfs = sqlite.vfs();
-    const plain = !dest.startsWith("file:") && dest !== ":memory:" && dest !== "";
-    if (!plain || !vfs.access(vfs.fullPathname(dest), SQLITE_ACCESS_READ)) return decline("the destination is not an existing file");
-    destDb = sqlite.open(dest, { create: false });
+    const vfs = rt.vfs();
+    if (!plainPath(dest) || !vfs.access(vfs.fullPathname(dest), SQLITE_ACCESS_READ)) return decline("the destination is not an existing file");
+    destDb = new Database(rt, dest, { create: false });
     own = true;
   } else destDb = dest;
   let validated: Disposable | undefined;
   try {
     // backupInit() checks what the full copy would (distinct connections, destination not in use,
     // known schemas) with the same errors. Never stepped, it holds no lock and copies nothing.
-    validated = sqlite.backupInit(destDb, destName, source, sourceName);
-    const result = await compareAndWrite(sqlite, source, sourceName, destDb, destName, guard, options, mode === "auto");
+    validated = new Backup(rt, destDb, destName, source, sourceName);
+    const result = await compareAndWrite(rt, source, sourceName, destDb, destName, guard, options, mode === "auto");
     if (typeof result === "string") return decline(result);
     return result;
   } finally {
@@ -89,24 +91,24 @@ export async function incrementalBackup(sqlite: Sqlite, source: Database, source
 }
 
 /** The compare loop; a string says why the destination does not qualify. */
-async function compareAndWrite(sqlite: Sqlite, source: Database, sourceName: string, dest: Database, destName: string,
+async function compareAndWrite(rt: Runtime, source: Database, sourceName: string, dest: Database, destName: string,
   guard: SourceGuard | null, options: BackupOptions, auto: boolean): Promise<BackupResult | string> {
   const { pagesPerStep: fixedPages, pauseMs = 0, busyTimeoutMs = DEFAULT_BUSY_TIMEOUT_MS, onProgress, signal } = options;
-  const { capi, heap, host } = sqlite;
+  const { capi, heap } = rt;
   const start = performance.now();
   const p = heap.scoped((s) => {
     const pp = s.out();
     const pErrDest = s.out();
-    host.lastError = null;
+    rt.enter();
     const rc = capi.sbw_pagediff_open(source.state.ptr, s.cstring(sourceName)[0], dest.state.ptr, s.cstring(destName)[0], pp, pErrDest);
-    if (rc !== SQLITE_OK) throw sqlite.errorFromDb((heap.i32(pErrDest) ? dest : source).state.ptr);
+    if (rc !== SQLITE_OK) throw rt.errorFromDb((heap.i32(pErrDest) ? dest : source).state.ptr);
     return heap.i32(pp);
   });
   const info = (op: number) => capi.sbw_pagediff_info(p, op) >>> 0;
   // An error of the last call, from the connection it happened on (before any rollback resets it).
   const failure = () => {
     const db = info(INFO_ERR_DEST) ? dest : source;
-    return db.isOpen ? sqlite.errorFromDb(db.state.ptr) : new Error("the backup is finished (its database was closed)");
+    return db.isOpen ? rt.errorFromDb(db.state.ptr) : new Error("the backup is finished (its database was closed)");
   };
   try {
     let pages = fixedPages ?? 128;
@@ -127,7 +129,7 @@ async function compareAndWrite(sqlite: Sqlite, source: Database, sourceName: str
       const t0 = performance.now();
       let rc: number;
       let lockedOut = false; // BEGIN EXCLUSIVE found the destination locked
-      host.lastError = null;
+      rt.enter();
       if (before?.writerActive) rc = WAIT; // another process is mid-transaction: do not read under it
       else if (!begun) {
         guard?.refreshWalIndex();
@@ -154,7 +156,8 @@ async function compareAndWrite(sqlite: Sqlite, source: Database, sourceName: str
         if (t0 - busySince >= busyTimeoutMs) {
           throw new SqliteError(`backup: database is locked for longer than busyTimeoutMs (${busyTimeoutMs} ms)`, SQLITE_BUSY);
         }
-        await sleep(BUSY_DELAYS_MS[Math.min(busyTries++, BUSY_DELAYS_MS.length - 1)]!, signal);
+        const delays = busyDelays(rt.locking);
+        await sleep(delays[Math.min(busyTries++, delays.length - 1)]!, signal);
         continue;
       }
       if (rc !== SQLITE_OK && rc !== SQLITE_DONE && rc !== RESTART) throw failure();
@@ -190,10 +193,11 @@ async function compareAndWrite(sqlite: Sqlite, source: Database, sourceName: str
       await (pauseMs > 0 ? sleep(pauseMs, signal) : yieldToEventLoop());
     }
     // Everything is compared and written: commit, after the VFS wrote back what it can off-thread.
-    await vfsOf(sqlite, dest, destName)?.writeBack?.();
+    const destVfs = rt.vfsOf(dest.state.ptr, destName);
+    await destVfs?.writeBack?.();
     signal?.throwIfAborted();
     if (!source.isOpen || !dest.isOpen) throw new Error("the backup is finished (its database was closed)");
-    host.lastError = null;
+    rt.enter();
     if (capi.sbw_pagediff_commit(p) !== SQLITE_OK) throw failure();
     const pageCount = info(INFO_PAGES);
     onProgress?.({ remaining: 0, pageCount });

@@ -1,16 +1,17 @@
 // The JS half of wasm/bridge.c: the "host" import object. It owns the table of open files
-// (sqlite3_file pointer → JS file), applies the lock layer (locks.ts: file locks and WAL shared
-// memory) to every VFS, and is the one place where a JS exception turns into a SQLite result code.
+// (sqlite3_file pointer → JS file), applies the lock layer (src/vfs/lock-layer.ts: file locks and
+// WAL shared memory) to every VFS, and is the one place where a JS exception turns into a SQLite
+// result code, and the one owner of the last VFS failure that details a SqliteError.
 import {
   SQLITE_FULL, SQLITE_IOERR, SQLITE_IOERR_CHECKRESERVEDLOCK, SQLITE_IOERR_CLOSE, SQLITE_IOERR_DELETE,
   SQLITE_IOERR_FSTAT, SQLITE_IOERR_FSYNC, SQLITE_IOERR_LOCK, SQLITE_IOERR_READ, SQLITE_IOERR_SHMMAP,
   SQLITE_IOERR_SHORT_READ, SQLITE_IOERR_TRUNCATE, SQLITE_IOERR_UNLOCK, SQLITE_IOERR_WRITE,
   SQLITE_CANTOPEN, SQLITE_NOTFOUND, SQLITE_OK, SQLITE_IOERR_ACCESS, SQLITE_IOERR_SHMLOCK,
-} from "../constants.js";
-import { isFullError, VfsError } from "../errors.js";
-import type { Heap } from "../heap.js";
-import type { FileLock, Locking, SharedMemory } from "./lock-layer.js";
-import type { Vfs, VfsFile } from "./types.js";
+} from "../core/constants.js";
+import { isFullError, VfsError } from "../core/errors.js";
+import type { Heap } from "../core/heap.js";
+import type { FileLock, Locking, SharedMemory } from "../vfs/lock-layer.js";
+import type { Vfs, VfsFile } from "../vfs/types.js";
 
 interface OpenFile {
   readonly vfs: Vfs;
@@ -37,12 +38,24 @@ export interface LastError {
 
 export class HostBridge {
   readonly files = new Map<number, OpenFile>();
-  /** The most recent VFS failure, for xGetLastError and SqliteError messages. */
-  lastError: LastError | null = null;
+  #lastError: LastError | null = null;
   heap!: Heap;
   register!: (name: string, id: number, makeDefault: boolean, mxPathname: number) => number;
 
   constructor(readonly vfses: readonly Vfs[], readonly locking: Locking) {}
+
+  /**
+   * The most recent VFS failure since clearError(), for xGetLastError and SqliteError messages.
+   * Runtime.enter() clears it before every C call whose error it may detail, so a failure SQLite
+   * recovered from earlier never details a later, unrelated error.
+   */
+  get lastError(): LastError | null {
+    return this.#lastError;
+  }
+
+  clearError(): void {
+    this.#lastError = null;
+  }
 
   /** Records a failure and returns the code SQLite should see. */
   fail(where: string, e: unknown, fallback: number): number {
@@ -50,7 +63,7 @@ export class HostBridge {
     const err = e as { message?: unknown };
     if (e instanceof VfsError) code = e.code;
     else if (isFullError(e)) code = SQLITE_FULL;
-    this.lastError = { code, message: `${where}: ${String(err?.message ?? e)}` };
+    this.#lastError = { code, message: `${where}: ${String(err?.message ?? e)}` };
     return code;
   }
 
@@ -111,7 +124,7 @@ export class HostBridge {
         return SQLITE_OK;
       }),
       xGetLastError: (_vfsId: number, nBuf: number, zBuf: number) => {
-        const e = this.lastError;
+        const e = this.#lastError;
         if (e && nBuf > 0) heap().writeCString(e.message.slice(0, Math.floor((nBuf - 1) / 3)), zBuf, nBuf);
         return e?.code ?? 0;
       },

@@ -21,9 +21,9 @@ import * as fs from "node:fs";
 import {
   SQLITE_BUSY, SQLITE_IOERR_SHMLOCK, SQLITE_IOERR_SHMOPEN, SQLITE_IOERR_SHMSIZE, SQLITE_OK,
   SQLITE_SHM_EXCLUSIVE, SQLITE_SHM_NLOCK, SQLITE_SHM_SHARED, SQLITE_SHM_UNLOCK,
-} from "../constants.js";
-import { VfsError } from "../errors.js";
-import type { Heap } from "../heap.js";
+} from "../core/constants.js";
+import { VfsError } from "../core/errors.js";
+import type { Heap } from "../core/heap.js";
 import type { SharedMemory } from "../vfs/lock-layer.js";
 import { F_RDLCK, F_UNLCK, F_WRLCK, type LibC, type Mapping } from "./libc.js";
 

@@ -1,0 +1,10 @@
+// What both entry points export: index.ts (Node, Deno, Bun) and index.browser.ts (browsers) add
+// their loadSqlite(), their Sqlite type and their VFSes to this.
+export * from "./core/constants.js";
+export { SqliteError, VfsError } from "./core/errors.js";
+export { Backup, type StepResult } from "./handles/backup.js";
+export { Database, type BindParams, type OpenOptions, type Row } from "./handles/database.js";
+export type { BackupOptions, BackupProgress, BackupResult } from "./ops/options.js";
+export type { VerifyDifference, VerifyResult, VerifyTable } from "./ops/verify.js";
+export { MemoryVfs } from "./vfs/memory.js";
+export type { OpenResult, Vfs, VfsFile } from "./vfs/types.js";

@@ -1,0 +1,127 @@
+// backup(): the everyday call. Over an existing database of the same page size it writes only
+// the changed pages (incremental.ts); otherwise sqlite3_backup_step, driven by step-loop.ts,
+// straight into the destination, or, for a file source that another process may write while
+// this runtime has no real file locks, into a scratch copy renamed in once the source guard
+// found it consistent (source-guard.ts, scratch.ts).
+import { SQLITE_ACCESS_READ } from "../core/constants.js";
+import { Backup } from "../handles/backup.js";
+import { Database } from "../handles/database.js";
+import type { Runtime } from "../runtime/runtime.js";
+import { incrementalBackup } from "./incremental.js";
+import { checkOptions, type BackupOptions, type BackupResult } from "./options.js";
+import { plainPath, removeCreated, Scratch } from "./scratch.js";
+import { SourceGuard } from "./source-guard.js";
+import { busyDelays, stepLoop } from "./step-loop.js";
+
+export async function backup(rt: Runtime, source: Database, dest: Database | string, options: BackupOptions = {}): Promise<BackupResult> {
+  checkOptions(options);
+  if (!(source instanceof Database)) throw new TypeError("source must be a Database");
+  if (typeof dest !== "string" && !(dest instanceof Database)) throw new TypeError("dest must be a Database or a filename");
+  const { sourceName = "main", destName = "main" } = options;
+  // With real file locks other processes' writers wait for our reads and SQLite restarts on their
+  // commits by itself: the guard is only for the in-process lock table.
+  const guard = options.verifySource === false || rt.locking === "os" ? null : SourceGuard.for(rt, source, sourceName);
+  // Over an existing database of the same page size: write only the pages that differ.
+  const inc = await incrementalBackup(rt, source, sourceName, dest, destName, guard, options);
+  if (inc !== null) return inc;
+  if (guard === null) return copyInto(rt, source, sourceName, dest, destName, options, null);
+  // A new file: built in place, recreated for every attempt, removed on failure.
+  if (typeof dest === "string" && isNewFile(rt, dest)) return copyInto(rt, source, sourceName, dest, destName, options, guard);
+  return guardedCopy(rt, source, sourceName, dest, destName, guard, options);
+}
+
+/** A plain path to a file that does not exist (yet). */
+function isNewFile(rt: Runtime, dest: string): boolean {
+  const vfs = rt.vfs();
+  return plainPath(dest) && !vfs.access(vfs.fullPathname(dest), SQLITE_ACCESS_READ);
+}
+
+/**
+ * A stepped copy straight into the destination (SQLite rolls it back on failure). With a guard
+ * only into a file this call creates: an attempt the guard abandons starts over in a new file.
+ */
+async function copyInto(rt: Runtime, source: Database, sourceName: string, dest: Database | string, destName: string,
+  options: BackupOptions, guard: SourceGuard | null): Promise<BackupResult> {
+  // A destination given by name is ours: opened here, closed here, and removed again on failure
+  // if this call created it.
+  let own: { db: Database; path: string | null } | null = null;
+  let destDb: Database;
+  if (typeof dest === "string") {
+    const vfs = rt.vfs();
+    const path = plainPath(dest) ? vfs.fullPathname(dest) : null;
+    const created = path !== null && !vfs.access(path, SQLITE_ACCESS_READ);
+    destDb = new Database(rt, dest);
+    own = { db: destDb, path: created ? path : null };
+  } else {
+    destDb = dest;
+  }
+
+  let backup: Backup | undefined;
+  try {
+    const init = () => (backup = new Backup(rt, destDb, destName, source, sourceName));
+    init();
+    const restart = () => {
+      // The abandoned attempt may have committed a torn copy: never copy over it.
+      own!.db.close();
+      removeCreated(rt, own!.path!);
+      own!.db = destDb = new Database(rt, dest as string);
+      init();
+    };
+    const destVfs = rt.vfsOf(destDb.state.ptr, destName);
+    const result = await stepLoop({
+      current: () => backup!,
+      restart: guard ? restart : init,
+      guard,
+      afterStep: destVfs?.settle?.bind(destVfs),
+      writeBack: destVfs?.writeBack?.bind(destVfs),
+      busyDelaysMs: busyDelays(rt.locking),
+    }, options);
+    backup!.finish();
+    own?.db.close();
+    return result;
+  } catch (e) {
+    backup?.[Symbol.dispose](); // finish before DONE: SQLite rolls the destination back
+    if (own) {
+      own.db.close();
+      if (own.path !== null) removeCreated(rt, own.path);
+    }
+    throw e;
+  }
+}
+
+/**
+ * A copy of a source another process may write (the source guard, docs/reliability.md): the
+ * copy goes into a scratch database, fresh for every attempt, and reaches the destination only
+ * once the guard found it to be a committed state: renamed over a destination file where that is
+ * safe, otherwise copied into the destination (one in-process backup, which nobody can tear).
+ */
+async function guardedCopy(rt: Runtime, source: Database, sourceName: string, dest: Database | string, destName: string,
+  guard: SourceGuard, options: BackupOptions): Promise<BackupResult> {
+  const start = performance.now();
+  const scratch = Scratch.create(rt, dest, destName);
+  let backup: Backup | undefined;
+  try {
+    const init = () => (backup = new Backup(rt, scratch.db, "main", source, sourceName));
+    init();
+    const restart = () => {
+      scratch.reset(); // an abandoned attempt may have committed a torn copy (journal_mode=OFF)
+      init();
+    };
+    // The scratch file's pages written back off the thread before the commit syncs it.
+    const writeBack = scratch.path === null ? undefined : rt.vfs().writeBack?.bind(rt.vfs());
+    const result = await stepLoop({ current: () => backup!, restart, guard, writeBack }, options);
+    backup!.finish();
+    if (!(await scratch.renameOver(dest, destName))) {
+      // Progress was reported for the copy from the source; this one is local and cannot restart.
+      const second = await copyInto(rt, scratch.db, "main", dest, destName, { ...options, onProgress: undefined }, null);
+      result.steps += second.steps;
+    }
+    result.elapsedMs = performance.now() - start;
+    return result;
+  } catch (e) {
+    backup?.[Symbol.dispose]();
+    throw e;
+  } finally {
+    scratch.discard();
+  }
+}

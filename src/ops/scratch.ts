@@ -1,0 +1,175 @@
+// The staging file of a guarded copy (backup() of a file source without real file locks): a
+// scratch database beside the destination file, renamed over it once the copy is verified. It
+// reaches node:fs through process.getBuiltinModule, so browser bundles import nothing of Node.
+import type * as NodeFs from "node:fs";
+import { SQLITE_ACCESS_EXISTS, SQLITE_ACCESS_READ, SQLITE_IOERR, SQLITE_IOERR_FSYNC, SQLITE_OPEN_MAIN_DB, SQLITE_OPEN_READONLY } from "../core/constants.js";
+import { SqliteError } from "../core/errors.js";
+import { Database } from "../handles/database.js";
+import { isOpenInRealm } from "../runtime/host.js";
+import type { Runtime } from "../runtime/runtime.js";
+
+/** node:fs where the runtime has it (Node, Deno, Bun), without importing it into browser bundles. */
+function nodeFs(): typeof NodeFs | null {
+  const p = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  return (p?.getBuiltinModule?.("node:fs") as typeof NodeFs | undefined) ?? null;
+}
+
+/** A file name that is a path of the default VFS (not a URI, memory or a temporary database). */
+export const plainPath = (name: string) => !name.startsWith("file:") && name !== ":memory:" && name !== "";
+const SQLITE_MAGIC = "SQLite format 3\0";
+
+/**
+ * Where a guarded copy is built: a file beside the destination file (same directory, so it can
+ * be renamed over it, and on the same disk), or a private temporary database (open("")) when the
+ * destination is not a file of the default VFS. journal_mode=OFF: an attempt is never rolled back
+ * but thrown away. The commit syncs the file through the VFS as for any destination, so a failed
+ * write-back surfaces there (SQLITE_IOERR_FSYNC).
+ */
+export class Scratch {
+  db: Database;
+  #renamed = false;
+
+  private constructor(readonly rt: Runtime, readonly path: string | null, readonly fs: typeof NodeFs | null) {
+    this.db = this.#open();
+  }
+
+  static create(rt: Runtime, dest: Database | string, destName: string): Scratch {
+    const fs = nodeFs();
+    let file: string | null = null;
+    if (typeof dest === "string") file = plainPath(dest) ? rt.vfs().fullPathname(dest) : null;
+    else if (rt.vfsOf(dest.state.ptr, destName) === rt.vfs()) file = rt.filename(dest.state.ptr, destName) || null;
+    if (fs && file !== null) {
+      const target = realTarget(fs, file);
+      const dir = dirOf(target);
+      const random = Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("");
+      try {
+        return new Scratch(rt, `${dir}.${target.slice(dir.length)}.${random}.sbw-tmp`, fs);
+      } catch {
+        // e.g. no write permission on the directory: build the copy in a private temporary file
+      }
+    }
+    return new Scratch(rt, null, null);
+  }
+
+  #open(): Database {
+    const db = new Database(this.rt, this.path ?? "");
+    try {
+      db.exec("PRAGMA journal_mode=OFF");
+    } catch (e) {
+      this.#remove(db);
+      throw e;
+    }
+    return db;
+  }
+
+  #remove(db: Database): void {
+    db.close();
+    if (this.path !== null) removeCreated(this.rt, this.path);
+  }
+
+  /** Throws the current attempt away and starts an empty one. */
+  reset(): void {
+    this.#remove(this.db);
+    this.db = this.#open();
+  }
+
+  /** Removes the scratch copy unless it was renamed into place. Never throws. */
+  discard(): void {
+    if (this.#renamed) return;
+    try {
+      this.#remove(this.db); // close() is idempotent: the db may be closed already
+    } catch {
+      // best effort: the caller's result or error is what matters
+    }
+  }
+
+  /**
+   * Renames the verified (committed and synced) copy over `dest` when that is safe, then syncs
+   * the directory. False when the copy must be copied into `dest` instead.
+   */
+  async renameOver(dest: Database | string, destName: string): Promise<boolean> {
+    const { fs, path } = this;
+    if (fs === null || path === null || typeof dest !== "string" || destName !== "main") return false;
+    const target = realTarget(fs, this.rt.vfs().fullPathname(dest));
+    // Checked in the same synchronous run as the rename: nobody in this realm can open it between.
+    if (!this.#replaceable(fs, target)) return false;
+    this.db.close();
+    try {
+      const st = fs.statSync(target, { throwIfNoEntry: false });
+      if (st) fs.chmodSync(path, st.mode & 0o7777);
+      fs.renameSync(path, target);
+    } catch (e) {
+      throw new SqliteError(`backup: cannot rename ${path} to ${target}: ${(e as Error).message}`, SQLITE_IOERR);
+    }
+    this.#renamed = true;
+    // Past the commit point: the new content is in place; only its name's durability is left.
+    await syncDirectory(fs, dirOf(target));
+    return true;
+  }
+
+  /**
+   * Whether renaming over `target` keeps everything a copy into it would: nobody in this realm
+   * has it open (their connections would keep the old file), no journal or WAL beside it (they
+   * would be applied to the new file), a single link, our owner and group (a rename cannot keep
+   * others), and it is empty or a rollback-journal database (a copy into anything else fails, and
+   * into a WAL database keeps it in WAL mode).
+   */
+  #replaceable(fs: typeof NodeFs, target: string): boolean {
+    if (isOpenInRealm(target)) return false;
+    const vfs = this.rt.vfs();
+    if (vfs.access(`${target}-journal`, SQLITE_ACCESS_EXISTS) || vfs.access(`${target}-wal`, SQLITE_ACCESS_EXISTS)) return false;
+    const st = fs.statSync(target, { throwIfNoEntry: false });
+    if (st === undefined) return true;
+    const mine = fs.statSync(this.path!);
+    if (!st.isFile() || st.nlink !== 1 || st.uid !== mine.uid || st.gid !== mine.gid) return false;
+    if (st.size === 0) return true;
+    const { file } = vfs.open(target, SQLITE_OPEN_READONLY | SQLITE_OPEN_MAIN_DB);
+    try {
+      const head = new Uint8Array(20);
+      if (file.read(head, 0) < head.length) return false;
+      return new TextDecoder().decode(head.subarray(0, 16)) === SQLITE_MAGIC && head[18] !== 2 && head[19] !== 2;
+    } finally {
+      file.close();
+    }
+  }
+}
+
+/** The directory part of an absolute path, with its trailing separator. */
+const dirOf = (path: string) => path.slice(0, Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\")) + 1);
+
+/** The file a path names, through symlinks (rename replaces the target, not the link). */
+function realTarget(fs: typeof NodeFs, path: string): string {
+  try {
+    return fs.realpathSync(path);
+  } catch {
+    return path; // does not exist (yet)
+  }
+}
+
+/** fsync a directory so a renamed-in name is durable; file systems that refuse are ignored, as in node-fs.ts. */
+async function syncDirectory(fs: typeof NodeFs, dir: string): Promise<void> {
+  let fh: NodeFs.promises.FileHandle | undefined;
+  try {
+    fh = await fs.promises.open(dir, "r");
+    await fh.sync();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException)?.code ?? "";
+    if (!["EINVAL", "EISDIR", "EBADF", "EPERM", "EACCES"].includes(code)) {
+      throw new SqliteError(`backup: the copy is in place, but syncing ${dir} failed: ${(e as Error).message}`, SQLITE_IOERR_FSYNC);
+    }
+  } finally {
+    await fh?.close();
+  }
+}
+
+/** Removes a database this call created, with its journal and WAL; best effort. */
+export function removeCreated(rt: Runtime, path: string): void {
+  const vfs = rt.vfs();
+  for (const p of [path, `${path}-journal`, `${path}-wal`]) {
+    try {
+      if (vfs.access(p, SQLITE_ACCESS_READ)) vfs.delete(p, false);
+    } catch {
+      // best effort: the main error is what the caller needs
+    }
+  }
+}
