@@ -9,9 +9,8 @@
 // sqlite.memoryUsed(). Every sweep counts the failure points it really hit, so a sweep that
 // injects nothing fails instead of passing vacuously.
 //
-// Only the public API (../src/index.js) and the test helpers are used. The fault and crash VFSes
-// wrap the default node-fs VFS object of a throwaway instance (sqlite.vfs(), internal but stable),
-// so this file does not depend on where the VFS module lives.
+// Only the public API (../src/index.js) and the test helpers are used: the fault and crash VFSes
+// wrap a NodeFsVfs (the default VFS, exported).
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { execFileSync, spawn } from "node:child_process";
@@ -20,7 +19,7 @@ import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from "n
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
-  loadSqlite, SQLITE_CANTOPEN, SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM, SqliteError,
+  loadSqlite, NodeFsVfs, SQLITE_CANTOPEN, SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM, SqliteError,
   type Database, type Sqlite, type Vfs,
 } from "../src/index.js";
 import { CrashVfs, type CrashMode } from "./faults/crash-vfs.js";
@@ -62,12 +61,11 @@ function deletedBeforeFault(path: string): boolean {
   return d >= 0 && (f < 0 || d < f);
 }
 
-// A private instance: its allocations fail on purpose (the OOM sweeps), and its node-fs VFS
-// object is what the fault and crash VFSes below wrap.
+// A private instance whose allocations fail on purpose (the OOM sweeps).
 const oomSqlite = await loadSqlite({ vfs: [] });
-const nodeFs = (oomSqlite as unknown as { vfs(): Vfs }).vfs();
+const nodeFs = new NodeFsVfs();
 const armMalloc = (n: number, persistent: boolean): number =>
-  (oomSqlite as unknown as { capi: { sbw_fault_malloc(n: number, p: number): number } }).capi.sbw_fault_malloc(n, persistent ? 1 : 0);
+  (oomSqlite as unknown as { runtime: { capi: { sbw_fault_malloc(n: number, p: number): number } } }).runtime.capi.sbw_fault_malloc(n, persistent ? 1 : 0);
 const srcFault = new LoggingFaultVfs(nodeFs, "src");
 const dstFault = new LoggingFaultVfs(nodeFs, "dst");
 const crash = new CrashVfs(nodeFs, "crash-dst");

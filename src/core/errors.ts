@@ -1,4 +1,4 @@
-import { codeNames } from "./constants.js";
+import { codeNames, SQLITE_BUSY, SQLITE_CANTOPEN, SQLITE_FULL, SQLITE_IOERR_NOMEM, SQLITE_NOMEM } from "./constants.js";
 
 /** An error reported by SQLite (or by a VFS on its behalf), with its result codes. */
 export class SqliteError extends Error {
@@ -30,8 +30,29 @@ export class VfsError extends Error {
   }
 }
 
-/** A "disk full" failure from Node (ENOSPC, EDQUOT) or OPFS (QuotaExceededError): SQLITE_FULL. */
-export function isFullError(e: unknown): boolean {
+/**
+ * The one mapping from a thrown value to a SQLite result code, for every platform: a VfsError's
+ * own code; the heap out of memory SQLITE_IOERR_NOMEM (which SQLite reports as SQLITE_NOMEM); a full disk (Node's ENOSPC/EDQUOT, OPFS's QuotaExceededError) SQLITE_FULL; an OPFS
+ * file another tab or worker holds (NoModificationAllowedError, InvalidModificationError)
+ * SQLITE_BUSY; a missing OPFS file or directory (NotFoundError, TypeMismatchError)
+ * SQLITE_CANTOPEN; anything else `fallback`.
+ */
+export function errorCode(e: unknown, fallback: number): number {
+  if (e instanceof VfsError) return e.code;
+  if (e instanceof SqliteError && e.code === SQLITE_NOMEM) return SQLITE_IOERR_NOMEM; // a heap allocation in a VFS method
+
   const err = e as { code?: unknown; name?: unknown } | null;
-  return err?.code === "ENOSPC" || err?.code === "EDQUOT" || err?.name === "QuotaExceededError";
+  if (err?.code === "ENOSPC" || err?.code === "EDQUOT") return SQLITE_FULL;
+  switch (err?.name) {
+    case "QuotaExceededError":
+      return SQLITE_FULL;
+    case "NoModificationAllowedError":
+    case "InvalidModificationError":
+      return SQLITE_BUSY;
+    case "NotFoundError":
+    case "TypeMismatchError":
+      return SQLITE_CANTOPEN;
+    default:
+      return fallback;
+  }
 }

@@ -101,14 +101,14 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
     const pErrDest = s.out();
     rt.enter();
     const rc = capi.sbw_pagediff_open(source.state.ptr, s.cstring(sourceName)[0], dest.state.ptr, s.cstring(destName)[0], pp, pErrDest);
-    if (rc !== SQLITE_OK) throw rt.errorFromDb((heap.i32(pErrDest) ? dest : source).state.ptr);
+    if (rc !== SQLITE_OK) throw rt.errorFromCall(rc, (heap.i32(pErrDest) ? dest : source).state.ptr);
     return heap.i32(pp);
   });
   const info = (op: number) => capi.sbw_pagediff_info(p, op) >>> 0;
   // An error of the last call, from the connection it happened on (before any rollback resets it).
-  const failure = () => {
+  const failure = (rc: number) => {
     const db = info(INFO_ERR_DEST) ? dest : source;
-    return db.isOpen ? rt.errorFromDb(db.state.ptr) : new Error("the backup is finished (its database was closed)");
+    return db.isOpen ? rt.errorFromCall(rc, db.state.ptr) : new Error("the backup is finished (its database was closed)");
   };
   try {
     let pages = fixedPages ?? 128;
@@ -160,7 +160,7 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
         await sleep(delays[Math.min(busyTries++, delays.length - 1)]!, signal);
         continue;
       }
-      if (rc !== SQLITE_OK && rc !== SQLITE_DONE && rc !== RESTART) throw failure();
+      if (rc !== SQLITE_OK && rc !== SQLITE_DONE && rc !== RESTART) throw failure(rc);
       busySince = null;
       busyTries = 0;
       // Another process wrote the source during this pass: what was read may be torn.
@@ -198,7 +198,8 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
     signal?.throwIfAborted();
     if (!source.isOpen || !dest.isOpen) throw new Error("the backup is finished (its database was closed)");
     rt.enter();
-    if (capi.sbw_pagediff_commit(p) !== SQLITE_OK) throw failure();
+    const committed = capi.sbw_pagediff_commit(p);
+    if (committed !== SQLITE_OK) throw failure(committed);
     const pageCount = info(INFO_PAGES);
     onProgress?.({ remaining: 0, pageCount });
     return {

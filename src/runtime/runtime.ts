@@ -2,7 +2,7 @@
 // and the helpers that turn a result code into a SqliteError. Everything above (the handles,
 // the operations, the public Sqlite facade) reaches C through a Runtime; nothing here knows them.
 import type { CApi } from "../core/capi.js";
-import { SQLITE_FCNTL_VFS_POINTER, SQLITE_OK } from "../core/constants.js";
+import { SQLITE_DONE, SQLITE_FCNTL_VFS_POINTER, SQLITE_OK, SQLITE_ROW } from "../core/constants.js";
 import { SqliteError } from "../core/errors.js";
 import { Heap } from "../core/heap.js";
 import type { Locking } from "../vfs/lock-layer.js";
@@ -85,6 +85,15 @@ export class Runtime {
   /** An error from a connection's current error state. */
   errorFromDb(db: number): SqliteError {
     return this.errorFromCode(this.capi.sqlite3_extended_errcode(db), this.heap.cstring(this.capi.sqlite3_errmsg(db))!);
+  }
+
+  /**
+   * The error of a call that returned `rc` for connection `db`: the connection's own when it
+   * recorded one, else rc's (our C code can fail, e.g. on an allocation, without recording any).
+   */
+  errorFromCall(rc: number, db: number): SqliteError {
+    const state = this.capi.sqlite3_extended_errcode(db) & 0xff;
+    return state === SQLITE_OK || state === SQLITE_ROW || state === SQLITE_DONE ? this.errorFromCode(rc) : this.errorFromDb(db);
   }
 }
 
