@@ -1,6 +1,5 @@
 // OPFS pieces that TypeScript's DOM lib does not declare (they live in the WebWorker lib), and
-// the path and error conventions every OPFS module here shares.
-import { SQLITE_BUSY, SQLITE_CANTOPEN, SQLITE_FULL, SQLITE_IOERR } from "../core/constants.js";
+// the path conventions and error text every OPFS module here shares (codes: core/errors.ts errorCode).
 
 export interface SyncAccessHandle {
   read(buffer: Uint8Array, options?: { at?: number }): number;
@@ -36,22 +35,6 @@ export async function opfsDirectory(dirs: readonly string[], create: boolean): P
   let dir = await navigator.storage.getDirectory();
   for (const d of dirs) dir = await dir.getDirectoryHandle(d, { create });
   return dir;
-}
-
-/** The SQLite result code for a DOMException from the OPFS API. */
-export function domErrorCode(e: unknown, fallback = SQLITE_IOERR): number {
-  switch ((e as { name?: unknown })?.name) {
-    case "NoModificationAllowedError": // another tab or worker holds the file
-    case "InvalidModificationError":
-      return SQLITE_BUSY;
-    case "QuotaExceededError":
-      return SQLITE_FULL;
-    case "NotFoundError":
-    case "TypeMismatchError":
-      return SQLITE_CANTOPEN;
-    default:
-      return fallback;
-  }
 }
 
 export function errorText(e: unknown): string {

@@ -19,13 +19,13 @@ import {
   SQLITE_OPEN_CREATE, SQLITE_OPEN_MAIN_DB, SQLITE_OPEN_READONLY, SQLITE_OPEN_READWRITE,
   SQLITE_OPEN_SUBJOURNAL, SQLITE_OPEN_TEMP_DB, SQLITE_OPEN_WAL, SQLITE_OPEN_TEMP_JOURNAL, SQLITE_OPEN_TRANSIENT_DB,
 } from "../core/constants.js";
-import { SqliteError, VfsError } from "../core/errors.js";
+import { errorCode, SqliteError, VfsError } from "../core/errors.js";
 import { DEFAULT_BUSY_TIMEOUT_MS } from "../core/options.js";
 import { BufferedFile, flushPendingWrites } from "../vfs/buffered.js";
 import { MemoryVfs } from "../vfs/memory.js";
 import type { OpenResult, Vfs, VfsFile } from "../vfs/types.js";
 import {
-  domErrorCode, errorText, opfsDirectory, splitOpfsPath, type OpfsFileHandle, type SyncAccessHandle,
+  errorText, opfsDirectory, splitOpfsPath, type OpfsFileHandle, type SyncAccessHandle,
 } from "./dom.js";
 import { lockOpfsFile, type HeldLock } from "./web-locks.js";
 
@@ -39,7 +39,7 @@ export interface OpfsVfsOptions {
 /** Rethrows an OPFS failure as the VfsError SQLite should see. */
 function rethrow(e: unknown, path: string, fallback: number): never {
   if (e instanceof VfsError) throw e;
-  throw new VfsError(domErrorCode(e, fallback), `${path}: ${errorText(e)}`);
+  throw new VfsError(errorCode(e, fallback), `${path}: ${errorText(e)}`);
 }
 
 /** One OPFS file's sync access handle, shared by every open of that path in this worker. */
@@ -219,7 +219,7 @@ export class OpfsVfs implements Vfs {
     let lock: HeldLock | null = null;
     try {
       const dir = await opfsDirectory(dirs, create).catch((e) => {
-        throw new SqliteError(`cannot open ${full}: ${errorText(e)}`, domErrorCode(e, SQLITE_CANTOPEN));
+        throw new SqliteError(`cannot open ${full}: ${errorText(e)}`, errorCode(e, SQLITE_CANTOPEN));
       });
       // No await between this check and #acquire taking its reference on an existing handle,
       // so that handle (and the lock it carries) cannot close in between.
@@ -270,7 +270,7 @@ export class OpfsVfs implements Vfs {
         fh = (await dir.getFileHandle(name, { create })) as OpfsFileHandle;
       } catch (e) {
         if ((e as { name?: string })?.name === "NotFoundError") return null;
-        throw new SqliteError(`cannot open ${full}: ${errorText(e)}`, domErrorCode(e, SQLITE_CANTOPEN));
+        throw new SqliteError(`cannot open ${full}: ${errorText(e)}`, errorCode(e, SQLITE_CANTOPEN));
       }
       let sah: SyncAccessHandle;
       for (;;) {
@@ -278,7 +278,7 @@ export class OpfsVfs implements Vfs {
           sah = await fh.createSyncAccessHandle(readonly ? { mode: "read-only" } : {});
           break;
         } catch (e) {
-          const code = domErrorCode(e, SQLITE_CANTOPEN);
+          const code = errorCode(e, SQLITE_CANTOPEN);
           // Under the Web Lock, a handle still open elsewhere belongs to a context that let
           // go of the lock (a closed tab, a terminated worker) and is closing it, or to code
           // that does not take the lock: wait for it as long as for the lock.

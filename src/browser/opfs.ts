@@ -1,13 +1,13 @@
 // backupToOpfs / restoreFromOpfs / openOpfs: the OPFS operations of the browser entry.
 import { SQLITE_CANTOPEN, SQLITE_DESERIALIZE_FREEONCLOSE, SQLITE_DESERIALIZE_RESIZEABLE, SQLITE_IOERR, SQLITE_OK } from "../core/constants.js";
-import { SqliteError } from "../core/errors.js";
+import { errorCode, SqliteError } from "../core/errors.js";
 import { checkKeys } from "../core/options.js";
 import { Database, type OpenOptions } from "../handles/database.js";
 import { backup } from "../ops/backup.js";
 import { checkOptions, type BackupOptions, type BackupResult } from "../ops/options.js";
 import type { Runtime } from "../runtime/runtime.js";
 import type { MemoryVfs } from "../vfs/memory.js";
-import { domErrorCode, errorText, opfsDirectory, splitOpfsPath } from "./dom.js";
+import { errorText, opfsDirectory, splitOpfsPath } from "./dom.js";
 import type { OpfsVfs } from "./opfs-vfs.js";
 import type { RelaySink, RelayVfs } from "./relay-vfs.js";
 import { lockOpfsFile } from "./web-locks.js";
@@ -37,7 +37,7 @@ class OpfsWriter implements RelaySink {
       this.#pending.delete(e.data.id);
       if (!p) return;
       const err = e.data.error;
-      if (err) p.reject(new SqliteError(`OPFS copy to ${path}: ${err.name}: ${err.message}`, domErrorCode(err, SQLITE_IOERR)));
+      if (err) p.reject(new SqliteError(`OPFS copy to ${path}: ${err.name}: ${err.message}`, errorCode(err, SQLITE_IOERR)));
       else p.resolve();
     };
     this.#worker.onerror = (e) => {
@@ -224,7 +224,7 @@ export async function restoreFromOpfs(rt: Runtime, mem: MemoryVfs, path: string,
       }
     } catch (e) {
       if (e instanceof SqliteError) throw e;
-      throw new SqliteError(`cannot read ${full}: ${errorText(e)}`, domErrorCode(e, SQLITE_CANTOPEN));
+      throw new SqliteError(`cannot read ${full}: ${errorText(e)}`, errorCode(e, SQLITE_CANTOPEN));
     } finally {
       for (const n of names) mem.remove(n);
     }

@@ -9,7 +9,7 @@ import {
   SQLITE_ACCESS_EXISTS, SQLITE_BUSY, SQLITE_CORRUPT, SQLITE_IOERR_READ, SQLITE_IOERR_SHORT_READ,
   SQLITE_NOTADB, SQLITE_OPEN_MAIN_DB, SQLITE_OPEN_MAIN_JOURNAL, SQLITE_OPEN_READONLY, SQLITE_OPEN_WAL,
 } from "../core/constants.js";
-import { SqliteError, VfsError } from "../core/errors.js";
+import { errorCode, SqliteError } from "../core/errors.js";
 import type { Database } from "../handles/database.js";
 import type { Runtime } from "../runtime/runtime.js";
 import { shmInvalidate } from "../vfs/heap-shm.js";
@@ -52,7 +52,7 @@ export class SourceGuard {
     try {
       return this.#stamp();
     } catch (e) {
-      const code = e instanceof VfsError ? e.code : SQLITE_IOERR_READ;
+      const code = errorCode(e, SQLITE_IOERR_READ);
       throw new SqliteError(`backup: cannot check the source file ${this.path}: ${(e as Error)?.message ?? e}`, code);
     }
   }

@@ -3,12 +3,12 @@
 // WAL shared memory) to every VFS, and is the one place where a JS exception turns into a SQLite
 // result code, and the one owner of the last VFS failure that details a SqliteError.
 import {
-  SQLITE_FULL, SQLITE_IOERR, SQLITE_IOERR_CHECKRESERVEDLOCK, SQLITE_IOERR_CLOSE, SQLITE_IOERR_DELETE,
+  SQLITE_IOERR, SQLITE_IOERR_CHECKRESERVEDLOCK, SQLITE_IOERR_CLOSE, SQLITE_IOERR_DELETE,
   SQLITE_IOERR_FSTAT, SQLITE_IOERR_FSYNC, SQLITE_IOERR_LOCK, SQLITE_IOERR_READ, SQLITE_IOERR_SHMMAP,
   SQLITE_IOERR_SHORT_READ, SQLITE_IOERR_TRUNCATE, SQLITE_IOERR_UNLOCK, SQLITE_IOERR_WRITE,
   SQLITE_CANTOPEN, SQLITE_NOTFOUND, SQLITE_OK, SQLITE_IOERR_ACCESS, SQLITE_IOERR_SHMLOCK,
 } from "../core/constants.js";
-import { isFullError, VfsError } from "../core/errors.js";
+import { errorCode, VfsError } from "../core/errors.js";
 import type { Heap } from "../core/heap.js";
 import type { FileLock, Locking, SharedMemory } from "../vfs/lock-layer.js";
 import type { Vfs, VfsFile } from "../vfs/types.js";
@@ -59,10 +59,8 @@ export class HostBridge {
 
   /** Records a failure and returns the code SQLite should see. */
   fail(where: string, e: unknown, fallback: number): number {
-    let code = fallback;
+    const code = errorCode(e, fallback);
     const err = e as { message?: unknown };
-    if (e instanceof VfsError) code = e.code;
-    else if (isFullError(e)) code = SQLITE_FULL;
     this.#lastError = { code, message: `${where}: ${String(err?.message ?? e)}` };
     return code;
   }

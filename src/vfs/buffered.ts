@@ -25,7 +25,7 @@
 //   thrown by the next call on that file, as an OS reports a failed write-back at the next
 //   fsync.
 import { SQLITE_IOERR_WRITE, SQLITE_LOCK_NONE, SQLITE_LOCK_SHARED, SQLITE_NOTFOUND } from "../core/constants.js";
-import { isFullError, VfsError } from "../core/errors.js";
+import { errorCode, VfsError } from "../core/errors.js";
 import type { VfsFile } from "./types.js";
 
 export interface BufferOptions {
@@ -126,8 +126,8 @@ export class BufferedFile implements VfsFile {
     try {
       this.#inner.write(buf.subarray(0, len), this.#wStart);
     } catch (e) {
-      if (isFullError(e) || e instanceof VfsError) throw e;
-      throw new VfsError(SQLITE_IOERR_WRITE, `buffered write of ${len} bytes at ${this.#wStart}: ${(e as Error)?.message ?? e}`);
+      if (e instanceof VfsError) throw e;
+      throw new VfsError(errorCode(e, SQLITE_IOERR_WRITE), `buffered write of ${len} bytes at ${this.#wStart}: ${(e as Error)?.message ?? e}`);
     }
   }
 
