@@ -1,0 +1,36 @@
+// Before/after benchmark of a restructuring: the same workloads (workloads.mjs) on two checkouts,
+// taking turns, in Node and in headless Chromium; prints medians (ms) as a Markdown table.
+//   node bench/layers/run.mjs <before-checkout> <after-checkout> [rounds=5] [MiB=100]
+// Each checkout needs its build (npm run build): its src/ and wasm/sqlite3.wasm are used.
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
+
+const [before, after, roundsArg = "5", mibArg = "100"] = process.argv.slice(2);
+if (!before || !after) throw new Error("usage: node bench/layers/run.mjs <before-checkout> <after-checkout> [rounds] [MiB]");
+const here = import.meta.dirname;
+const root = join(here, "..", "..");
+const tsx = join(root, "node_modules/.bin/tsx");
+const sample = (side, which) => JSON.parse(execFileSync(tsx, [join(here, `${which}.${which === "node" ? "mjs" : "ts"}`), side, mibArg], { cwd: root, encoding: "utf8" }).trim().split("\n").at(-1));
+
+const runs = { node: { before: [], after: [] }, browser: { before: [], after: [] } };
+for (let r = 0; r < Number(roundsArg); r++) {
+  for (const which of ["node", "browser"]) {
+    const order = r % 2 === 0 ? ["before", "after"] : ["after", "before"];
+    for (const side of order) runs[which][side].push(sample(side === "before" ? before : after, which));
+  }
+  process.stderr.write(`round ${r + 1} done\n`);
+}
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const names = {
+  full: `${mibArg} MiB → new file (OPFS: openOpfs destination), one step`, txn_delete: "600 transactions, DELETE journal",
+  txn_wal: "600 transactions, WAL", read: "file → memory, one step", mainBackup: "main thread backupToOpfs", mainRestore: "main thread restoreFromOpfs",
+};
+let md = "| where | workload | before (ms) | after (ms) | after / before |\n|---|---|---:|---:|---:|\n";
+for (const which of ["node", "browser"]) {
+  for (const key of Object.keys(runs[which].before[0])) {
+    const b = median(runs[which].before.map((x) => x[key]));
+    const a = median(runs[which].after.map((x) => x[key]));
+    md += `| ${which === "node" ? "Node" : "Chromium OPFS"} | ${names[key]} | ${b.toFixed(0)} | ${a.toFixed(0)} | ${(a / b).toFixed(2)} |\n`;
+  }
+}
+console.log(md);
