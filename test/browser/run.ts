@@ -131,6 +131,41 @@ test("a worker killed mid-transaction leaves a hot journal that the next open ro
   assert.equal(r.journalAfter, 0, "the hot journal was rolled back and emptied");
 });
 
+test("incremental backup into an OPFS file (worker): only changed pages written, bytes equal to a full backup's", async (ctx) => {
+  const page = await harness(ctx);
+  const w = await call(page, "spawn");
+  const r = await inWorker(page, w, "incremental", dirName("inc"));
+  assert.deepEqual(r.first, { "inc.db": false, "full.db": false }, "first backups into new files are full copies");
+  assert.equal(r.inc.incremental, true);
+  assert.equal(r.full.incremental, false);
+  assert.equal(r.inc.pagesCompared, r.inc.pageCount);
+  assert.ok(r.inc.pagesWritten > 0 && r.inc.pagesWritten <= r.inc.pageCount * 0.1, JSON.stringify(r.inc));
+  assert.ok(r.events >= 3, `progress in steps: ${r.events}`);
+  assert.equal(r.sameBytes, true, "the same bytes as a full backup over the same old file");
+  assert.equal(r.equal, true);
+  assert.equal(r.integrity, "ok");
+});
+
+test("a worker killed in the middle of an incremental backup into OPFS leaves the old database", async (ctx) => {
+  const page = await harness(ctx);
+  const path = `${dirName("inckill")}/inc.db`;
+  const w1 = await call(page, "spawn");
+  const { old, next } = await inWorker(page, w1, "incrementalUnderway", path);
+  await call(page, "terminate", w1);
+  const w2 = await call(page, "spawn");
+  let r: any;
+  for (let i = 0; i < 50 && !r; i++) {
+    r = await inWorker(page, w2, "recover", path).catch((e) => {
+      if (!/SQLITE_BUSY|another tab or worker/.test(String(e?.message ?? e))) throw e;
+    });
+    if (!r) await new Promise((res) => setTimeout(res, 100));
+  }
+  assert.ok(r, "could reopen the file");
+  assert.ok(r.journalBefore > 0, "killed inside the write transaction: a hot journal was left");
+  assert.ok(r.content === old, `the old content (new: ${r.content === next})`);
+  assert.equal(r.integrity, "ok");
+});
+
 test("two connections in one worker: a writer's lock makes the other SQLITE_BUSY", async (ctx) => {
   const page = await harness(ctx);
   const w = await call(page, "spawn");
