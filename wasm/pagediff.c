@@ -69,6 +69,8 @@ typedef struct PageDiff {
   Pager *pSrcPager;           /* the source schema's pager, as of begin() */
   unsigned char *aSrcWin, *aDstWin;  /* one window of pages of each side (nWin pages each) */
   int nWin;
+  unsigned iWin;              /* the first page of the window read (0: none) */
+  int nWinSrc, nWinDst;       /* its pages read from each side */
   unsigned char *aPage1;      /* the patched page 1 (szPage bytes) */
   int szPage;
   unsigned nSrc, nDst;        /* page counts as of begin() */
@@ -117,6 +119,7 @@ static void rewind_diff(PageDiff *p){
   sqlite3_free(p->aDstWin);
   p->aSrcWin = p->aDstWin = 0;
   p->nWin = 0;
+  p->iWin = 0;
 }
 
 void sbw_pagediff_close(PageDiff *p){
@@ -389,28 +392,40 @@ int sbw_pagediff_step(PageDiff *p, int nPage){
       return SQLITE_NOMEM;
     }
   }
+  /* A window is read whole even when this call compares only part of it: the next call goes on
+  ** from where this one stopped (within one pass nothing read can change, see read_window();
+  ** a pass that restarts reads again). Reads of one size, as large as the VFS's largest
+  ** read-ahead, go straight into the heap. */
   i = 0;
   while( (nPage<0 || i<nPage) && p->iNext<=p->nSrc ){
-    const unsigned iFirst = p->iNext;
-    int n = p->nWin, nCmp, k;
-    if( nPage>=0 && n>nPage-i ) n = nPage-i;
-    if( (unsigned)n>p->nSrc-iFirst+1 ) n = (int)(p->nSrc-iFirst+1);
-    nCmp = iFirst>p->nDst ? 0 : (unsigned)n>p->nDst-iFirst+1 ? (int)(p->nDst-iFirst+1) : n;
-    p->errDest = 0;
-    if( (rc = read_window(p->pSrcPager, iFirst, n, p->aSrcWin, pending, 1))!=SQLITE_OK ){
-      sqlite3Error(p->pSrc, rc);
-      return rc;
+    int k, kEnd;
+    if( p->iWin==0 || p->iNext>=p->iWin+(unsigned)p->nWinSrc ){
+      const unsigned iFirst = p->iNext;
+      int n = p->nWin;
+      if( (unsigned)n>p->nSrc-iFirst+1 ) n = (int)(p->nSrc-iFirst+1);
+      p->iWin = 0;
+      p->errDest = 0;
+      if( (rc = read_window(p->pSrcPager, iFirst, n, p->aSrcWin, pending, 1))!=SQLITE_OK ){
+        sqlite3Error(p->pSrc, rc);
+        return rc;
+      }
+      p->nWinDst = iFirst>p->nDst ? 0 : (unsigned)n>p->nDst-iFirst+1 ? (int)(p->nDst-iFirst+1) : n;
+      p->errDest = 1;
+      if( p->nWinDst>0 && (rc = read_window(p->pDstPager, iFirst, p->nWinDst, p->aDstWin, pending, 0))!=SQLITE_OK ){
+        sqlite3Error(p->pDst, rc);
+        return rc;
+      }
+      p->iWin = iFirst;
+      p->nWinSrc = n;
     }
-    p->errDest = 1;
-    if( nCmp>0 && (rc = read_window(p->pDstPager, iFirst, nCmp, p->aDstWin, pending, 0))!=SQLITE_OK ){
-      sqlite3Error(p->pDst, rc);
-      return rc;
-    }
-    for(k=0; k<n; k++){
-      const unsigned pgno = iFirst+k;
+    k = (int)(p->iNext-p->iWin);
+    kEnd = p->nWinSrc;
+    if( nPage>=0 && kEnd-k>nPage-i ) kEnd = k+(nPage-i);
+    for(; k<kEnd; k++, i++, p->iNext++){
+      const unsigned pgno = p->iNext;
       const unsigned char *aSrc = p->aSrcWin+(i64)k*p->szPage;
       int same = 0;
-      if( k<nCmp ){
+      if( k<p->nWinDst ){
         same = same_page(aSrc, p->aDstWin+(i64)k*p->szPage, p->szPage);
         /* A page the destination's connection has cached must equal in its cache too (it may
         ** differ from the file, see read_window()): that connection goes on using it. */
@@ -424,15 +439,9 @@ int sbw_pagediff_step(PageDiff *p, int nPage){
         p->nCompared++;
       }
       /* The lock-byte page is never written, as in the backup API (the pager refuses it anyway). */
-      if( !same && pgno!=pending ){
-        if( (rc = put_page(p, pgno, aSrc))!=SQLITE_OK ){
-          p->iNext = pgno;  /* the pages before were compared (and written) */
-          return rc;
-        }
-      }
+      p->errDest = 1;
+      if( !same && pgno!=pending && (rc = put_page(p, pgno, aSrc))!=SQLITE_OK ) return rc;
     }
-    p->iNext += n;
-    i += n;
   }
   if( p->iNext<=p->nSrc ) return SQLITE_OK;
   sqlite3_reset(p->pSrcScan);
