@@ -71,6 +71,7 @@ typedef struct PageDiff {
   int nWin;
   unsigned iWin;              /* the first page of the window read (0: none) */
   int nWinSrc, nWinDst;       /* its pages read from each side */
+  int szSpillOld;             /* the destination cache's spill threshold before begin() (0: not changed) */
   unsigned char *aPage1;      /* the patched page 1 (szPage bytes) */
   int szPage;
   unsigned nSrc, nDst;        /* page counts as of begin() */
@@ -107,6 +108,29 @@ static void put4(unsigned char *a, unsigned v){
   a[0] = (unsigned char)(v>>24); a[1] = (unsigned char)(v>>16); a[2] = (unsigned char)(v>>8); a[3] = (unsigned char)v;
 }
 
+/*
+** The destination's cache spills dirty pages to the file (after an fsync of the journal) once it
+** holds more than its cache size (2 MiB by default): 1% of a 330 MiB database is past that. For
+** this transaction the threshold is SBW_SPILL_BYTES of pages at least, then it is set back.
+*/
+#ifndef SBW_SPILL_BYTES
+# define SBW_SPILL_BYTES (16<<20)
+#endif
+static void raise_spill(PageDiff *p){
+  PCache *pCache = p->pDstPager->pPCache;
+  int n = SBW_SPILL_BYTES/(pCache->szPage+pCache->szExtra);
+  if( p->szSpillOld==0 && n>pCache->szSpill ){
+    p->szSpillOld = pCache->szSpill;
+    pCache->szSpill = n;
+  }
+}
+static void restore_spill(PageDiff *p){
+  if( p->szSpillOld ){
+    p->pDstPager->pPCache->szSpill = p->szSpillOld;
+    p->szSpillOld = 0;
+  }
+}
+
 /* Ends the scans (and so the source's read transaction) and rolls the destination back. */
 static void rewind_diff(PageDiff *p){
   sqlite3_reset(p->pSrcScan);
@@ -115,6 +139,7 @@ static void rewind_diff(PageDiff *p){
   if( p->iNext && !sqlite3_get_autocommit(p->pDst) ) sqlite3_exec(p->pDst, "ROLLBACK", 0, 0, 0);
   p->iNext = 0;
   p->nWritten = p->nCompared = 0;
+  restore_spill(p);
   sqlite3_free(p->aSrcWin);
   sqlite3_free(p->aDstWin);
   p->aSrcWin = p->aDstWin = 0;
@@ -321,6 +346,7 @@ int sbw_pagediff_begin(PageDiff *p){
   if( rc!=SQLITE_OK ) return rc;
   p->iNext = 1;  /* from here on rewind_diff() rolls back */
   p->pDstPager = sqlite3BtreePager(p->pDst->aDb[sqlite3FindDbName(p->pDst, p->zDst)].pBt);
+  raise_spill(p);
 
   p->errDest = 0;
   rc = sqlite3_step(p->pSrcScan);
@@ -469,6 +495,7 @@ int sbw_pagediff_commit(PageDiff *p){
   rc = sqlite3_exec(p->pDst, "COMMIT", 0, 0, 0);
   if( rc==SQLITE_OK ){
     p->iNext = 0;
+    restore_spill(p);
     sqlite3ResetAllSchemasOfConnection(p->pDst);  /* as sqlite3_backup_step() does when done */
   }
   return rc;
