@@ -9,6 +9,7 @@
 // write(), write_bytes = bytes sent to storage), and checks the targets.
 //
 //   node --import tsx bench/incremental.mjs [MiB=330] [rounds=5]
+//   SBW_BENCH_WASM=path …   another build of the module (an A/B run of a pagediff.c change)
 import Database from "better-sqlite3";
 import { closeSync, copyFileSync, fdatasyncSync, openSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
@@ -36,7 +37,7 @@ const datasync = (file) => {
   }
 };
 
-const sqlite = await loadSqlite();
+const sqlite = await loadSqlite(process.env.SBW_BENCH_WASM ? { wasm: process.env.SBW_BENCH_WASM } : undefined);
 const srcFile = join(data, "inc-src.db");
 const prevFile = join(data, "inc-prev.db");
 const destFile = join(data, "inc-dest.db");
