@@ -71,6 +71,7 @@ typedef struct PageDiff {
   int nWin;
   unsigned iWin;              /* the first page of the window read (0: none) */
   int nWinSrc, nWinDst;       /* its pages read from each side */
+  int bDstCached;             /* the destination's cache held pages besides page 1 at begin() */
   int szSpillOld;             /* the destination cache's spill threshold before begin() (0: not changed) */
   unsigned char *aPage1;      /* the patched page 1 (szPage bytes) */
   int szPage;
@@ -363,6 +364,9 @@ int sbw_pagediff_begin(PageDiff *p){
   if( rc!=SQLITE_ROW ) goto fail;
   rc = page_count(p->pDst, p->zDst, &p->nDst);
   if( rc!=SQLITE_OK ) goto fail;
+  /* Only page 1 (held by the transaction): nothing cached to compare beyond the file, as this
+  ** transaction caches no page before comparing it. */
+  p->bDstCached = sqlite3PcachePagecount(p->pDstPager->pPCache)>1;
 
   aSrc = sqlite3_column_blob(p->pSrcScan, 0);
   aDst = sqlite3_column_blob(p->pDstScan, 0);
@@ -455,7 +459,7 @@ int sbw_pagediff_step(PageDiff *p, int nPage){
         same = same_page(aSrc, p->aDstWin+(i64)k*p->szPage, p->szPage);
         /* A page the destination's connection has cached must equal in its cache too (it may
         ** differ from the file, see read_window()): that connection goes on using it. */
-        if( same && sqlite3PcachePagecount(p->pDstPager->pPCache)>0 ){
+        if( same && p->bDstCached ){
           DbPage *pPg = sqlite3PagerLookup(p->pDstPager, pgno);
           if( pPg ){
             same = same_page(aSrc, sqlite3PagerGetData(pPg), p->szPage);
