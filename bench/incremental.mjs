@@ -1,17 +1,23 @@
-// Repeat backup over the previous backup: backup() with incremental true (compare pages, write
-// only the differing ones; "auto" would copy this rollback-journal source in full) against
-// incremental false (the full copy), alternating, on a ~300 MiB
-// file with 1% and 0.1% of its pages changed. Prints medians of time and of bytes written by this
-// process (/proc/self/io: wchar = bytes passed to write(), write_bytes = bytes sent to storage).
+// Repeat backup over the previous backup, four ways in the same run, alternating: backup() with
+// incremental true (compare pages, write only the differing ones; "auto" would copy this
+// rollback-journal source in full), backup() with incremental false (the full copy),
+// better-sqlite3's backup() (native SQLite's backup API with its defaults) and a plain copy of the
+// whole file (fs.copyFileSync, i.e. copy_file_range as cp does, then fdatasync), on a ~330 MiB file
+// with 1% and 0.1% of its pages changed. Before each timed run the previous backup is copied into
+// place and fdatasync'ed (untimed), so no run pays for writing back the setup's copy. Prints
+// medians of time and of bytes written by this process (/proc/self/io: wchar = bytes passed to
+// write(), write_bytes = bytes sent to storage), and checks the issue's targets.
 //
-//   node --import tsx bench/incremental.mjs [MiB=300] [rounds=3]
-import { copyFileSync, readFileSync, rmSync } from "node:fs";
+//   node --import tsx bench/incremental.mjs [MiB=330] [rounds=5]
+//   SBW_BENCH_WASM=path …   another build of the module (an A/B run of a pagediff.c change)
+import Database from "better-sqlite3";
+import { closeSync, copyFileSync, fdatasyncSync, openSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { generate } from "./gen.mjs";
 
 const { loadSqlite } = await import("../src/index.ts");
-const MIB = Number(process.argv[2] ?? 300);
-const ROUNDS = Number(process.argv[3] ?? 3);
+const MIB = Number(process.argv[2] ?? 330);
+const ROUNDS = Number(process.argv[3] ?? 5);
 const data = join(import.meta.dirname, "data");
 const base = join(data, `inc-${MIB}.db`);
 generate(base, MIB);
@@ -22,54 +28,100 @@ const io = () => Object.fromEntries(readFileSync("/proc/self/io", "utf8").trim()
 }));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmtMiB = (b) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+const datasync = (file) => {
+  const fd = openSync(file, "r+");
+  try {
+    fdatasyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+};
 
-const sqlite = await loadSqlite();
+const sqlite = await loadSqlite(process.env.SBW_BENCH_WASM ? { wasm: process.env.SBW_BENCH_WASM } : undefined);
 const srcFile = join(data, "inc-src.db");
 const prevFile = join(data, "inc-prev.db");
 const destFile = join(data, "inc-dest.db");
+const MODES = ["incremental", "full", "better-sqlite3", "cp+fdatasync"];
 
+const rows = [];
 for (const fraction of [0.01, 0.001]) {
   copyFileSync(base, srcFile);
   copyFileSync(base, prevFile); // the previous backup: the same pages
   const src = sqlite.open(srcFile);
   const pages = src.get("PRAGMA page_count").page_count;
-  const rows = src.get("SELECT max(id) AS n FROM items").n;
+  const maxId = src.get("SELECT max(id) AS n FROM items").n;
   // Update rows spread evenly over the table until about `fraction` of the pages differ.
-  const every = Math.max(1, Math.round(rows / (pages * fraction)));
+  const every = Math.max(1, Math.round(maxId / (pages * fraction)));
   src.run("UPDATE items SET n = n + 1 WHERE id % ? = 0", [every]);
-  const times = { auto: [], full: [] };
-  const wchar = { auto: [], full: [] };
-  const wbytes = { auto: [], full: [] };
+  datasync(srcFile);
+  datasync(prevFile);
+  const native = new Database(srcFile, { readonly: true });
+  const run = {
+    incremental: () => sqlite.backup(src, destFile, { incremental: true }),
+    full: () => sqlite.backup(src, destFile, { incremental: false }),
+    "better-sqlite3": () => native.backup(destFile),
+    "cp+fdatasync": () => {
+      copyFileSync(srcFile, destFile);
+      datasync(destFile);
+    },
+  };
+  const times = Object.fromEntries(MODES.map((m) => [m, []]));
+  const wchar = Object.fromEntries(MODES.map((m) => [m, []]));
+  const wbytes = Object.fromEntries(MODES.map((m) => [m, []]));
   let written = 0;
-  // One untimed run of each first: both paths JIT-compiled before the clock starts.
-  for (const incremental of [true, false]) {
+  const prepare = () => {
+    rmSync(`${destFile}-journal`, { force: true });
     copyFileSync(prevFile, destFile);
-    await sqlite.backup(src, destFile, { incremental });
+    datasync(destFile);
+  };
+  // One untimed run of each first: every path JIT-compiled (and loaded) before the clock starts.
+  for (const mode of MODES) {
+    prepare();
+    await run[mode]();
   }
   for (let round = 0; round < ROUNDS; round++) {
-    for (const mode of round % 2 ? ["full", "auto"] : ["auto", "full"]) {
-      rmSync(`${destFile}-journal`, { force: true });
-      copyFileSync(prevFile, destFile);
+    // Each round starts with another mode, and reverses the order every other round.
+    const order = MODES.map((_, i) => MODES[(i + round) % MODES.length]);
+    if (round % 2) order.reverse();
+    for (const mode of order) {
+      prepare();
       const before = io();
       const t0 = performance.now();
-      const r = await sqlite.backup(src, destFile, { incremental: mode === "auto" });
+      const r = await run[mode]();
       times[mode].push(performance.now() - t0);
       const after = io();
       wchar[mode].push(after.wchar - before.wchar);
       wbytes[mode].push(after.write_bytes - before.write_bytes);
-      if (mode === "auto") {
+      if (mode === "incremental") {
         if (!r.incremental) throw new Error("the incremental path did not run");
         written = r.pagesWritten;
       }
     }
   }
+  native.close();
   src.close();
-  const a = median(times.auto);
-  const f = median(times.full);
-  console.log(`${(fraction * 100).toFixed(1)}% changed (${written} of ${pages} pages, ${fmtMiB(pages * 4096)}): ` +
-    `auto ${a.toFixed(0)} ms [${times.auto.map((t) => t.toFixed(0)).join(", ")}], ` +
-    `full ${f.toFixed(0)} ms [${times.full.map((t) => t.toFixed(0)).join(", ")}], ratio ${(f / a).toFixed(1)}x; ` +
-    `written (wchar) auto ${fmtMiB(median(wchar.auto))}, full ${fmtMiB(median(wchar.full))}; ` +
-    `write_bytes auto ${fmtMiB(median(wbytes.auto))}, full ${fmtMiB(median(wbytes.full))}`);
+  const m = Object.fromEntries(MODES.map((k) => [k, median(times[k])]));
+  const dbBytes = pages * 4096;
+  console.log(`${(fraction * 100).toFixed(1)}% changed (${written} of ${pages} pages written, ${fmtMiB(dbBytes)}):`);
+  for (const k of MODES) {
+    console.log(`  ${k.padEnd(15)} ${m[k].toFixed(0).padStart(5)} ms [${times[k].map((t) => t.toFixed(0)).join(", ")}]` +
+      `  wchar ${fmtMiB(median(wchar[k]))}, write_bytes ${fmtMiB(median(wbytes[k]))}`);
+  }
+  const need = fraction >= 0.01 ? 8 : 15;
+  const share = median(wchar.incremental) / dbBytes;
+  console.log(`  targets: incremental ≤ 1/${need} of better-sqlite3 (${(m["better-sqlite3"] / m.incremental).toFixed(1)}x faster: ` +
+    `${m.incremental * need <= m["better-sqlite3"] ? "met" : "NOT met"})` +
+    (fraction >= 0.01
+      ? `; ≤ cp+fdatasync (${m.incremental <= m["cp+fdatasync"] ? "met" : "NOT met"}); ` +
+        `bytes written ≤ 3% (${(share * 100).toFixed(1)}%: ${share <= 0.03 ? "met" : "NOT met"})`
+      : ""));
+  rows.push({ fraction, written, pages, m, wchar: median(wchar.incremental) });
 }
-for (const f of [srcFile, prevFile, destFile]) rmSync(f, { force: true });
+console.log("\n| pages changed | pages written | incremental | full copy | better-sqlite3 backup() | cp + fdatasync | written (wchar), incremental |");
+console.log("|---|---:|---:|---:|---:|---:|---:|");
+for (const r of rows) {
+  console.log(`| ${(r.fraction * 100).toFixed(1)}% | ${r.written.toLocaleString("en")} of ${r.pages.toLocaleString("en")} | ` +
+    `${r.m.incremental.toFixed(0)} ms | ${r.m.full.toFixed(0)} ms | ${r.m["better-sqlite3"].toFixed(0)} ms | ${r.m["cp+fdatasync"].toFixed(0)} ms | ` +
+    `${fmtMiB(r.wchar)} (${((100 * r.wchar) / (r.pages * 4096)).toFixed(1)}%) |`);
+}
+for (const f of [srcFile, prevFile, destFile, `${destFile}-journal`]) rmSync(f, { force: true });
