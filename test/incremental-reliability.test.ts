@@ -486,12 +486,13 @@ function killTrial(src: string, dest: string, afterEvents: number | null, delayM
 }
 
 timed("SIGKILL of a process in the middle of an incremental backup: the native CLI finds the old or the new database", async () => {
-  // ~6 MiB: most pages change, so the child's small cache spills them behind a hot journal.
+  // ~24 MiB, most pages changed: more dirty pages than the 16 MiB wasm/pagediff.c lets the
+  // destination's cache hold during the compare, so they spill into the file behind a hot journal.
   const src = join(dir, "kill-src.db");
   const template = join(dir, "kill-old.db");
-  sh(template, `PRAGMA page_size=4096; CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB, s TEXT); ${FILL(1, 2000, 3000)}`);
+  sh(template, `PRAGMA page_size=4096; CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB, s TEXT); ${FILL(1, 8000, 3000)}`);
   copyFileSync(template, src);
-  sh(src, "UPDATE t SET v = randomblob(3000) WHERE id % 3 <> 0; DELETE FROM t WHERE id > 1900;");
+  sh(src, "UPDATE t SET v = randomblob(3000) WHERE id % 3 <> 0; DELETE FROM t WHERE id > 7600;");
   const oldSha = judge(template).sha;
   const newSha = judge(src).sha;
   assert.is.not(oldSha, newSha);
@@ -507,7 +508,9 @@ timed("SIGKILL of a process in the middle of an incremental backup: the native C
   assert.ok(total >= 20, `enough progress events to kill in between (${total})`);
   // Kill points: after k progress events for k spread over the run, and after the last one
   // with delays that land in the final chunk and the commit.
-  const points: [number, number][] = [1, Math.floor(total / 3), Math.floor((2 * total) / 3), total - 1].map((k) => [k, 0] as [number, number]);
+  // 0.85 and 0.93: past the 16 MiB of dirty pages, so the file holds spilled pages behind the journal.
+  const points: [number, number][] = [1, Math.floor(total / 3), Math.floor((2 * total) / 3), Math.floor(total * 0.85), Math.floor(total * 0.93), total - 1]
+    .map((k) => [k, 0] as [number, number]);
   for (const ms of [0, 20]) points.push([total, ms]);
   const seen = { old: 0, new: 0, hot: 0, killedMidway: 0 };
   for (let k = 0; k < points.length; k += 2) {

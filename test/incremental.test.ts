@@ -181,6 +181,25 @@ test("the destination connection sees the new schema and content after the backu
   assert.equal(dest.get("SELECT count(*) AS n FROM t"), { n: 50 });
 });
 
+test("a destination kept open whose own connection freed pages: its cache and the file both end equal to the source", async () => {
+  // wasm/pagediff.c reads the destination from its file; where this connection's cache differs
+  // from the file, the cache must be compared too, or that connection keeps a stale view.
+  const srcFile = fresh("src");
+  using src = makeSource(srcFile, 4096, "none", 2000);
+  const destFile = await previousBackup(src);
+  using dest = sqlite.open(destFile);
+  // Pages changed and then freed in one transaction stay in the cache unwritten (PGHDR_DONT_WRITE):
+  // the file keeps the bytes the source still has, the cache has others.
+  dest.exec("PRAGMA cache_size=-16000; BEGIN; UPDATE t SET v = randomblob(length(v)) WHERE id > 1000; DELETE FROM t WHERE id > 1000; COMMIT");
+  src.exec("UPDATE t SET v = randomblob(300) WHERE id % 50 = 0");
+  const res = await sqlite.backup(src, dest, { incremental: true });
+  assert.ok(res.incremental);
+  assert.equal(dest.all("PRAGMA integrity_check"), [{ integrity_check: "ok" }], "the kept-open connection's view");
+  assert.equal(dest.get("SELECT count(*) AS n, sum(length(v)) AS b FROM t"), src.get("SELECT count(*) AS n, sum(length(v)) AS b FROM t"));
+  assert.is(judge(destFile).integrity, "ok");
+  assert.is(judge(destFile).sha, judge(srcFile).sha, "the file: the source's content");
+});
+
 test("incremental false copies everything; auto falls back when the destination does not qualify; true rejects", async () => {
   const srcFile = fresh("src");
   using src = makeSource(srcFile, 4096, "none", 500);
@@ -295,6 +314,7 @@ test("an I/O fault anywhere in an incremental backup leaves the old database (or
   const fault = new FaultVfs(new NodeFsVfs());
   const fs: Sqlite = await loadSqlite({ vfs: [fault] });
   const srcFile = fresh("src");
+  // ~150 KB: one of pagediff.c's 1 MiB read windows, so few I/O calls (more with the source guard).
   const s0 = makeSource(srcFile, 1024, "none", 300);
   s0.close();
   const template = fresh("tmpl");
@@ -337,9 +357,9 @@ test("an I/O fault anywhere in an incremental backup leaves the old database (or
       rmSync(dest, { force: true });
       if (hits === 0) break;
     }
-    assert.ok(n > 10, "the sweep reached real I/O");
+    assert.ok(n > 5, `the sweep reached real I/O (${n} calls)`);
   }
-  assert.ok(failures > 10, `faults made backups fail (${failures})`);
+  assert.ok(failures > 5, `faults made backups fail (${failures})`);
 });
 
 /**
