@@ -166,6 +166,27 @@ test("a worker killed in the middle of an incremental backup into OPFS leaves th
   assert.equal(r.integrity, "ok");
 });
 
+test("WAL on OPFS: a worker killed right after its commits (database still open) loses none of them", async (ctx) => {
+  // Commits reach the -wal file when they return (the buffering layer flushes at every WAL-index
+  // lock): nothing committed waits in a JS buffer that a closed tab would take with it.
+  const page = await harness(ctx);
+  const path = `${dirName("walkill")}/w.db`;
+  const w1 = await call(page, "spawn");
+  const { committed } = await inWorker(page, w1, "walCommitted", path);
+  await call(page, "terminate", w1);
+  const w2 = await call(page, "spawn");
+  let r: any;
+  for (let i = 0; i < 50 && !r; i++) {
+    r = await inWorker(page, w2, "recover", path).catch((e) => {
+      if (!/SQLITE_BUSY|another tab or worker/.test(String(e?.message ?? e))) throw e;
+    });
+    if (!r) await new Promise((res) => setTimeout(res, 100));
+  }
+  assert.ok(r, "could reopen the file");
+  assert.equal(r.content, committed, "every committed transaction is there");
+  assert.equal(r.integrity, "ok");
+});
+
 test("two connections in one worker: a writer's lock makes the other SQLITE_BUSY", async (ctx) => {
   const page = await harness(ctx);
   const w = await call(page, "spawn");

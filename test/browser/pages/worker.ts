@@ -85,6 +85,17 @@ const ops: Record<string, (...args: any[]) => Promise<unknown>> = {
     return { committed };
   },
 
+  /** Commits WAL transactions and keeps the database open, for the page to kill us right after. */
+  async walCommitted(path: string) {
+    const sqlite = await sqlitePromise;
+    const db = await sqlite.openOpfs(path);
+    held.set(path, db);
+    db.exec("PRAGMA journal_mode=WAL");
+    fill(db, 50);
+    db.run("INSERT INTO t(s) VALUES ('the last commit')");
+    return { committed: await digest(contentOf(db)) };
+  },
+
   /** After a crash: the hot journal is there, and opening rolls it back. */
   async recover(path: string) {
     const sqlite = await sqlitePromise;
