@@ -112,11 +112,12 @@ export async function backupToOpfs(rt: Runtime, relay: RelayVfs, source: Databas
   const { dirs, name, full } = splitOpfsPath(path);
   // Before anything is copied: the target may be open in another tab or worker.
   const lock = await lockOpfsFile(full, "exclusive", "backupToOpfs", options.busyTimeoutMs, options.signal);
-  const writer = new OpfsWriter(full);
   const relayName = `/backup-${++serial}.db`;
+  let writer: OpfsWriter | undefined;
   let dest: Database | undefined;
   let opened = false;
   try {
+    writer = new OpfsWriter(full);
     await writer.request({ op: "open", dirs, name, temp: `.${name}.${Date.now().toString(36)}${++serial}.sbw-tmp` });
     opened = true;
     relay.expect(relayName, writer);
@@ -129,11 +130,11 @@ export async function backupToOpfs(rt: Runtime, relay: RelayVfs, source: Databas
     return { ...result, elapsedMs: performance.now() - start };
   } catch (e) {
     dest?.close();
-    if (opened) await writer.request({ op: "abort" }).catch(() => {});
+    if (opened) await writer!.request({ op: "abort" }).catch(() => {});
     throw e;
   } finally {
     relay.forget(relayName);
-    writer.terminate();
+    writer?.terminate();
     lock.release();
   }
 }

@@ -56,9 +56,9 @@ async function copyInto(rt: Runtime, source: Database, sourceName: string, dest:
     destDb = dest;
   }
 
-  let backup: Backup | undefined;
+  let handle: Backup | undefined;
   try {
-    const init = () => (backup = new Backup(rt, destDb, destName, source, sourceName));
+    const init = () => (handle = new Backup(rt, destDb, destName, source, sourceName));
     init();
     const restart = () => {
       // The abandoned attempt may have committed a torn copy: never copy over it.
@@ -69,18 +69,18 @@ async function copyInto(rt: Runtime, source: Database, sourceName: string, dest:
     };
     const destVfs = rt.vfsOf(destDb.state.ptr, destName);
     const result = await stepLoop({
-      current: () => backup!,
+      current: () => handle!,
       restart: guard ? restart : init,
       guard,
       afterStep: destVfs?.settle?.bind(destVfs),
       writeBack: destVfs?.writeBack?.bind(destVfs),
       busyDelaysMs: busyDelays(rt.locking),
     }, options);
-    backup!.finish();
+    handle!.finish();
     own?.db.close();
     return result;
   } catch (e) {
-    backup?.[Symbol.dispose](); // finish before DONE: SQLite rolls the destination back
+    handle?.[Symbol.dispose](); // finish before DONE: SQLite rolls the destination back
     if (own) {
       own.db.close();
       if (own.path !== null) removeCreated(rt, own.path);
@@ -99,9 +99,9 @@ async function guardedCopy(rt: Runtime, source: Database, sourceName: string, de
   guard: SourceGuard, options: BackupOptions): Promise<BackupResult> {
   const start = performance.now();
   const scratch = Scratch.create(rt, dest, destName);
-  let backup: Backup | undefined;
+  let handle: Backup | undefined;
   try {
-    const init = () => (backup = new Backup(rt, scratch.db, "main", source, sourceName));
+    const init = () => (handle = new Backup(rt, scratch.db, "main", source, sourceName));
     init();
     const restart = () => {
       scratch.reset(); // an abandoned attempt may have committed a torn copy (journal_mode=OFF)
@@ -109,8 +109,8 @@ async function guardedCopy(rt: Runtime, source: Database, sourceName: string, de
     };
     // The scratch file's pages written back off the thread before the commit syncs it.
     const writeBack = scratch.path === null ? undefined : rt.vfs().writeBack?.bind(rt.vfs());
-    const result = await stepLoop({ current: () => backup!, restart, guard, writeBack }, options);
-    backup!.finish();
+    const result = await stepLoop({ current: () => handle!, restart, guard, writeBack }, options);
+    handle!.finish();
     if (!(await scratch.renameOver(dest, destName))) {
       // Progress was reported for the copy from the source; this one is local and cannot restart.
       const second = await copyInto(rt, scratch.db, "main", dest, destName, { ...options, onProgress: undefined }, null);
@@ -119,7 +119,7 @@ async function guardedCopy(rt: Runtime, source: Database, sourceName: string, de
     result.elapsedMs = performance.now() - start;
     return result;
   } catch (e) {
-    backup?.[Symbol.dispose]();
+    handle?.[Symbol.dispose]();
     throw e;
   } finally {
     scratch.discard();
