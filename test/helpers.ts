@@ -1,6 +1,6 @@
 // Shared by the Node suites: temp dirs, the shared instance, and the native sqlite3 CLI as the
 // independent reader of every file we write.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -40,4 +40,25 @@ export function fill(db: Database, rows: number, pageSize = 4096): void {
   db.exec(`PRAGMA page_size=${pageSize}; CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, v BLOB, s TEXT)`);
   db.run(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
           INSERT INTO t(v, s) SELECT randomblob(400), 'row ' || i FROM n`, [rows]);
+}
+
+/**
+ * Starts the native CLI writing `file`: a statement from next() about once a millisecond (a
+ * busy writer during every copy; a saturated loop would hold its locks nearly all the time)
+ * until stop() kills it.
+ */
+export function nativeWriter(file: string, next: () => string): { stop(): Promise<void> } {
+  const p = spawn("sqlite3", ["-batch", file], { stdio: ["pipe", "ignore", "pipe"] });
+  p.stdin.on("error", () => {}); // EPIPE once it is killed
+  p.stdin.write(".timeout 5000\n");
+  const timer = setInterval(() => {
+    if (p.stdin.writableLength < 16 * 1024) p.stdin.write(next() + "\n");
+  }, 1);
+  return {
+    stop: () => new Promise((resolve) => {
+      clearInterval(timer);
+      p.on("exit", () => resolve());
+      p.kill("SIGKILL");
+    }),
+  };
 }

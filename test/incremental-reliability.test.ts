@@ -25,7 +25,7 @@ import {
 import { CrashVfs, type CrashMode } from "./faults/crash-vfs.js";
 import { FaultVfs, type FaultKind, type FaultOp } from "./faults/fault-vfs.js";
 import { assertSqliteError, judge, knob, rng, SEED } from "./faults/util.js";
-import { sqlitePromise, tmpDir } from "./helpers.js";
+import { nativeWriter, sqlitePromise, tmpDir } from "./helpers.js";
 
 const GARBLE_SEEDS = knob("SBW_INC_GARBLE_SEEDS", 1);
 const dir = tmpDir("increl");
@@ -621,21 +621,9 @@ for (const verifySource of [true, false]) {
 }
 
 /** Starts the native CLI committing counter bumps about once a millisecond until stopped. */
-function nativeWriter(file: string, seed: number): { stop(): Promise<void> } {
+function startWriter(file: string, seed: number): { stop(): Promise<void> } {
   const r = rng(seed);
-  const p = spawn("sqlite3", ["-batch", file], { stdio: ["pipe", "ignore", "pipe"] });
-  p.stdin.on("error", () => {});
-  p.stdin.write(".timeout 5000\n");
-  const timer = setInterval(() => {
-    if (p.stdin.writableLength < 16 * 1024) p.stdin.write(bumpSql(r) + "\n");
-  }, 1);
-  return {
-    stop: () => new Promise((resolve) => {
-      clearInterval(timer);
-      p.on("exit", () => resolve());
-      p.kill("SIGKILL");
-    }),
-  };
+  return nativeWriter(file, () => bumpSql(r));
 }
 
 const nativeName = "a WAL source written by a native sqlite3 process under real file locks: every copy is one committed state";
@@ -652,7 +640,7 @@ if (sqlite.locking !== "os") {
       using s = sqlite.open(file, { readonly: true });
       await sqlite.backup(s, dest, { incremental: false });
     }
-    const w = nativeWriter(file, SEED);
+    const w = startWriter(file, SEED);
     let copies = 0;
     let first = -1;
     try {

@@ -5,12 +5,12 @@
 // clear SqliteError; never a silently torn copy (the source guard, docs/reliability.md).
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { SqliteError, type Database } from "../src/index.js";
 import { knob, rng, SEED } from "./faults/util.js";
-import { sqlitePromise, tmpDir } from "./helpers.js";
+import { nativeWriter, sqlitePromise, tmpDir } from "./helpers.js";
 
 const ACCOUNTS = 50;
 const TOTAL = ACCOUNTS * 100;
@@ -75,24 +75,10 @@ test("file source written every millisecond by another connection of this progra
   await inProcess(db, writer, "file-live");
 });
 
-/** Starts the native CLI writing `file` in a tight loop of transfers until killed. */
-function nativeWriter(file: string, seed: number): { stop(): Promise<void> } {
+/** Starts the native CLI committing transfers about once a millisecond until stopped. */
+function startWriter(file: string, seed: number): { stop(): Promise<void> } {
   const r = rng(seed);
-  const p = spawn("sqlite3", ["-batch", file], { stdio: ["pipe", "ignore", "pipe"] });
-  p.stdin.on("error", () => {}); // EPIPE once it is killed
-  p.stdin.write(".timeout 5000\n");
-  // About one transfer per millisecond: the writer is busy during every copy, but a saturated
-  // loop would hold a live journal nearly all the time and starve every guarded copy under load.
-  const timer = setInterval(() => {
-    if (p.stdin.writableLength < 16 * 1024) p.stdin.write(transferSql(r) + "\n");
-  }, 1);
-  return {
-    stop: () => new Promise((resolve) => {
-      clearInterval(timer);
-      p.on("exit", () => resolve());
-      p.kill("SIGKILL");
-    }),
-  };
+  return nativeWriter(file, () => transferSql(r));
 }
 
 for (const mode of ["delete", "wal"] as const) {
@@ -104,7 +90,7 @@ for (const mode of ["delete", "wal"] as const) {
     // A busy timeout: with real file locks the writer's commits keep this reader out for a moment.
     const state = () => execFileSync("sqlite3", ["-batch", "-cmd", ".timeout 5000", file, "SELECT sum(bal * id) FROM acct"]).toString();
     const initial = state();
-    const w = nativeWriter(file, SEED + (mode === "wal" ? 1 : 0));
+    const w = startWriter(file, SEED + (mode === "wal" ? 1 : 0));
     let ok = 0;
     let during = initial;
     try {

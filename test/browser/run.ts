@@ -40,6 +40,22 @@ async function inWorker<T = any>(page: Page, worker: number, op: string, ...args
   return call<T>(page, "inWorker", worker, op, args);
 }
 
+/**
+ * Opens `path` in a new worker after another was terminated ("recover": the journal before, the
+ * content digest, integrity). The dead worker's handles are released asynchronously: retried.
+ */
+async function recoverInNewWorker(page: Page, path: string): Promise<any> {
+  const w = await call(page, "spawn");
+  for (let i = 0; i < 50; i++) {
+    const r = await inWorker(page, w, "recover", path).catch((e) => {
+      if (!/SQLITE_BUSY|another tab or worker/.test(String(e?.message ?? e))) throw e;
+    });
+    if (r) return r;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  throw new Error(`could not reopen ${path}`);
+}
+
 // ---------------------------------------------------------------- worker: VFS and backups
 
 test("OPFS and memory VFSes pass the VFS conformance suite (in a worker)", async (ctx) => {
@@ -152,15 +168,7 @@ test("a worker killed in the middle of an incremental backup into OPFS leaves th
   const w1 = await call(page, "spawn");
   const { old, next } = await inWorker(page, w1, "incrementalUnderway", path);
   await call(page, "terminate", w1);
-  const w2 = await call(page, "spawn");
-  let r: any;
-  for (let i = 0; i < 50 && !r; i++) {
-    r = await inWorker(page, w2, "recover", path).catch((e) => {
-      if (!/SQLITE_BUSY|another tab or worker/.test(String(e?.message ?? e))) throw e;
-    });
-    if (!r) await new Promise((res) => setTimeout(res, 100));
-  }
-  assert.ok(r, "could reopen the file");
+  const r = await recoverInNewWorker(page, path);
   assert.ok(r.journalBefore > 0, "killed inside the write transaction: a hot journal was left");
   assert.ok(r.content === old, `the old content (new: ${r.content === next})`);
   assert.equal(r.integrity, "ok");
@@ -174,15 +182,7 @@ test("WAL on OPFS: a worker killed right after its commits (database still open)
   const w1 = await call(page, "spawn");
   const { committed } = await inWorker(page, w1, "walCommitted", path);
   await call(page, "terminate", w1);
-  const w2 = await call(page, "spawn");
-  let r: any;
-  for (let i = 0; i < 50 && !r; i++) {
-    r = await inWorker(page, w2, "recover", path).catch((e) => {
-      if (!/SQLITE_BUSY|another tab or worker/.test(String(e?.message ?? e))) throw e;
-    });
-    if (!r) await new Promise((res) => setTimeout(res, 100));
-  }
-  assert.ok(r, "could reopen the file");
+  const r = await recoverInNewWorker(page, path);
   assert.equal(r.content, committed, "every committed transaction is there");
   assert.equal(r.integrity, "ok");
 });
