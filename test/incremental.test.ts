@@ -594,6 +594,33 @@ test("WAL destination with a reader in the way of the checkpoint: compared over 
   assert.is(dump(prev), dump(srcFile), ".dump");
 });
 
+test("WAL destination kept open with a busy_timeout and a reader in the way: the checkpoints do not wait for it", async () => {
+  const { src, srcFile, prev } = await walPair(1000);
+  try {
+    using reader = sqlite.open(prev);
+    reader.exec("BEGIN");
+    reader.get("SELECT count(*) FROM t");
+    {
+      using w = sqlite.open(prev);
+      w.run("UPDATE t SET v = zeroblob(length(v)) WHERE id % 100 = 1");
+    }
+    src.run("UPDATE t SET v = randomblob(length(v)) WHERE id = 5");
+    using d = sqlite.open(prev);
+    d.exec("PRAGMA busy_timeout=3000");
+    const t0 = performance.now();
+    const r = await sqlite.backup(src, d, { incremental: true });
+    const ms = performance.now() - t0;
+    assert.ok(r.incremental);
+    assert.ok(ms < 1500, `took ${ms.toFixed(0)} ms (the busy handler would wait 3000 ms per checkpoint)`);
+    assert.is(d.get<{ n: number }>("SELECT sum(length(v)) n FROM t")!.n, src.get<{ n: number }>("SELECT sum(length(v)) n FROM t")!.n);
+    reader.exec("COMMIT");
+  } finally {
+    src.close();
+  }
+  assert.is(judge(prev).integrity, "ok", "integrity_check");
+  assert.is(dump(prev), dump(srcFile), ".dump");
+});
+
 test("WAL destination: an abort in the middle leaves its old content (in the -wal too)", async () => {
   const { src, prev } = await walPair(3000);
   try {

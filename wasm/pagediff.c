@@ -326,9 +326,15 @@ static int read_window(Pager *pPager, unsigned iFirst, int nPage, unsigned char 
   return rc;
 }
 
-/* A TRUNCATE checkpoint of a WAL destination (begin(), commit()): BUSY is no error (see the top). */
+/* A TRUNCATE checkpoint of a WAL destination (begin(), commit()): BUSY is no error (see the top),
+** so it does not wait for readers either: the connection's busy handler is off for the call (it
+** would block this thread up to busy_timeout, in begin() on every restart). */
 static int checkpoint_dest(PageDiff *p){
-  int rc = sqlite3_wal_checkpoint_v2(p->pDst, p->zDst, SQLITE_CHECKPOINT_TRUNCATE, 0, 0);
+  const BusyHandler saved = p->pDst->busyHandler;
+  int rc;
+  p->pDst->busyHandler.xBusyHandler = 0;
+  rc = sqlite3_wal_checkpoint_v2(p->pDst, p->zDst, SQLITE_CHECKPOINT_TRUNCATE, 0, 0);
+  p->pDst->busyHandler = saved;
   if( rc==SQLITE_BUSY || rc==SQLITE_LOCKED ){
     sqlite3Error(p->pDst, SQLITE_OK);
     rc = SQLITE_OK;
