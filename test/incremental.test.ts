@@ -12,7 +12,7 @@ import { loadSqlite, SqliteError, type Database, type Sqlite } from "../src/inde
 import { NodeFsVfs } from "../src/node/fs-vfs.js";
 import { FaultVfs } from "./faults/fault-vfs.js";
 import { judge, rng, SEED } from "./faults/util.js";
-import { integrity, sqlitePromise, tmpDir } from "./helpers.js";
+import { cli, integrity, sqlitePromise, tmpDir } from "./helpers.js";
 
 const sqlite = await sqlitePromise;
 const dir = tmpDir("inc");
@@ -213,17 +213,13 @@ test("incremental false copies everything; auto falls back when the destination 
   const o = sqlite.open(otherSize);
   o.exec("PRAGMA page_size=1024; CREATE TABLE z(q); INSERT INTO z VALUES (1)");
   o.close();
-  const wal = fresh("wal");
-  const w = sqlite.open(wal);
-  w.exec("PRAGMA journal_mode=WAL; CREATE TABLE z(q)");
-  w.close();
   const avFull = fresh("avfull");
   const av = sqlite.open(avFull);
   av.exec("PRAGMA auto_vacuum=FULL; CREATE TABLE z(q)");
   av.close();
   src.run("DELETE FROM t WHERE id < 200"); // free pages in the source
   const cases: [string, string][] = [
-    [fresh("missing"), "not an existing file"], [otherSize, "page sizes differ"], [wal, "WAL mode"],
+    [fresh("missing"), "not an existing file"], [otherSize, "page sizes differ"],
     [avFull, "auto-vacuum"],
   ];
   for (const [dest, why] of cases) {
@@ -245,6 +241,13 @@ test("incremental false copies everything; auto falls back when the destination 
   using empty = sqlite.open(":memory:");
   await sqlite.backup(src, empty, { incremental: true }).then(() => assert.unreachable("empty destination"),
     (e) => assert.match(String(e), "the destination is empty"));
+  // Still declined: page 1 says WAL (a full backup of a WAL source wrote it) but the destination's
+  // pager is not in WAL mode (in memory).
+  src.exec("PRAGMA journal_mode=WAL");
+  using memWal = sqlite.open(":memory:");
+  await sqlite.backup(src, memWal, { incremental: false });
+  await sqlite.backup(src, memWal, { incremental: true }).then(() => assert.unreachable("memory destination, WAL page 1"),
+    (e) => assert.match(String(e), "WAL mode"));
   for (const bad of ["yes", 1, null]) {
     try {
       await sqlite.backup(src, fresh("x"), { incremental: bad as never });
@@ -471,6 +474,173 @@ test("CLI: backup --force over the previous backup reports the changed pages; --
   assert.is(dump(dest), dump(srcFile));
 });
 
+// WAL destinations (a backup of a WAL source is one: page 1's bytes 18/19 are 2). "auto" is
+// incremental there only with real file locks (without them the guarded full copy runs).
+const walMode = () => (sqlite.locking === "os" ? "auto" : true);
+const walBytes = (file: string) => { const b = readFileSync(file); return [b[18], b[19]]; };
+const walLeft = (file: string) => statSync(`${file}-wal`, { throwIfNoEntry: false })?.size ?? 0;
+
+/** A WAL source of `rows` rows and its previous backup (a WAL-mode file, no -wal left). */
+async function walPair(rows: number) {
+  const srcFile = fresh("wsrc");
+  const src = makeSource(srcFile, 4096, "none", rows);
+  src.exec("PRAGMA journal_mode=WAL");
+  const prev = await previousBackup(src);
+  assert.equal(walBytes(prev), [2, 2], "the previous backup is in WAL mode");
+  assert.is(walLeft(prev), 0, "no -wal left");
+  return { src, srcFile, prev };
+}
+
+test("WAL destination: a WAL source over its previous backup is incremental and byte-equal to a full backup", async () => {
+  const { src, srcFile, prev } = await walPair(3000);
+  try {
+    src.run("UPDATE t SET v = randomblob(length(v)) WHERE id IN (7, 1500, 2999)");
+    const ref = fresh("wref");
+    copyFileSync(prev, ref);
+    const want = reference(src, prev); // the backup API over a copy, closed (checkpointed)
+    const r = await sqlite.backup(src, prev, { incremental: walMode() });
+    assert.ok(r.incremental, "incremental");
+    assert.ok(r.pagesWritten >= 2 && r.pagesWritten <= 6, `pages written: ${r.pagesWritten}`);
+    assert.is(r.pagesCompared, r.pageCount);
+    const full = await sqlite.backup(src, ref, { incremental: false });
+    assert.is(full.incremental, false);
+    assert.is(walLeft(prev), 0, "no -wal left (or an empty one)");
+    const got = readFileSync(prev);
+    assert.equal(walBytes(prev), [2, 2], "still a WAL-mode file");
+    assert.ok(got.equals(readFileSync(ref)), "bytes equal the full backup's over a copy");
+    assert.ok(got.equals(want), "bytes equal the backup API's over a copy");
+    assert.is(judge(prev).integrity, "ok", "integrity_check");
+
+    // A destination kept open: the backup checkpoints it (TRUNCATE), so the file holds the result.
+    src.run("DELETE FROM t WHERE id % 97 = 0");
+    const want2 = reference(src, prev);
+    {
+      using d = sqlite.open(prev);
+      const r2 = await sqlite.backup(src, d, { incremental: walMode() });
+      assert.ok(r2.incremental && r2.pagesWritten < r2.pageCount / 4, `open destination: ${r2.pagesWritten} of ${r2.pageCount}`);
+      assert.is(walLeft(prev), 0, "open destination: the -wal is empty after the backup");
+      assert.ok(readFileSync(prev).equals(want2), "open destination: bytes equal the backup API's");
+      assert.is(d.get<{ n: number }>("SELECT count(*) n FROM t")!.n, src.get<{ n: number }>("SELECT count(*) n FROM t")!.n);
+    }
+    // A rollback-journal source over a WAL destination: page 1's bytes 18/19 stay 2, as in the backup API.
+    src.exec("PRAGMA journal_mode=DELETE");
+    src.run("UPDATE t SET v = randomblob(length(v)) WHERE id = 10");
+    const want3 = reference(src, prev);
+    assert.equal([want3[18], want3[19]], [2, 2], "the backup API keeps a WAL destination in WAL mode");
+    const r3 = await sqlite.backup(src, prev, { incremental: true });
+    assert.ok(r3.incremental);
+    assert.ok(readFileSync(prev).equals(want3), "rollback source: bytes equal the backup API's");
+  } finally {
+    src.close();
+  }
+  assert.is(dump(prev), dump(srcFile), ".dump");
+});
+
+test("WAL destination with a non-empty -wal (the native CLI's commits): checkpointed, then compared", async () => {
+  const { src, srcFile, prev } = await walPair(2000);
+  try {
+    // Commits of another writer that stay in the -wal: the backup must undo them too.
+    cli(prev, "PRAGMA wal_autocheckpoint=0", ".dbconfig no_ckpt_on_close on", "UPDATE t SET v = zeroblob(length(v)) WHERE id % 200 = 3; DELETE FROM t WHERE id > 1990;");
+    assert.ok(walLeft(prev) > 0, "the -wal holds the CLI's commits");
+    src.run("UPDATE t SET v = randomblob(length(v)) WHERE id = 1000");
+    const ref = fresh("wref");
+    copyFileSync(prev, ref);
+    copyFileSync(`${prev}-wal`, `${ref}-wal`);
+    const r = await sqlite.backup(src, prev, { incremental: walMode() });
+    assert.ok(r.incremental, "incremental");
+    assert.ok(r.pagesWritten < r.pageCount / 4, `pages written: ${r.pagesWritten} of ${r.pageCount}`);
+    await sqlite.backup(src, ref, { incremental: false });
+    assert.is(walLeft(prev), 0, "no -wal left (or an empty one)");
+    assert.is(walLeft(ref), 0, "reference: no -wal left");
+    assert.ok(readFileSync(prev).equals(readFileSync(ref)), "bytes equal the full backup's over a copy (db and -wal)");
+    assert.is(judge(prev).integrity, "ok", "integrity_check");
+  } finally {
+    src.close();
+  }
+  assert.is(dump(prev), dump(srcFile), ".dump");
+});
+
+test("WAL destination with a reader in the way of the checkpoint: compared over its -wal, the reader keeps its snapshot", async () => {
+  const { src, srcFile, prev } = await walPair(2000);
+  try {
+    // A reader of the file itself (the -wal empty): no frame can be checkpointed while it reads.
+    using reader = sqlite.open(prev);
+    reader.exec("BEGIN");
+    const old = reader.get<{ n: number }>("SELECT count(*) n FROM t")!.n;
+    {
+      using w = sqlite.open(prev); // commits that stay in the -wal, pages the compare must read from there
+      w.run("UPDATE t SET v = zeroblob(length(v)) WHERE id % 150 = 4");
+      w.run("DELETE FROM t WHERE id > 1980");
+    }
+    assert.ok(walLeft(prev) > 0, "the -wal holds the commits");
+    const ref = fresh("wref");
+    copyFileSync(prev, ref);
+    copyFileSync(`${prev}-wal`, `${ref}-wal`);
+    src.run("UPDATE t SET v = randomblob(length(v)) WHERE id = 33");
+    const r = await sqlite.backup(src, prev, { incremental: walMode(), pagesPerStep: 100 });
+    assert.ok(r.incremental, "incremental");
+    assert.ok(r.pagesWritten < r.pageCount / 4, `pages written: ${r.pagesWritten} of ${r.pageCount}`);
+    assert.is(reader.get<{ n: number }>("SELECT count(*) n FROM t")!.n, old, "the reader's snapshot");
+    reader.exec("COMMIT");
+    assert.is(reader.get<{ n: number }>("SELECT count(*) n FROM t")!.n, src.get<{ n: number }>("SELECT count(*) n FROM t")!.n, "then the new content");
+    reader.close(); // the last connection: checkpoints
+    await sqlite.backup(src, ref, { incremental: false });
+    assert.is(walLeft(prev), 0, "no -wal left (or an empty one)");
+    assert.ok(readFileSync(prev).equals(readFileSync(ref)), "bytes equal the full backup's over a copy (db and -wal)");
+    assert.is(judge(prev).integrity, "ok", "integrity_check");
+  } finally {
+    src.close();
+  }
+  assert.is(dump(prev), dump(srcFile), ".dump");
+});
+
+test("WAL destination kept open with a busy_timeout and a reader in the way: the checkpoints do not wait for it", async () => {
+  const { src, srcFile, prev } = await walPair(1000);
+  try {
+    using reader = sqlite.open(prev);
+    reader.exec("BEGIN");
+    reader.get("SELECT count(*) FROM t");
+    {
+      using w = sqlite.open(prev);
+      w.run("UPDATE t SET v = zeroblob(length(v)) WHERE id % 100 = 1");
+    }
+    src.run("UPDATE t SET v = randomblob(length(v)) WHERE id = 5");
+    using d = sqlite.open(prev);
+    d.exec("PRAGMA busy_timeout=3000");
+    const t0 = performance.now();
+    const r = await sqlite.backup(src, d, { incremental: true });
+    const ms = performance.now() - t0;
+    assert.ok(r.incremental);
+    assert.ok(ms < 1500, `took ${ms.toFixed(0)} ms (the busy handler would wait 3000 ms per checkpoint)`);
+    assert.is(d.get<{ n: number }>("SELECT sum(length(v)) n FROM t")!.n, src.get<{ n: number }>("SELECT sum(length(v)) n FROM t")!.n);
+    reader.exec("COMMIT");
+  } finally {
+    src.close();
+  }
+  assert.is(judge(prev).integrity, "ok", "integrity_check");
+  assert.is(dump(prev), dump(srcFile), ".dump");
+});
+
+test("WAL destination: an abort in the middle leaves its old content (in the -wal too)", async () => {
+  const { src, prev } = await walPair(3000);
+  try {
+    cli(prev, "PRAGMA wal_autocheckpoint=0", ".dbconfig no_ckpt_on_close on", "UPDATE t SET v = zeroblob(10) WHERE id % 100 = 5;");
+    const before = judge(prev);
+    src.run("UPDATE t SET v = randomblob(length(v)) WHERE id % 3 = 0"); // most pages differ
+    const ac = new AbortController();
+    let calls = 0;
+    const err = await sqlite.backup(src, prev, {
+      incremental: true, pagesPerStep: 64, signal: ac.signal, onProgress: () => { if (++calls === 3) ac.abort(); },
+    }).then(() => null, (e) => e);
+    assert.ok(err instanceof Error && err.name === "AbortError", String(err));
+    const after = judge(prev);
+    assert.is(after.integrity, "ok", "integrity_check");
+    assert.is(after.sha, before.sha, "the old content");
+  } finally {
+    src.close();
+  }
+});
+
 test("every allocation is released: memoryUsed() returns to its baseline", async () => {
   const srcFile = fresh("src");
   const s = makeSource(srcFile, 4096, "none", 1000);
@@ -486,7 +656,11 @@ test("every allocation is released: memoryUsed() returns to its baseline", async
     const wal = fresh("wal");
     const w = sqlite.open(wal);
     w.exec("PRAGMA journal_mode=WAL; CREATE TABLE z(q)");
-    await sqlite.backup(src, w, { incremental: true }).catch(() => {}); // declined
+    w.run("INSERT INTO z VALUES (1)"); // a non-empty -wal
+    await sqlite.backup(src, w, { incremental: true }); // a WAL destination: checkpointed, compared, checkpointed
+    const ac2 = new AbortController();
+    src.run("UPDATE t SET v = randomblob(length(v)) WHERE id % 50 = 1");
+    await sqlite.backup(src, w, { incremental: true, pagesPerStep: 16, signal: ac2.signal, onProgress: () => ac2.abort() }).catch(() => {});
     w.close();
     src.close();
   };

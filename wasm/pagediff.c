@@ -16,7 +16,9 @@
 **  - page 1 is always written: the source's page 1 with the in-header page count (bytes 28..31)
 **    set to the source's page count and the schema cookie (40..43) set to the destination's old
 **    cookie + 1; the pager's commit then sets the change counter (24, 92, 96) as for any commit;
-**  - a destination larger than the source is truncated to the source's page count.
+**  - a destination larger than the source is truncated to the source's page count;
+**  - a destination in WAL mode gets page 1's bytes 18/19 (file format versions) set to 2 (as
+**    sqlite3BtreeSetVersion(pDest, 2) does there), whatever the source's are.
 ** Page 1 is written with the old cookie, and the new one is set last by PRAGMA schema_version:
 ** a changed cookie would make every later statement on the destination fail its schema check
 ** and reload a half-written schema. The PRAGMA also leaves the connection's cached schema marked
@@ -33,6 +35,13 @@
 ** like sqlite3_backup_step() the commit resets the connection's schemas. Those are internal
 ** functions, so this file is compiled as one translation unit with the amalgamation (build.sh
 ** compiles this file instead of sqlite3.c, which it includes unchanged).
+**
+** A WAL destination: begin() first checkpoints it (TRUNCATE), so that its pages are read from the
+** main file in the windows; a checkpoint that cannot finish (BUSY: a reader or a writer in the
+** way) is no error, as the compare reads the destination's WAL frames on top of the file anyway
+** (read_window()). The writes go into its WAL as for any WAL transaction (the spill and the
+** COMMIT append frames; ROLLBACK drops them), and after the COMMIT another TRUNCATE checkpoint
+** moves the result into the main file, where it can (a BUSY one leaves it in the WAL, committed).
 */
 #include "sqlite3.c"
 #include <stdint.h>
@@ -50,7 +59,7 @@ enum {
   SBW_NO_SOURCE_PAGES,      /* the source is empty: the backup API writes a fresh database */
   SBW_NO_DEST_PAGES,        /* the destination is empty: nothing to compare */
   SBW_PAGE_SIZE_DIFFERS,
-  SBW_DEST_WAL,             /* WAL destination: a full backup for now */
+  SBW_DEST_WAL,             /* page 1 says WAL but the destination's pager is not in WAL mode */
   SBW_DEST_AUTOVACUUM,      /* full auto-vacuum destination and a source with free pages (see top) */
   SBW_DEST_DEFENSIVE,       /* SQLITE_DBCONFIG_DEFENSIVE forbids sqlite_dbpage writes */
   SBW_DEST_READONLY
@@ -72,6 +81,7 @@ typedef struct PageDiff {
   unsigned iWin;              /* the first page of the window read (0: none) */
   int nWinSrc, nWinDst;       /* its pages read from each side */
   int bDstCached;             /* the destination's cache held pages besides page 1 at begin() */
+  int bDstWal;                /* the destination's pager is in WAL mode (as of begin()) */
   int szSpillOld;             /* the destination cache's spill threshold before begin() (0: not changed) */
   unsigned char *aPage1;      /* the patched page 1 (szPage bytes) */
   int szPage;
@@ -242,9 +252,12 @@ static int same_page(const unsigned char *a, const unsigned char *b, int n){
 **    WAL mode, any checkpoint past that snapshot, and its connection has no write open (step()
 **    returns SBW_WAIT then); a page with a frame in the snapshot's WAL is read from that frame,
 **    as readDbPage() does;
-**  - destination: held EXCLUSIVE by this transaction (WAL destinations are declined), whose
-**    own writes only ever touch pages already compared (a cache spill writes those), so the file
-**    still holds every page of the windows not compared yet;
+**  - destination: held EXCLUSIVE by this transaction, whose own writes only ever touch pages
+**    already compared (a cache spill writes those), so the file still holds every page of the
+**    windows not compared yet. In WAL mode the transaction holds the WAL's write lock (its
+**    snapshot is the newest): a page with a committed frame is read from the WAL as for the
+**    source (its spilled frames are of pages compared already); a checkpoint by another
+**    connection meanwhile only writes the file's copy of such pages, from those same frames;
 **  - the lock-byte page is never read (a mandatory lock there would fail the read) but zeroed,
 **    as sqlite_dbpage reads it: never written either way.
 ** Anything else (memory and TEMP databases) is read page by page through the pager.
@@ -313,6 +326,22 @@ static int read_window(Pager *pPager, unsigned iFirst, int nPage, unsigned char 
   return rc;
 }
 
+/* A TRUNCATE checkpoint of a WAL destination (begin(), commit()): BUSY is no error (see the top),
+** so it does not wait for readers either: the connection's busy handler is off for the call (it
+** would block this thread up to busy_timeout, in begin() on every restart). */
+static int checkpoint_dest(PageDiff *p){
+  const BusyHandler saved = p->pDst->busyHandler;
+  int rc;
+  p->pDst->busyHandler.xBusyHandler = 0;
+  rc = sqlite3_wal_checkpoint_v2(p->pDst, p->zDst, SQLITE_CHECKPOINT_TRUNCATE, 0, 0);
+  p->pDst->busyHandler = saved;
+  if( rc==SQLITE_BUSY || rc==SQLITE_LOCKED ){
+    sqlite3Error(p->pDst, SQLITE_OK);
+    rc = SQLITE_OK;
+  }
+  return rc;
+}
+
 static unsigned data_version(PageDiff *p){
   unsigned v = 0;
   sqlite3_file_control(p->pSrc, p->zSrc, SQLITE_FCNTL_DATA_VERSION, &v);
@@ -342,11 +371,17 @@ int sbw_pagediff_begin(PageDiff *p){
   rc = page_count(p->pDst, p->zDst, &p->nDst);
   if( rc!=SQLITE_OK ) return rc;
   if( p->nDst==0 ){ p->reason = SBW_NO_DEST_PAGES; return SQLITE_OK; }
+  p->pDstPager = sqlite3BtreePager(p->pDst->aDb[sqlite3FindDbName(p->pDst, p->zDst)].pBt);
+  /* page_count() read page 1, so a WAL destination's pager has opened its WAL by now. */
+  if( sqlite3PagerGetJournalMode(p->pDstPager)==PAGER_JOURNALMODE_WAL ){
+    rc = checkpoint_dest(p);
+    if( rc!=SQLITE_OK ) return rc;
+  }
 
   rc = sqlite3_exec(p->pDst, "BEGIN EXCLUSIVE", 0, 0, 0);
   if( rc!=SQLITE_OK ) return rc;
   p->iNext = 1;  /* from here on rewind_diff() rolls back */
-  p->pDstPager = sqlite3BtreePager(p->pDst->aDb[sqlite3FindDbName(p->pDst, p->zDst)].pBt);
+  p->bDstWal = sqlite3PagerGetJournalMode(p->pDstPager)==PAGER_JOURNALMODE_WAL;
   raise_spill(p);
 
   p->errDest = 0;
@@ -373,7 +408,7 @@ int sbw_pagediff_begin(PageDiff *p){
   if( sqlite3_column_bytes(p->pSrcScan, 0)!=sqlite3_column_bytes(p->pDstScan, 0) ){
     p->reason = SBW_PAGE_SIZE_DIFFERS; goto decline;
   }
-  if( aDst[18]==2 || aDst[19]==2 ){ p->reason = SBW_DEST_WAL; goto decline; }
+  if( !p->bDstWal && (aDst[18]==2 || aDst[19]==2) ){ p->reason = SBW_DEST_WAL; goto decline; }
   if( get4(&aDst[52])!=0 && get4(&aDst[64])==0 && get4(&aSrc[36])!=0 ){
     p->reason = SBW_DEST_AUTOVACUUM; goto decline;
   }
@@ -386,6 +421,7 @@ int sbw_pagediff_begin(PageDiff *p){
   memcpy(p->aPage1, aSrc, p->szPage);
   put4(&p->aPage1[28], p->nSrc);
   memcpy(&p->aPage1[40], &aDst[40], 4);
+  if( p->bDstWal ) p->aPage1[18] = p->aPage1[19] = 2;  /* sqlite3BtreeSetVersion(pDest, 2) */
   p->iCookie = get4(&aDst[40])+1;
   p->nCompared = 1;
   p->iNext = 2;
@@ -492,7 +528,8 @@ int sbw_pagediff_step(PageDiff *p, int nPage){
   return rc==SQLITE_OK ? SQLITE_DONE : rc;
 }
 
-/* COMMIT on the destination; on failure the caller reads the error, then closes (rolls back). */
+/* COMMIT on the destination; on failure the caller reads the error, then closes (rolls back).
+** A WAL destination is then checkpointed: its errors are not the backup's, which is committed. */
 int sbw_pagediff_commit(PageDiff *p){
   int rc;
   p->errDest = 1;
@@ -501,6 +538,7 @@ int sbw_pagediff_commit(PageDiff *p){
     p->iNext = 0;
     restore_spill(p);
     sqlite3ResetAllSchemasOfConnection(p->pDst);  /* as sqlite3_backup_step() does when done */
+    if( p->bDstWal && checkpoint_dest(p)!=SQLITE_OK ) sqlite3Error(p->pDst, SQLITE_OK);
   }
   return rc;
 }

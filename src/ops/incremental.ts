@@ -31,7 +31,7 @@ const REASONS = [
   "the source is empty",
   "the destination is empty",
   "the page sizes differ",
-  "the destination is in WAL mode",
+  "the destination's page 1 says WAL mode but its connection does not use a WAL (in memory, …)",
   "the destination is in full auto-vacuum mode and the source has free pages",
   "the destination connection is in defensive mode (SQLITE_DBCONFIG_DEFENSIVE)",
   "the destination is read-only",
@@ -40,7 +40,8 @@ const REASONS = [
 /**
  * Runs an incremental backup when `options.incremental` allows it and the destination qualifies.
  * Resolves null when the caller must make a full copy instead (incremental false, or "auto" and
- * the destination does not qualify: missing, empty, another page size, WAL mode, …). With
+ * the destination does not qualify: missing, empty, another page size, …; a WAL destination
+ * qualifies, see wasm/pagediff.c). With
  * incremental true a destination that does not qualify is a SqliteError (SQLITE_ERROR).
  * A destination given by name qualifies only as a plain path of an existing file.
  */
