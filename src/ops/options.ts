@@ -29,7 +29,7 @@ export interface BackupOptions {
   /**
    * "auto" (default): over a destination that is already a database with the source's page size
    * (not in use; a WAL one is checkpointed first), compare every page and write only the differing ones
-   * (src/incremental.ts), when the source is in-memory or in WAL mode and needs no source guard;
+   * (src/ops/incremental.ts), when the source is in-memory or in WAL mode and needs no source guard;
    * otherwise a full copy. false: always the full copy. true: also for a rollback-journal source
    * (its writers wait during the compare); reject with SqliteError (SQLITE_ERROR) when the
    * destination does not qualify.
