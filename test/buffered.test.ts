@@ -276,7 +276,7 @@ class FailingFile implements VfsFile {
   }
 }
 
-// The disk-full error stays as it is, so the bridge (host.ts) maps it to SQLITE_FULL.
+// A failure is a VfsError with its code (core/errors.ts errorCode): SQLITE_FULL for a full disk.
 test("a failed flush fails the call that flushed it: IOERR_WRITE, or SQLITE_FULL for a full disk", async () => {
   const eio = new BufferedFile(new FailingFile(Object.assign(new Error("EIO: i/o error"), { code: "EIO" })));
   eio.write(bytes(512, 1), 0);

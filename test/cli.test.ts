@@ -234,7 +234,7 @@ test("verify fails on a damaged copy", () => {
  * waits until it has copied more than the destination's page cache holds (so the destination file
  * and its rollback journal really are being written), then sends SIGINT.
  */
-/** backup()'s temporary copies beside a destination (src/backup-loop.ts: `.<name>.<hex>.sbw-tmp`). */
+/** backup()'s temporary copies beside a destination (src/ops/scratch.ts: `.<name>.<hex>.sbw-tmp`). */
 const stagedCopies = (dir: string) => readdirSync(dir).filter((f) => f.endsWith(".sbw-tmp"));
 
 async function interruptedBackup(dir: string, dest: string): Promise<{ status: number | null; events: Record<string, unknown>[]; journalSeen: boolean }> {

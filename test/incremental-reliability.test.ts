@@ -1,4 +1,4 @@
-// Reliability of the incremental backup (backup() with `incremental`, src/incremental.ts and
+// Reliability of the incremental backup (backup() with `incremental`, src/ops/incremental.ts and
 // wasm/pagediff.c) under what test/incremental.test.ts does not inject: I/O faults on the
 // destination (reads, writes, syncs, truncate, the journal's open and delete) and on a WAL source,
 // allocation failures, power loss, SIGKILL of the process, and live writers on the source.
@@ -350,18 +350,10 @@ for (const [target, persistent] of [["file", false], ["file", true], ["memory", 
     }
     assert.ok(n > 50, `the sweep reached the backup's own allocations (${n - 1} failure points)`);
     assert.ok(oomStats.nomem > nomemBefore, "allocation failures made backups fail with SQLITE_NOMEM");
-    // BUG (library, found by this test; the assertion below fails until it is fixed): some
-    // allocation failures are reported with a wrong code.
-    //  1. SQLITE_OK "not an error" or SQLITE_ROW "another row available": wasm/pagediff.c returns
-    //     SQLITE_NOMEM without an error on either connection where its own allocations fail
-    //     (sbw_pagediff_open: the PageDiff struct and the schema-name copies; begin: page_count()'s
-    //     mprintf and the page-1 buffer; step: the schema_version mprintf), and src/incremental.ts
-    //     (the open's errorFromDb, and failure()) builds the SqliteError from that connection's
-    //     error state instead of the returned code.
-    //  2. SQLITE_IOERR_SHMMAP "shmMap: out of memory": with the in-process WAL-index ("process"
-    //     locking) an allocation failure in xShmMap is the bridge's fallback IOERR code
-    //     (src/vfs/host.ts fail()); native SQLite's VFS returns SQLITE_IOERR_NOMEM, which SQLite
-    //     reports as SQLITE_NOMEM.
+    // Found by this test, fixed: allocation failures inside wasm/pagediff.c were reported with the
+    // connection's stale code (SQLITE_OK, SQLITE_ROW; now Runtime.errorFromCall), and one in a VFS
+    // method (xShmMap) as the bridge's fallback IOERR_SHMMAP (now IOERR_NOMEM, reported by SQLite
+    // as SQLITE_NOMEM, core/errors.ts errorCode).
     assert.equal(wrongCodes, [], `every failure is SQLITE_NOMEM; ${wrongCodes.length} are not:\n${wrongCodes.join("\n")}`);
     using db = oomSqlite.open(":memory:");
     assert.equal(db.get("SELECT 40 + 2 AS x"), { x: 42 }, "the instance is still usable");

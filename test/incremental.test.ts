@@ -1,4 +1,4 @@
-// Incremental backups (src/incremental.ts, wasm/pagediff.c): over an existing database of the
+// Incremental backups (src/ops/incremental.ts, wasm/pagediff.c): over an existing database of the
 // same page size, backup() writes only the pages that differ. The reference for every result is
 // SQLite's own backup API (backupInit + step(-1)) over an identical copy of the same destination:
 // the files must be byte-for-byte equal, and the native sqlite3 CLI must find the copy sound and

@@ -3,7 +3,8 @@
 // OpfsVfs.prepare() opens them before sqlite3_open (the database, its rollback journal and its
 // WAL); SQLite's synchronous calls then find them in a table.
 // The handle is exclusive per file across tabs and workers, so one shared handle per path serves
-// every connection of this worker, and the lock table in host.ts orders those connections.
+// every connection of this worker, and the lock layer (applied by src/runtime/host.ts) orders
+// those connections.
 //
 // Deleting a journal truncates it to 0 bytes instead of removing it: the handle stays open for
 // the next transaction, and access(EXISTS) reports an empty file as absent (as os_unix.c does

@@ -1,4 +1,4 @@
-// The "os" lock layer (src/vfs/locks.ts): SQLite's locks as Linux OFD locks on the bytes
+// The "os" lock layer (src/vfs/lock-layer.ts): SQLite's locks as Linux OFD locks on the bytes
 // os_unix.c uses, so native SQLite processes (POSIX locks on the same bytes) and our connections
 // exclude each other both ways. OFD locks belong to an open file description, so two of our
 // connections (two open() calls) conflict too, even in one process: one rule set, the kernel's.

@@ -1,5 +1,5 @@
 // WAL shared memory (the wal-index) in the WASM heap, for connections of one instance: the
-// "process" lock layer's SharedMemory (locks.ts). Regions are sqlite3_malloc'd, so their
+// "process" lock layer's SharedMemory (process-locks.ts). Regions are sqlite3_malloc'd, so their
 // addresses stay valid across memory growth. The same file opened in WAL mode by a second
 // instance of this realm is refused (its heap is a different memory).
 import {

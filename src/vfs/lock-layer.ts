@@ -1,9 +1,9 @@
 // The lock layer: SQLite's file locks and WAL shared memory, behind the interfaces the host
-// bridge (host.ts) calls for every VFS. Two implementations:
-// - "process" (locks.ts, shm.ts): one table per file identity for the connections of this JS
-//   realm, and the WAL-index in the heap; other processes cannot see it.
-// - "os" (src/os-locks/): OFD locks on SQLite's lock bytes and the real -shm file, through the
-//   runtime's FFI; native SQLite processes and ours see each other.
+// bridge (src/runtime/host.ts) calls for every VFS. Two implementations:
+// - "process" (process-locks.ts, heap-shm.ts): one table per file identity for the connections
+//   of this JS realm, and the WAL-index in the heap; other processes cannot see it.
+// - "os" (src/node/ofd-locks.ts, ofd-shm.ts): OFD locks on SQLite's lock bytes and the real -shm
+//   file, through the runtime's FFI; native SQLite processes and ours see each other.
 // Neither ever blocks: contention is SQLITE_BUSY.
 import type { Heap } from "../core/heap.js";
 import type { VfsFile } from "./types.js";

@@ -1,7 +1,7 @@
 // The "process" lock layer (lock-layer.ts): SQLite's file locks (NONE < SHARED < RESERVED <
 // PENDING < EXCLUSIVE) in one table per file identity for every connection of this JS realm, with
-// the rules of os_unix.c, and the WAL-index in the heap (shm.ts). Other processes cannot see it
-// (node:fs has no advisory locks); src/os-locks/ has the "os" layer for runtimes with FFI.
+// the rules of os_unix.c, and the WAL-index in the heap (heap-shm.ts). Other processes cannot see it
+// (node:fs has no advisory locks); src/node/ofd-locks.ts has the "os" layer for runtimes with FFI.
 import {
   SQLITE_BUSY, SQLITE_LOCK_EXCLUSIVE, SQLITE_LOCK_NONE, SQLITE_LOCK_PENDING, SQLITE_LOCK_RESERVED,
   SQLITE_LOCK_SHARED, SQLITE_OK,

@@ -8,7 +8,7 @@ export interface VfsFile {
   /** Canonical identity of the file (e.g. its real path); files with equal keys share locks, shm and write buffering. */
   readonly lockKey: string;
   /**
-   * Optional: the file's OS descriptor. Where the runtime has FFI (src/os-locks/libc.ts), SQLite's
+   * Optional: the file's OS descriptor. Where the runtime has FFI (src/node/libc.ts), SQLite's
    * locks are taken on it as OFD locks and the WAL-index is mapped from `${lockKey}-shm`, so
    * native processes see them; files without one use the in-process lock table.
    */
