@@ -165,7 +165,7 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
       busySince = null;
       busyTries = 0;
       // Another process wrote the source during this pass: what was read may be torn.
-      const otherWriter = startStamp !== null && rc !== RESTART && changed(guard!.stamp(), startStamp);
+      const otherWriter = startStamp !== null && rc !== RESTART && guard!.changedSince(startStamp);
       if (rc === RESTART || otherWriter) {
         if (otherWriter) {
           changingSince ??= t0;
@@ -210,9 +210,4 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
   } finally {
     capi.sbw_pagediff_close(p); // rolls the destination back unless committed; frees everything
   }
-}
-
-/** Another process committed to the source, or is inside a transaction on it. */
-function changed(now: Stamp, start: Stamp): boolean {
-  return now.key !== start.key || now.writerActive;
 }
