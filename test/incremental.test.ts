@@ -491,6 +491,22 @@ async function walPair(rows: number) {
   return { src, srcFile, prev };
 }
 
+/** A copy of a WAL destination with its -wal: what a full backup runs over, for comparison. */
+function walCopy(prev: string): string {
+  const ref = fresh("wref");
+  copyFileSync(prev, ref);
+  copyFileSync(`${prev}-wal`, `${ref}-wal`);
+  return ref;
+}
+
+/** After an incremental backup into `prev`: a full backup into `ref` (its old copy) gives the same bytes. */
+async function assertLikeFullBackup(src: Database, prev: string, ref: string): Promise<void> {
+  await sqlite.backup(src, ref, { incremental: false });
+  assert.is(walLeft(prev), 0, "no -wal left (or an empty one)");
+  assert.ok(readFileSync(prev).equals(readFileSync(ref)), "bytes equal the full backup's over a copy (db and -wal)");
+  assert.is(judge(prev).integrity, "ok", "integrity_check");
+}
+
 test("WAL destination: a WAL source over its previous backup is incremental and byte-equal to a full backup", async () => {
   const { src, srcFile, prev } = await walPair(3000);
   try {
@@ -543,17 +559,12 @@ test("WAL destination with a non-empty -wal (the native CLI's commits): checkpoi
     cli(prev, "PRAGMA wal_autocheckpoint=0", ".dbconfig no_ckpt_on_close on", "UPDATE t SET v = zeroblob(length(v)) WHERE id % 200 = 3; DELETE FROM t WHERE id > 1990;");
     assert.ok(walLeft(prev) > 0, "the -wal holds the CLI's commits");
     src.run("UPDATE t SET v = randomblob(length(v)) WHERE id = 1000");
-    const ref = fresh("wref");
-    copyFileSync(prev, ref);
-    copyFileSync(`${prev}-wal`, `${ref}-wal`);
+    const ref = walCopy(prev);
     const r = await sqlite.backup(src, prev, { incremental: walMode() });
     assert.ok(r.incremental, "incremental");
     assert.ok(r.pagesWritten < r.pageCount / 4, `pages written: ${r.pagesWritten} of ${r.pageCount}`);
-    await sqlite.backup(src, ref, { incremental: false });
-    assert.is(walLeft(prev), 0, "no -wal left (or an empty one)");
+    await assertLikeFullBackup(src, prev, ref);
     assert.is(walLeft(ref), 0, "reference: no -wal left");
-    assert.ok(readFileSync(prev).equals(readFileSync(ref)), "bytes equal the full backup's over a copy (db and -wal)");
-    assert.is(judge(prev).integrity, "ok", "integrity_check");
   } finally {
     src.close();
   }
@@ -573,9 +584,7 @@ test("WAL destination with a reader in the way of the checkpoint: compared over 
       w.run("DELETE FROM t WHERE id > 1980");
     }
     assert.ok(walLeft(prev) > 0, "the -wal holds the commits");
-    const ref = fresh("wref");
-    copyFileSync(prev, ref);
-    copyFileSync(`${prev}-wal`, `${ref}-wal`);
+    const ref = walCopy(prev);
     src.run("UPDATE t SET v = randomblob(length(v)) WHERE id = 33");
     const r = await sqlite.backup(src, prev, { incremental: walMode(), pagesPerStep: 100 });
     assert.ok(r.incremental, "incremental");
@@ -584,10 +593,7 @@ test("WAL destination with a reader in the way of the checkpoint: compared over 
     reader.exec("COMMIT");
     assert.is(reader.get<{ n: number }>("SELECT count(*) n FROM t")!.n, src.get<{ n: number }>("SELECT count(*) n FROM t")!.n, "then the new content");
     reader.close(); // the last connection: checkpoints
-    await sqlite.backup(src, ref, { incremental: false });
-    assert.is(walLeft(prev), 0, "no -wal left (or an empty one)");
-    assert.ok(readFileSync(prev).equals(readFileSync(ref)), "bytes equal the full backup's over a copy (db and -wal)");
-    assert.is(judge(prev).integrity, "ok", "integrity_check");
+    await assertLikeFullBackup(src, prev, ref);
   } finally {
     src.close();
   }
