@@ -128,18 +128,7 @@ test("a worker killed mid-transaction leaves a hot journal that the next open ro
   }
   assert.equal(restored?.digest, committed, "restoreFromOpfs: only the committed content");
   assert.equal(restored.integrity, "ok");
-  const w2 = await call(page, "spawn");
-  // The dead worker's handles are released asynchronously; retry while the file is still held.
-  let r: any;
-  for (let i = 0; i < 50; i++) {
-    try {
-      r = await inWorker(page, w2, "recover", path);
-      break;
-    } catch (e) {
-      if ((e as { message?: string }).message?.includes("SQLITE_BUSY") || /another tab or worker/.test(String(e))) await new Promise((res) => setTimeout(res, 100));
-      else throw e;
-    }
-  }
+  const r = await recoverInNewWorker(page, path);
   assert.ok(r, "could reopen the file");
   assert.ok(r.journalBefore > 0, "a hot journal was left behind");
   assert.equal(r.content, committed, "only the committed content");
