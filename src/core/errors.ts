@@ -32,15 +32,15 @@ export class VfsError extends Error {
 
 /**
  * The one mapping from a thrown value to a SQLite result code, for every platform: a VfsError's
- * own code; the heap out of memory SQLITE_IOERR_NOMEM (which SQLite reports as SQLITE_NOMEM); a full disk (Node's ENOSPC/EDQUOT, OPFS's QuotaExceededError) SQLITE_FULL; an OPFS
- * file another tab or worker holds (NoModificationAllowedError, InvalidModificationError)
- * SQLITE_BUSY; a missing OPFS file or directory (NotFoundError, TypeMismatchError)
- * SQLITE_CANTOPEN; anything else `fallback`.
+ * own code; the heap out of memory SQLITE_IOERR_NOMEM (which SQLite reports as SQLITE_NOMEM); a
+ * full disk (Node's ENOSPC/EDQUOT, OPFS's QuotaExceededError) SQLITE_FULL; an OPFS file another
+ * tab or worker holds (NoModificationAllowedError, InvalidModificationError) SQLITE_BUSY; a
+ * missing OPFS file or directory (NotFoundError, TypeMismatchError) SQLITE_CANTOPEN; anything
+ * else `fallback`.
  */
 export function errorCode(e: unknown, fallback: number): number {
   if (e instanceof VfsError) return e.code;
   if (e instanceof SqliteError && e.code === SQLITE_NOMEM) return SQLITE_IOERR_NOMEM; // a heap allocation in a VFS method
-
   const err = e as { code?: unknown; name?: unknown } | null;
   if (err?.code === "ENOSPC" || err?.code === "EDQUOT") return SQLITE_FULL;
   switch (err?.name) {

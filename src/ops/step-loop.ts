@@ -50,7 +50,7 @@ export interface StepTarget {
  */
 export async function stepLoop(target: StepTarget, options: BackupOptions): Promise<BackupResult> {
   const { pagesPerStep: fixedPages, pauseMs = 0, busyTimeoutMs = DEFAULT_BUSY_TIMEOUT_MS, onProgress, signal } = options;
-  const { current, guard, busyDelaysMs: busyDelays = BUSY_DELAYS_MS } = target;
+  const { current, guard, busyDelaysMs: delays = BUSY_DELAYS_MS } = target;
   const init = () => target.restart();
   const start = performance.now();
   let pages = fixedPages ?? 128;
@@ -121,7 +121,7 @@ export async function stepLoop(target: StepTarget, options: BackupOptions): Prom
         throw new SqliteError(`backup: ${rc === "busy" ? "database is locked" : "database table is locked"} for longer than busyTimeoutMs (${busyTimeoutMs} ms)`,
           rc === "busy" ? SQLITE_BUSY : SQLITE_LOCKED);
       }
-      await sleep(busyDelays[Math.min(busyTries++, busyDelays.length - 1)]!, signal);
+      await sleep(delays[Math.min(busyTries++, delays.length - 1)]!, signal);
       continue;
     }
     busySince = null;
