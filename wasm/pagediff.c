@@ -66,7 +66,8 @@ enum {
 };
 
 /* sbw_pagediff_info() selectors */
-enum { SBW_INFO_PAGES, SBW_INFO_NEXT, SBW_INFO_WRITTEN, SBW_INFO_COMPARED, SBW_INFO_REASON, SBW_INFO_ERR_DEST };
+enum { SBW_INFO_PAGES, SBW_INFO_NEXT, SBW_INFO_WRITTEN, SBW_INFO_COMPARED, SBW_INFO_REASON, SBW_INFO_ERR_DEST,
+       SBW_INFO_PAGE_SIZE, SBW_INFO_WINDOW_PAGES };
 
 typedef struct PageDiff {
   sqlite3 *pSrc, *pDst;
@@ -266,6 +267,11 @@ static int same_page(const unsigned char *a, const unsigned char *b, int n){
 # define SBW_WINDOW_BYTES (1<<20)
 #endif
 
+/* Pages per window (at least one, for 64 KiB pages and a smaller window). */
+static int window_pages(int szPage){
+  return SBW_WINDOW_BYTES/szPage > 0 ? SBW_WINDOW_BYTES/szPage : 1;
+}
+
 static int direct(Pager *pPager){
   return !pPager->memDb && !pPager->tempFile && isOpen(pPager->fd);
 }
@@ -446,7 +452,7 @@ int sbw_pagediff_step(PageDiff *p, int nPage){
   if( sqlite3_txn_state(p->pSrc, p->zSrc)==SQLITE_TXN_WRITE ) return SBW_WAIT;
   if( data_version(p)!=p->iDataVersion ) return SBW_RESTART;
   if( p->aSrcWin==0 ){
-    p->nWin = SBW_WINDOW_BYTES/p->szPage > 0 ? SBW_WINDOW_BYTES/p->szPage : 1;
+    p->nWin = window_pages(p->szPage);
     p->aSrcWin = sqlite3_malloc64((sqlite3_uint64)p->nWin*p->szPage);
     p->aDstWin = sqlite3_malloc64((sqlite3_uint64)p->nWin*p->szPage);
     if( p->aSrcWin==0 || p->aDstWin==0 ){
@@ -554,6 +560,8 @@ unsigned sbw_pagediff_info(PageDiff *p, int op){
     case SBW_INFO_COMPARED: return p->nCompared;
     case SBW_INFO_REASON: return (unsigned)p->reason;
     case SBW_INFO_ERR_DEST: return (unsigned)p->errDest;
+    case SBW_INFO_PAGE_SIZE: return (unsigned)p->szPage;
+    case SBW_INFO_WINDOW_PAGES: return p->szPage ? (unsigned)window_pages(p->szPage) : 0;
   }
   return 0;
 }

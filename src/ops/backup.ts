@@ -18,9 +18,7 @@ export async function backup(rt: Runtime, source: Database, dest: Database | str
   if (!(source instanceof Database)) throw new TypeError("source must be a Database");
   if (typeof dest !== "string" && !(dest instanceof Database)) throw new TypeError("dest must be a Database or a filename");
   const { sourceName = "main", destName = "main" } = options;
-  // With real file locks other processes' writers wait for our reads and SQLite restarts on their
-  // commits by itself: the guard is only for the in-process lock table.
-  const guard = options.verifySource === false || rt.locking === "os" ? null : SourceGuard.for(rt, source, sourceName);
+  const guard = sourceGuard(rt, source, options);
   // Over an existing database of the same page size: write only the pages that differ.
   const inc = await incrementalBackup(rt, source, sourceName, dest, destName, guard, options);
   if (inc !== null) return inc;
@@ -28,6 +26,13 @@ export async function backup(rt: Runtime, source: Database, dest: Database | str
   // A new file: built in place, recreated for every attempt, removed on failure.
   if (typeof dest === "string" && isNewFile(rt, dest)) return copyInto(rt, source, sourceName, dest, destName, options, guard);
   return guardedCopy(rt, source, sourceName, dest, destName, guard, options);
+}
+
+/** The source guard a backup of `source` needs, if any (source-guard.ts). */
+export function sourceGuard(rt: Runtime, source: Database, options: BackupOptions): SourceGuard | null {
+  // With real file locks other processes' writers wait for our reads and SQLite restarts on their
+  // commits by itself: the guard is only for the in-process lock table.
+  return options.verifySource === false || rt.locking === "os" ? null : SourceGuard.for(rt, source, options.sourceName ?? "main");
 }
 
 /** A plain path to a file that does not exist (yet). */

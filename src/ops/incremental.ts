@@ -26,6 +26,8 @@ const INFO_WRITTEN = 2;
 const INFO_COMPARED = 3;
 const INFO_REASON = 4;
 const INFO_ERR_DEST = 5;
+const INFO_PAGE_SIZE = 6;
+const INFO_WINDOW_PAGES = 7;
 const REASONS = [
   "",
   "the source is empty",
@@ -123,7 +125,18 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
     let startStamp: Stamp | null = null;
     let changingSince: number | null = null;
     const chunk = () => (restarts >= RESTARTS_BEFORE_ONE_STEP ? -1 : pages);
+    const destVfs = rt.vfsOf(dest.state.ptr, destName);
+    const destPath = destVfs?.prefetch ? rt.filename(dest.state.ptr, destName) : "";
+    /** Lets the destination's VFS fetch what the next chunk reads: whole windows of pages from
+     *  the one holding the next page (begun at most a window earlier) to a window past the chunk. */
+    const prefetch = (n: number) => {
+      const size = info(INFO_PAGE_SIZE);
+      const next = info(INFO_NEXT);
+      const win = info(INFO_WINDOW_PAGES);
+      return destVfs!.prefetch!(destPath, Math.max(0, next - win) * size, n < 0 ? Infinity : (next - 1 + n + win) * size);
+    };
     for (;;) {
+      if (begun && destPath) await prefetch(chunk());
       signal?.throwIfAborted();
       if (!source.isOpen || !dest.isOpen) throw new Error("the backup is finished (its database was closed)");
       const before = guard?.stamp() ?? null;
@@ -180,6 +193,7 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
         pages = Math.min(pages * 2, MAX_PAGES);
         continue;
       }
+      await destVfs?.settle?.(); // a VFS that hands writes on (the browser relay) keeps up
       if (rc === SQLITE_DONE) break;
       const pageCount = info(INFO_PAGES);
       if (adaptive) {
@@ -194,7 +208,6 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
       await (pauseMs > 0 ? sleep(pauseMs, signal) : yieldToEventLoop());
     }
     // Everything is compared and written: commit, after the VFS wrote back what it can off-thread.
-    const destVfs = rt.vfsOf(dest.state.ptr, destName);
     await destVfs?.writeBack?.();
     signal?.throwIfAborted();
     if (!source.isOpen || !dest.isOpen) throw new Error("the backup is finished (its database was closed)");

@@ -72,4 +72,11 @@ export interface Vfs {
    * first write failure, which fails the backup.
    */
   settle?(): Promise<void>;
+  /**
+   * Optional: awaited by an incremental backup before each chunk of its compare, with the byte
+   * range [from, to) of the destination file `path` (its full pathname) that the chunk reads, so
+   * that a VFS whose files cannot be read synchronously (the browser relay over an existing OPFS
+   * file) fetches it ahead. Reads below `from` do not come again, except of page 1.
+   */
+  prefetch?(path: string, from: number, to: number): Promise<void>;
 }
