@@ -1,15 +1,18 @@
 // backupToOpfs / restoreFromOpfs / openOpfs: the OPFS operations of the browser entry.
-import { SQLITE_CANTOPEN, SQLITE_DESERIALIZE_FREEONCLOSE, SQLITE_DESERIALIZE_RESIZEABLE, SQLITE_IOERR, SQLITE_OK } from "../core/constants.js";
+import {
+  SQLITE_CANTOPEN, SQLITE_DESERIALIZE_FREEONCLOSE, SQLITE_DESERIALIZE_RESIZEABLE, SQLITE_ERROR, SQLITE_IOERR, SQLITE_OK,
+} from "../core/constants.js";
 import { errorCode, SqliteError } from "../core/errors.js";
 import { checkKeys } from "../core/options.js";
 import { Database, type OpenOptions } from "../handles/database.js";
-import { backup } from "../ops/backup.js";
+import { backup, sourceGuard } from "../ops/backup.js";
+import { incrementalBackup } from "../ops/incremental.js";
 import { checkOptions, type BackupOptions, type BackupResult } from "../ops/options.js";
 import type { Runtime } from "../runtime/runtime.js";
 import type { MemoryVfs } from "../vfs/memory.js";
 import { errorText, opfsDirectory, splitOpfsPath } from "./dom.js";
 import type { OpfsVfs } from "./opfs-vfs.js";
-import type { RelaySink, RelayVfs } from "./relay-vfs.js";
+import type { InPlaceTarget, RelaySink, RelayVfs } from "./relay-vfs.js";
 import { lockOpfsFile } from "./web-locks.js";
 import { writerMain, type WriterReply, type WriterRequest } from "./writer-worker.js";
 
@@ -22,7 +25,7 @@ let serial = 0;
 /** The main-thread end of the writer worker (see writer-worker.ts). */
 class OpfsWriter implements RelaySink {
   readonly #worker: Worker;
-  readonly #pending = new Map<number, { resolve: () => void; reject: (e: SqliteError) => void }>();
+  readonly #pending = new Map<number, { resolve: (r: WriterReply) => void; reject: (e: SqliteError) => void }>();
   readonly #writes: Promise<void>[] = [];
   #next = 1;
   #inFlight = 0;
@@ -38,7 +41,7 @@ class OpfsWriter implements RelaySink {
       if (!p) return;
       const err = e.data.error;
       if (err) p.reject(new SqliteError(`OPFS copy to ${path}: ${err.name}: ${err.message}`, errorCode(err, SQLITE_IOERR)));
-      else p.resolve();
+      else p.resolve(e.data);
     };
     this.#worker.onerror = (e) => {
       e.preventDefault();
@@ -48,7 +51,7 @@ class OpfsWriter implements RelaySink {
     };
   }
 
-  request(m: Omit<WriterRequest, "id">, transfer: Transferable[] = []): Promise<void> {
+  request(m: Omit<WriterRequest, "id">, transfer: Transferable[] = []): Promise<WriterReply> {
     const id = this.#next++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
@@ -56,18 +59,47 @@ class OpfsWriter implements RelaySink {
     });
   }
 
-  write(at: number, bytes: Uint8Array): void {
-    const n = bytes.byteLength;
+  /** A request nobody awaits but drain(): its failure becomes `error`; `n` bytes count as in flight. */
+  #post(m: Omit<WriterRequest, "id">, n = 0, transfer: Transferable[] = []): void {
     this.#inFlight += n;
-    const data = bytes.byteOffset === 0 && n === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer;
-    this.#writes.push(this.request({ op: "write", at, data: data as ArrayBuffer }, [data as ArrayBuffer]).then(
+    this.#writes.push(this.request(m, transfer).then(
       () => { this.#inFlight -= n; },
       (e: SqliteError) => { this.#inFlight -= n; this.error ??= e; },
     ));
   }
 
-  truncate(size: number): void {
-    this.#writes.push(this.request({ op: "truncate", size }).catch((e: SqliteError) => { this.error ??= e; }));
+  write(at: number, bytes: Uint8Array, file?: "db" | "journal"): void {
+    const n = bytes.byteLength;
+    const data = (bytes.byteOffset === 0 && n === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer) as ArrayBuffer;
+    this.#post({ op: "write", at, data, file }, n, [data]);
+  }
+
+  truncate(size: number, file?: "db" | "journal"): void {
+    this.#post({ op: "truncate", size, file });
+  }
+
+  /**
+   * Opens the target itself for an incremental backup: null when it is missing or empty or a
+   * -journal or -wal beside it is not empty (then the full copy replaces it).
+   */
+  async openInPlace(dirs: string[], name: string): Promise<InPlaceTarget | null> {
+    const r = await this.request({ op: "openInPlace", dirs, name });
+    if (!r.size || r.sides) return null;
+    const sink = (file: "db" | "journal") => ({
+      write: (at: number, bytes: Uint8Array) => this.write(at, bytes, file),
+      truncate: (size: number) => this.truncate(size, file),
+      sync: () => this.#post({ op: "flush", file }),
+      settle: () => this.settle(),
+    });
+    return {
+      size: r.size,
+      head: new Uint8Array(r.data!),
+      db: { ...sink("db"), read: async (at, size) => {
+        const got = await this.request({ op: "read", at, size });
+        return new Uint8Array(got.data!, 0, got.size);
+      } },
+      journal: { ...sink("journal"), remove: () => this.#post({ op: "removeJournal" }) },
+    };
   }
 
   /** After every backup step: never run far ahead of OPFS. */
@@ -94,10 +126,12 @@ const RESTORE_KEYS = ["pagesPerStep", "pauseMs", "onProgress", "signal", "busyTi
 export type RestoreOptions = Pick<BackupOptions, (typeof RESTORE_KEYS)[number]>;
 
 /**
- * Copies `source` into the OPFS file at `path` from any thread (the main thread included):
- * backup() into a database of the relay VFS, whose pages the writer worker puts in a temporary
- * file beside the target, which then replaces the target in one rename. Every option does what it
- * does in backup(). Rejects (leaving the previous file intact) on abort, on any failure, or when
+ * Copies `source` into the OPFS file at `path` from any thread (the main thread included), as
+ * backup() into a database of the relay VFS whose writes the writer worker carries out. Over an
+ * existing database of the source's page size only the differing pages are written, in place
+ * under a rollback journal (an incremental backup: see inPlace()); otherwise the copy goes into a
+ * temporary file beside the target, which then replaces it in one rename. Every option does what
+ * it does in backup(). Rejects (leaving the previous content) on abort, on any failure, or when
  * the target is open in another tab or worker for longer than busyTimeoutMs (SQLITE_BUSY).
  */
 export async function backupToOpfs(rt: Runtime, relay: RelayVfs, source: Database, path: string, options: BackupOptions = {}): Promise<BackupResult> {
@@ -107,17 +141,74 @@ export async function backupToOpfs(rt: Runtime, relay: RelayVfs, source: Databas
   // The OPFS file is a database of its own: it has no other schema to copy into.
   const { destName = "main" } = options;
   if (destName !== "main") throw new TypeError(`backupToOpfs: destName must be "main" (the OPFS file is the destination database), not ${JSON.stringify(destName)}`);
-  // The copy goes into a fresh file that replaces the target: there is nothing to compare with.
-  if (options.incremental === true) throw new TypeError("backupToOpfs: incremental: true is not supported (it always writes a fresh copy); use false or \"auto\"");
-  const { dirs, name, full } = splitOpfsPath(path);
+  const target = splitOpfsPath(path);
   // Before anything is copied: the target may be open in another tab or worker.
-  const lock = await lockOpfsFile(full, "exclusive", "backupToOpfs", options.busyTimeoutMs, options.signal);
-  const relayName = `/backup-${++serial}.db`;
+  const lock = await lockOpfsFile(target.full, "exclusive", "backupToOpfs", options.busyTimeoutMs, options.signal);
   let writer: OpfsWriter | undefined;
+  try {
+    writer = new OpfsWriter(target.full);
+    const result = (await inPlace(rt, relay, writer, source, target, options)) ?? (await freshCopy(rt, relay, writer, source, target, options));
+    return { ...result, elapsedMs: performance.now() - start };
+  } finally {
+    writer?.terminate();
+    lock.release();
+  }
+}
+
+type OpfsTarget = ReturnType<typeof splitOpfsPath>;
+
+/**
+ * The incremental backup into the existing file, which the writer opens in place: the relay
+ * serves the compare's reads from blocks the writer reads ahead, and SQLite's rollback journal
+ * goes to OPFS beside the file (written and flushed before any page of the file). Null when
+ * options.incremental is false or (with "auto") the file does not qualify: the caller makes the
+ * full copy, which replaces the file.
+ */
+async function inPlace(rt: Runtime, relay: RelayVfs, writer: OpfsWriter, source: Database, { dirs, name, full }: OpfsTarget,
+  options: BackupOptions): Promise<BackupResult | null> {
+  const mode = options.incremental ?? "auto";
+  if (mode === false) return null;
+  const decline = async (why: string) => {
+    await writer.request({ op: "close" });
+    if (mode === true) throw new SqliteError(`backupToOpfs: incremental: true, but ${why}`, SQLITE_ERROR);
+    return null;
+  };
+  const existing = await writer.openInPlace(dirs, name);
+  if (!existing) return decline(`${full} is missing or empty, or a -journal or -wal beside it is not empty`);
+  // Anything else the full copy replaces, as it replaces a missing file.
+  if (new TextDecoder().decode(existing.head.subarray(0, 16)) !== "SQLite format 3\0") return decline(`${full} is not a database`);
+  // The relay has no WAL-index: a WAL file is replaced by the full copy (as rollback mode).
+  if (existing.head[18] === 2 || existing.head[19] === 2) return decline(`${full} is in WAL mode`);
+  const relayName = `/backup-${++serial}.db`;
+  relay.expectInPlace(relayName, existing);
+  let dest: Database | undefined;
+  try {
+    dest = new Database(rt, relayName, { vfs: relay.name });
+    const result = await incrementalBackup(rt, source, options.sourceName ?? "main", dest, "main", sourceGuard(rt, source, options), options);
+    dest.close();
+    dest = undefined;
+    await writer.drain(0);
+    await writer.request({ op: "close" });
+    return result;
+  } catch (e) {
+    // SQLite rolled the file back through the relay (after a write failure the writer refuses
+    // that too: the hot journal it flushed first is rolled back by the next open).
+    dest?.close();
+    await writer.drain(0).catch(() => {});
+    await writer.request({ op: "close" }).catch(() => {});
+    throw e;
+  } finally {
+    relay.forget(relayName);
+  }
+}
+
+/** The full copy into a temporary file beside the target, renamed over it at the end. */
+async function freshCopy(rt: Runtime, relay: RelayVfs, writer: OpfsWriter, source: Database, { dirs, name }: OpfsTarget,
+  options: BackupOptions): Promise<BackupResult> {
+  const relayName = `/backup-${++serial}.db`;
   let dest: Database | undefined;
   let opened = false;
   try {
-    writer = new OpfsWriter(full);
     await writer.request({ op: "open", dirs, name, temp: `.${name}.${Date.now().toString(36)}${++serial}.sbw-tmp` });
     opened = true;
     relay.expect(relayName, writer);
@@ -127,15 +218,13 @@ export async function backupToOpfs(rt: Runtime, relay: RelayVfs, source: Databas
     dest.close();
     await writer.drain(0);
     await writer.request({ op: "commit" });
-    return { ...result, elapsedMs: performance.now() - start };
+    return result;
   } catch (e) {
     dest?.close();
-    if (opened) await writer!.request({ op: "abort" }).catch(() => {});
+    if (opened) await writer.request({ op: "abort" }).catch(() => {});
     throw e;
   } finally {
     relay.forget(relayName);
-    writer?.terminate();
-    lock.release();
   }
 }
 

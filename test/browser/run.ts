@@ -163,6 +163,42 @@ test("a worker killed in the middle of an incremental backup into OPFS leaves th
   assert.equal(r.integrity, "ok");
 });
 
+test("main-thread backupToOpfs over its previous backup: incremental in place, bytes equal to a full backup's, shrinks too; a non-database is replaced", async (ctx) => {
+  const page = await harness(ctx);
+  const r = await call(page, "mainIncremental", dirName("minc"));
+  assert.equal(r.first, false, "the first backup into a new file is a full copy");
+  assert.equal(r.inc.incremental, true);
+  assert.equal(r.full.incremental, false);
+  assert.equal(r.inc.pagesCompared, r.inc.pageCount);
+  assert.ok(r.inc.pagesWritten > 0 && r.inc.pagesWritten <= r.inc.pageCount * 0.1, JSON.stringify(r.inc));
+  assert.ok(r.events >= 3, `progress in steps: ${r.events}`);
+  assert.equal(r.sameBytes, true, "the same bytes as the backup API's copy over the same old bytes");
+  assert.equal(r.equal, true);
+  assert.equal(r.integrity, "ok");
+  assert.equal(r.shrunk.incremental, true);
+  assert.equal(r.shrunk.equal, true);
+  assert.equal(r.shrunk.integrity, "ok");
+  assert.equal(r.shrunk.bytes, r.shrunk.pageBytes, "truncated to the source's pages");
+  assert.deepEqual(Object.keys(r.files), ["inc.db"], "no journal or temporary file left");
+  assert.equal(r.trueOverMissing?.code, 1, JSON.stringify(r.trueOverMissing));
+  assert.match(r.trueOverMissing.message, /incremental: true, but .*missing/);
+  assert.match(r.junk.junkTrue?.message, /incremental: true, but .*not a database/);
+  assert.equal(r.junk.junkAuto, false, "a file that is no database is replaced by the full copy");
+  assert.equal(r.junk.equal, true);
+});
+
+test("a page closed in the middle of an incremental backupToOpfs leaves a hot journal and the old database", async (ctx) => {
+  const page = await harness(ctx);
+  const path = `${dirName("minckill")}/inc.db`;
+  const { old, next } = await call(page, "mainIncrementalUnderway", path);
+  await page.close();
+  const page2 = await harness(ctx);
+  const r = await recoverInNewWorker(page2, path);
+  assert.ok(r.journalBefore > 0, "closed inside the write transaction: a hot journal was left");
+  assert.ok(r.content === old, `the old content (new: ${r.content === next})`);
+  assert.equal(r.integrity, "ok");
+});
+
 test("WAL on OPFS: a worker killed right after its commits (database still open) loses none of them", async (ctx) => {
   // Commits reach the -wal file when they return (the buffering layer flushes at every WAL-index
   // lock): nothing committed waits in a JS buffer that a closed tab would take with it.
@@ -305,23 +341,27 @@ test("main thread: restoreFromOpfs reads in steps with progress; an abort reject
   assert.equal(r.memoryDelta, 0, "the heap is back to where it was");
 });
 
-test("main thread: aborted copy rejects with the reason and leaves the old file", async (ctx) => {
+test("main thread: aborted copy (incremental in place, and full) rejects with the reason and leaves the old file", async (ctx) => {
   const page = await harness(ctx);
-  const r = await call(page, "mainAbort", `${dirName("abort")}/app.db`);
-  assert.equal(r.rejection?.message, "user abort");
-  assert.equal(r.events, 3);
-  assert.equal(r.after.digest, r.v1, "old content");
-  assert.equal(r.after.integrity, "ok");
-  assert.deepEqual(r.tmp, [], "the temporary file is gone");
+  for (const incremental of [true, false]) {
+    const r = await call(page, "mainAbort", `${dirName("abort")}/app.db`, incremental);
+    assert.equal(r.rejection?.message, "user abort", `incremental: ${incremental}`);
+    assert.equal(r.events, 3);
+    assert.equal(r.after.digest, r.v1, "old content");
+    assert.equal(r.after.integrity, "ok");
+    assert.deepEqual(r.files, ["app.db"], "no journal or temporary file left");
+  }
 });
 
-test("main thread: a failure mid-copy rejects and leaves the old file", async (ctx) => {
+test("main thread: a failure mid-copy (incremental in place, and full) rejects and leaves the old file", async (ctx) => {
   const page = await harness(ctx);
-  const r = await call(page, "mainInjectedFailure", `${dirName("fail")}/app.db`);
-  assert.equal(r.rejection?.message, "injected failure");
-  assert.equal(r.after.digest, r.v1);
-  assert.equal(r.after.integrity, "ok");
-  assert.deepEqual(r.tmp, []);
+  for (const incremental of [true, false]) {
+    const r = await call(page, "mainInjectedFailure", `${dirName("fail")}/app.db`, incremental);
+    assert.equal(r.rejection?.message, "injected failure", `incremental: ${incremental}`);
+    assert.equal(r.after.digest, r.v1);
+    assert.equal(r.after.integrity, "ok");
+    assert.deepEqual(r.files, ["app.db"], "no journal or temporary file left");
+  }
 });
 
 test("main thread: target held by a worker → SQLITE_BUSY before copying, old file intact", async (ctx) => {
@@ -347,7 +387,6 @@ test("options: unknown keys and destName other than main are TypeErrors; elapsed
   assert.match(r.rejected.destNosuch.message, /destName/);
   assert.deepEqual(r.filesAfterRejections, {}, "nothing was written");
   assert.deepEqual(r.accepted.destMain, { ok: true });
-  assert.match(r.rejected.incrementalTrue.message, /incremental: true is not supported/);
   assert.deepEqual(r.accepted.incrementalFalse, { ok: true });
   assert.ok(r.elapsed.elapsedMs >= r.elapsed.sinceLastEvent && r.elapsed.elapsedMs <= r.elapsed.wall, JSON.stringify(r.elapsed));
   for (const k of ["sameConnection", "otherConnection"]) {
@@ -456,7 +495,7 @@ test("OPFS quota exhausted (DevTools Storage.overrideQuotaForOrigin): SQLITE_FUL
   }
 });
 
-test("page closed mid-copy: the old file stays intact and readable", async (ctx) => {
+test("page closed mid-copy (full copy): the old file stays intact and readable", async (ctx) => {
   const path = `${dirName("closed")}/app.db`;
   const first = await harness(ctx);
   const v1 = await call(first, "writeVersion", path, 200, "v1");

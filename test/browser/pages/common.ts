@@ -43,16 +43,58 @@ export async function listDir(path: string): Promise<Record<string, number>> {
   return out;
 }
 
-/** The first bytes of an OPFS file, read without SQLite. */
-export async function fileHead(path: string, n: number): Promise<number[]> {
+/** The handle of an OPFS file. */
+export async function opfsFile(path: string): Promise<FileSystemFileHandle> {
   const parts = path.split("/").filter(Boolean);
   let dir = await navigator.storage.getDirectory();
   for (const p of parts.slice(0, -1)) dir = await dir.getDirectoryHandle(p);
-  const f = await (await dir.getFileHandle(parts.at(-1)!)).getFile();
+  return dir.getFileHandle(parts.at(-1)!);
+}
+
+/** The first bytes of an OPFS file, read without SQLite. */
+export async function fileHead(path: string, n: number): Promise<number[]> {
+  const f = await (await opfsFile(path)).getFile();
   return Array.from(new Uint8Array(await f.slice(0, n).arrayBuffer()));
 }
 
 export function errorInfo(e: unknown): { name: string; message: string; code?: number } {
   const x = e as { name?: string; message?: string; code?: number };
   return { name: String(x?.name), message: String(x?.message ?? e), code: typeof x?.code === "number" ? x.code : undefined };
+}
+
+/** The benches' database: `mib` MiB of 1000-byte random blobs, one a row. Returns its size in bytes. */
+export function fillBench(db: Database, mib: number): number {
+  db.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, b BLOB)");
+  db.exec("BEGIN");
+  for (let i = 0; i < Math.ceil((mib * 2 ** 20) / 1100); i++) db.run("INSERT INTO t(b) VALUES (randomblob(1000))");
+  db.exec("COMMIT");
+  return db.get<{ n: number }>("SELECT page_count * page_size AS n FROM pragma_page_count, pragma_page_size")!.n;
+}
+
+/** Changes ~1% of a fillBench database's pages: one row in 350, at ~3.5 rows a page. */
+export const CHANGE_ONE_PERCENT = "UPDATE t SET b = randomblob(1000) WHERE id % 350 = 0";
+
+/**
+ * A repeat backup after 1% changed, against the first backup into a new file and a full repeat:
+ * `backupTo(incremental)` runs one backup of the source to the same OPFS file.
+ */
+export async function repeatBench(src: Database, bytes: number,
+  backupTo: (incremental: boolean | "auto") => Promise<{ pagesWritten: number; pageCount: number; incremental: boolean }>) {
+  const timed = async (incremental: boolean | "auto") => {
+    const t0 = performance.now();
+    const r = await backupTo(incremental);
+    return { ms: performance.now() - t0, r };
+  };
+  const first = await timed("auto");
+  src.exec(CHANGE_ONE_PERCENT);
+  const inc = await timed("auto");
+  src.exec(CHANGE_ONE_PERCENT);
+  const full = await timed(false);
+  const { pagesWritten, pageCount, incremental } = inc.r;
+  return {
+    dbMiB: bytes / 2 ** 20, firstMs: first.ms, incrementalMs: inc.ms, fullRepeatMs: full.ms, incremental,
+    ofFirst: inc.ms / first.ms, pagesWritten, pageCount,
+    // Each written page once into the journal (4 + page + 4 bytes, and a 512-byte header) and once into the file.
+    writtenPct: (100 * (pagesWritten * (2 * 4096 + 8) + 512)) / bytes,
+  };
 }

@@ -1,7 +1,7 @@
 // Test page: main-thread operations and a pool of test workers, driven by test/browser/run.ts
 // through window.h.call(op, args).
 import { loadSqlite, type Database } from "../../../src/index.browser.js";
-import { contentOf, digest, errorInfo, fill, integrity, listDir } from "./common.js";
+import { contentOf, digest, errorInfo, fill, fillBench, integrity, listDir, opfsFile, repeatBench } from "./common.js";
 
 const sqlitePromise = loadSqlite();
 const workers = new Map<number, { w: Worker; pending: Map<number, (m: any) => void> }>();
@@ -74,7 +74,7 @@ const ops: Record<string, (...args: any[]) => Promise<unknown>> = {
   },
 
   /** An aborted copy rejects with the abort reason and leaves the previous file. */
-  async mainAbort(path: string) {
+  async mainAbort(path: string, incremental: boolean) {
     const sqlite = await sqlitePromise;
     const v1 = await versionOf(path, 300, "v1");
     using db2 = sqlite.open(":memory:");
@@ -84,6 +84,7 @@ const ops: Record<string, (...args: any[]) => Promise<unknown>> = {
     let rejection: unknown = null;
     try {
       await sqlite.backupToOpfs(db2, path, {
+        incremental,
         pagesPerStep: 10,
         signal: ac.signal,
         onProgress: () => {
@@ -94,11 +95,11 @@ const ops: Record<string, (...args: any[]) => Promise<unknown>> = {
       rejection = errorInfo(e);
     }
     const after = await restoreDigest(path);
-    return { v1: v1.digest, rejection, events, after, tmp: await tmpFiles(path.split("/").slice(0, -1).join("/")) };
+    return { v1: v1.digest, rejection, events, after, files: Object.keys(await listDir(path.split("/").slice(0, -1).join("/"))) };
   },
 
   /** A failure in the middle (here: onProgress throws) rejects and leaves the previous file. */
-  async mainInjectedFailure(path: string) {
+  async mainInjectedFailure(path: string, incremental: boolean) {
     const sqlite = await sqlitePromise;
     const v1 = await versionOf(path, 300, "v1");
     using db2 = sqlite.open(":memory:");
@@ -107,6 +108,7 @@ const ops: Record<string, (...args: any[]) => Promise<unknown>> = {
     let events = 0;
     try {
       await sqlite.backupToOpfs(db2, path, {
+        incremental,
         pagesPerStep: 10,
         onProgress: () => {
           if (++events === 5) throw new Error("injected failure");
@@ -116,7 +118,7 @@ const ops: Record<string, (...args: any[]) => Promise<unknown>> = {
       rejection = errorInfo(e);
     }
     const after = await restoreDigest(path);
-    return { v1: v1.digest, rejection, after, tmp: await tmpFiles(path.split("/").slice(0, -1).join("/")) };
+    return { v1: v1.digest, rejection, after, files: Object.keys(await listDir(path.split("/").slice(0, -1).join("/"))) };
   },
 
   /** The target held open by a worker: SQLITE_BUSY once busyTimeoutMs is over, before anything is copied; nothing changes. */
@@ -140,17 +142,82 @@ const ops: Record<string, (...args: any[]) => Promise<unknown>> = {
     return { v1: v1.digest, rejection, events, after, tmp: await tmpFiles(path.split("/").slice(0, -1).join("/")) };
   },
 
+  /**
+   * backupToOpfs over its previous backup: incremental in place, byte-equal to the backup API's
+   * full copy over the same old bytes (here in memory), no files left beside it.
+   */
+  async mainIncremental(dir: string) {
+    const sqlite = await sqlitePromise;
+    const path = `${dir}/inc.db`;
+    using src = sqlite.open(":memory:");
+    fill(src, 3000, 500);
+    const first = await sqlite.backupToOpfs(src, path);
+    using ref = await sqlite.restoreFromOpfs(path); // the old bytes
+    src.exec("UPDATE t SET s = 'changed ' || id WHERE id % 100 = 0; INSERT INTO t(s, b, r) VALUES ('new', randomblob(500), 1)");
+    const expected = contentOf(src);
+    let events = 0;
+    const used0 = sqlite.memoryUsed();
+    const inc = await sqlite.backupToOpfs(src, path, { pagesPerStep: 40, onProgress: () => void events++ });
+    const memoryDelta = sqlite.memoryUsed() - used0;
+    const full = await sqlite.backup(src, ref, { incremental: false });
+    const a = new Uint8Array(await (await (await opfsFile(path)).getFile()).arrayBuffer());
+    const b = ref.serialize();
+    using back = await sqlite.restoreFromOpfs(path);
+    // Shrinking: the file is truncated to the source's size.
+    src.exec("DELETE FROM t WHERE id > 1000; VACUUM");
+    const shrunk = await sqlite.backupToOpfs(src, path);
+    using back2 = await sqlite.restoreFromOpfs(path);
+    const trueOverMissing = await sqlite.backupToOpfs(src, `${dir}/missing.db`, { incremental: true }).then(() => null, errorInfo);
+    const files = await listDir(dir);
+    // A file that is no database: refused with incremental true, replaced by the full copy with "auto".
+    const d = await (await navigator.storage.getDirectory()).getDirectoryHandle(dir);
+    const w = await (await d.getFileHandle("junk.db", { create: true })).createWritable();
+    await w.write(new Uint8Array(8192).fill(7));
+    await w.close();
+    const junkTrue = await sqlite.backupToOpfs(src, `${dir}/junk.db`, { incremental: true }).then(() => null, errorInfo);
+    const junkAuto = await sqlite.backupToOpfs(src, `${dir}/junk.db`).then((r) => r.incremental, errorInfo);
+    using junk = await sqlite.restoreFromOpfs(`${dir}/junk.db`);
+    return {
+      junk: { junkTrue, junkAuto, equal: contentOf(junk) === contentOf(src) },
+      first: first.incremental, events, memoryDelta,
+      inc: { incremental: inc.incremental, pagesWritten: inc.pagesWritten, pagesCompared: inc.pagesCompared, pageCount: inc.pageCount },
+      full: { incremental: full.incremental },
+      sameBytes: a.length === b.length && a.every((x, i) => x === b[i]),
+      equal: contentOf(back) === expected, integrity: integrity(back),
+      shrunk: { incremental: shrunk.incremental, equal: contentOf(back2) === contentOf(src), integrity: integrity(back2), bytes: (await listDir(dir))["inc.db"], pageBytes: shrunk.pageCount * 4096 },
+      files, trueOverMissing,
+    };
+  },
+
+  /** Starts an incremental backupToOpfs big enough to write pages in place before its commit, and resolves mid-way. */
+  async mainIncrementalUnderway(path: string) {
+    const sqlite = await sqlitePromise;
+    const src = sqlite.open(":memory:");
+    fill(src, 30_000, 1000);
+    await sqlite.backupToOpfs(src, path);
+    const old = await digest(contentOf(src));
+    src.exec("UPDATE t SET s = 'changed ' || id"); // every page: past the 16 MiB the cache holds
+    const next = await digest(contentOf(src));
+    return new Promise((resolve, reject) => {
+      let events = 0;
+      sqlite.backupToOpfs(src, path, {
+        incremental: true, pagesPerStep: 200, pauseMs: 50,
+        onProgress: () => void (++events === 30 && resolve({ old, next })),
+      }).catch(reject);
+    });
+  },
+
   async writeVersion(path: string, rows: number, tag: string) {
     return (await versionOf(path, rows, tag)).digest;
   },
 
-  /** Starts a slow copy and returns at once; progress is counted in window.slowProgress. */
+  /** Starts a slow full copy (a temporary file) and returns at once; progress is counted in window.slowProgress. */
   async startSlowBackup(path: string) {
     const sqlite = await sqlitePromise;
     const db = sqlite.open(":memory:");
     fill(db, 4000, 500, "slow");
     (globalThis as any).slowProgress = 0;
-    void sqlite.backupToOpfs(db, path, { pagesPerStep: 4, pauseMs: 30, onProgress: () => void (globalThis as any).slowProgress++ });
+    void sqlite.backupToOpfs(db, path, { incremental: false, pagesPerStep: 4, pauseMs: 30, onProgress: () => void (globalThis as any).slowProgress++ });
     return true;
   },
 
@@ -180,7 +247,7 @@ const ops: Record<string, (...args: any[]) => Promise<unknown>> = {
       openOpfsVfs: await attempt(() => sqlite.openOpfs(path, { vfs: "memory" } as object)),
       openOpfsTimeout: await attempt(() => sqlite.openOpfs(path, { busyTimeoutMs: -1 })),
       backupTimeout: await attempt(() => sqlite.backupToOpfs(db, path, { busyTimeoutMs: "5" } as object)),
-      incrementalTrue: await attempt(() => sqlite.backupToOpfs(db, path, { incremental: true })),
+      incrementalType: await attempt(() => sqlite.backupToOpfs(db, path, { incremental: "yes" } as object)),
     };
     const filesAfterRejections = await listDir(dir).catch(() => ({}));
     // destName "main" and verifySource false are accepted.
@@ -353,11 +420,7 @@ const ops: Record<string, (...args: any[]) => Promise<unknown>> = {
   async benchMain(path: string, mib: number) {
     const sqlite = await sqlitePromise;
     using db = sqlite.open(":memory:");
-    db.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, b BLOB)");
-    db.exec("BEGIN");
-    for (let i = 0; i < Math.ceil((mib * 2 ** 20) / 1100); i++) db.run("INSERT INTO t(b) VALUES (randomblob(1000))");
-    db.exec("COMMIT");
-    const bytes = db.get<{ n: number }>("SELECT page_count * page_size AS n FROM pragma_page_count, pragma_page_size")!.n;
+    const bytes = fillBench(db, mib);
     let last = performance.now();
     let longestTaskMs = 0;
     const t0 = performance.now();
@@ -372,6 +435,13 @@ const ops: Record<string, (...args: any[]) => Promise<unknown>> = {
     const restoreT0 = performance.now();
     (await sqlite.restoreFromOpfs(path)).close();
     return { dbMiB: bytes / 2 ** 20, MiBps: bytes / 2 ** 20 / s, steps: res.steps, longestGapBetweenStepsMs: longestTaskMs, restoreMiBps: bytes / 2 ** 20 / ((performance.now() - restoreT0) / 1000) };
+  },
+
+  /** Main-thread backupToOpfs over its previous backup, 1% of pages changed (common.ts repeatBench). */
+  async benchRepeatMain(path: string, mib: number) {
+    const sqlite = await sqlitePromise;
+    using db = sqlite.open(":memory:");
+    return await repeatBench(db, fillBench(db, mib), (incremental) => sqlite.backupToOpfs(db, path, { incremental }));
   },
 
   async restoreMissing(path: string) {

@@ -1,7 +1,7 @@
 // Test worker: named operations run on request from the page ({ id, op, args } → { id, result | error }).
 import { loadSqlite, MemoryVfs, OpfsVfs, type Database } from "../../../src/index.browser.js";
 import { runVfsConformance } from "../../vfs-conformance.js";
-import { contentOf, digest, errorInfo, fileHead, fill, integrity, listDir } from "./common.js";
+import { contentOf, digest, errorInfo, fileHead, fill, fillBench, integrity, listDir, repeatBench } from "./common.js";
 
 const sqlitePromise = loadSqlite();
 const held = new Map<string, Database>();
@@ -346,12 +346,7 @@ const ops: Record<string, (...args: any[]) => Promise<unknown>> = {
   async bench(dir: string, mib: number) {
     const sqlite = await sqlitePromise;
     using mem = sqlite.open(":memory:");
-    mem.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, b BLOB)");
-    mem.exec("BEGIN");
-    const rows = Math.ceil((mib * 1024 * 1024) / 1100);
-    for (let i = 0; i < rows; i++) mem.run("INSERT INTO t(b) VALUES (randomblob(1000))");
-    mem.exec("COMMIT");
-    const bytes = mem.get<{ n: number }>("SELECT page_count * page_size AS n FROM pragma_page_count, pragma_page_size")!.n;
+    const bytes = fillBench(mem, mib);
     const results: Record<string, number> = { dbMiB: bytes / 2 ** 20 };
     for (const [label, pagesPerStep] of [["oneStep", -1], ["adaptive", undefined], ["pages100", 100]] as const) {
       using dest = await sqlite.openOpfs(`${dir}/bench-${label}.db`);
@@ -371,10 +366,7 @@ const ops: Record<string, (...args: any[]) => Promise<unknown>> = {
       const unbuffered = new OpfsVfs("opfs-unbuffered", { writeBuffer: 0, readAhead: 0 });
       const plain = await loadSqlite({ vfs: [unbuffered] });
       using src = plain.open(":memory:");
-      src.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, b BLOB)");
-      src.exec("BEGIN");
-      for (let i = 0; i < rows; i++) src.run("INSERT INTO t(b) VALUES (randomblob(1000))");
-      src.exec("COMMIT");
+      fillBench(src, mib);
       const pin = await unbuffered.prepare(`${dir}/bench-unbuffered.db`);
       using dest = plain.open(pin.path, { vfs: unbuffered.name });
       pin.release();
@@ -394,6 +386,16 @@ const ops: Record<string, (...args: any[]) => Promise<unknown>> = {
     results.raw4kWriteMiBps = (n * 4096) / 2 ** 20 / ((performance.now() - t0) / 1000);
     sah.close();
     return results;
+  },
+
+  /** openOpfs + backup over the previous backup, 1% of pages changed (common.ts repeatBench). */
+  async benchRepeat(path: string, mib: number) {
+    const sqlite = await sqlitePromise;
+    using src = sqlite.open(":memory:");
+    return await repeatBench(src, fillBench(src, mib), async (incremental) => {
+      using dest = await sqlite.openOpfs(path);
+      return await sqlite.backup(src, dest, { incremental });
+    });
   },
 };
 
