@@ -30,6 +30,10 @@ try {
     console.log("worker (openOpfs + backup)", JSON.stringify(await call("inWorker", w, "bench", [`bench-${Date.now()}-${i}`, mib])));
     await call("terminate", w);
     console.log("main thread (backupToOpfs)", JSON.stringify(await call("benchMain", `benchmain-${Date.now()}/m.db`, mib)));
+    const w2 = await call("spawn");
+    console.log("repeat, 1% changed, worker", JSON.stringify(await call("inWorker", w2, "benchRepeat", [`repeat-${Date.now()}-${i}/r.db`, mib])));
+    await call("terminate", w2);
+    console.log("repeat, 1% changed, main thread", JSON.stringify(await call("benchRepeatMain", `repeatmain-${Date.now()}-${i}/r.db`, mib)));
   }
 } finally {
   await ctx.close();
