@@ -40,8 +40,9 @@
 ** main file in the windows; a checkpoint that cannot finish (BUSY: a reader or a writer in the
 ** way) is no error, as the compare reads the destination's WAL frames on top of the file anyway
 ** (read_window()). The writes go into its WAL as for any WAL transaction (the spill and the
-** COMMIT append frames; ROLLBACK drops them), and after the COMMIT another TRUNCATE checkpoint
-** moves the result into the main file, where it can (a BUSY one leaves it in the WAL, committed).
+** COMMIT append frames; ROLLBACK drops them; the COMMIT syncs the WAL, see dest_sync_flags()),
+** and after the COMMIT another TRUNCATE checkpoint moves the result into the main file, where it
+** can (a BUSY one leaves it in the WAL, committed and durable).
 */
 #include "sqlite3.c"
 #include <stdint.h>
@@ -143,12 +144,28 @@ static void restore_spill(PageDiff *p){
   }
 }
 
+/*
+** This build's WAL default is synchronous=NORMAL, under which a commit becomes durable at the
+** next checkpoint only, and the one commit() runs may be BUSY or fail. A backup is durable once
+** it resolves, so a WAL destination's COMMIT syncs its WAL: for this transaction its pager has the
+** flags of FULL, unless the connection chose a level itself (PRAGMA synchronous); bFull 0 sets
+** back the connection's own level (kept in its Db, which this does not change).
+*/
+static void dest_sync_flags(PageDiff *p, int bFull){
+  sqlite3 *db = p->pDst;
+  const Db *pDb = &db->aDb[sqlite3FindDbName(db, p->zDst)];
+  int level = pDb->safety_level;
+  if( bFull && !pDb->bSyncSet && level<PAGER_SYNCHRONOUS_FULL ) level = PAGER_SYNCHRONOUS_FULL;
+  sqlite3PagerSetFlags(p->pDstPager, (unsigned)level | (db->flags & PAGER_FLAGS_MASK));
+}
+
 /* Ends the scans (and so the source's read transaction) and rolls the destination back. */
 static void rewind_diff(PageDiff *p){
   sqlite3_reset(p->pSrcScan);
   sqlite3_reset(p->pDstScan);
   sqlite3_reset(p->pPut);
   if( p->iNext && !sqlite3_get_autocommit(p->pDst) ) sqlite3_exec(p->pDst, "ROLLBACK", 0, 0, 0);
+  if( p->iNext && p->bDstWal ) dest_sync_flags(p, 0);
   p->iNext = 0;
   p->nWritten = p->nCompared = 0;
   restore_spill(p);
@@ -388,6 +405,7 @@ int sbw_pagediff_begin(PageDiff *p){
   if( rc!=SQLITE_OK ) return rc;
   p->iNext = 1;  /* from here on rewind_diff() rolls back */
   p->bDstWal = sqlite3PagerGetJournalMode(p->pDstPager)==PAGER_JOURNALMODE_WAL;
+  if( p->bDstWal ) dest_sync_flags(p, 1);  /* after BEGIN, whose lockBtree() sets the WAL default */
   raise_spill(p);
 
   p->errDest = 0;
@@ -543,6 +561,7 @@ int sbw_pagediff_commit(PageDiff *p){
   if( rc==SQLITE_OK ){
     p->iNext = 0;
     restore_spill(p);
+    if( p->bDstWal ) dest_sync_flags(p, 0);
     sqlite3ResetAllSchemasOfConnection(p->pDst);  /* as sqlite3_backup_step() does when done */
     if( p->bDstWal && checkpoint_dest(p)!=SQLITE_OK ) sqlite3Error(p->pDst, SQLITE_OK);
   }
