@@ -40,7 +40,7 @@
 ** main file in the windows; a checkpoint that cannot finish (BUSY: a reader or a writer in the
 ** way) is no error, as the compare reads the destination's WAL frames on top of the file anyway
 ** (read_window()). The writes go into its WAL as for any WAL transaction (the spill and the
-** COMMIT append frames; ROLLBACK drops them; the COMMIT syncs the WAL, see dest_sync_flags()),
+** COMMIT append frames; ROLLBACK drops them; the WAL is synced after the COMMIT, sbw_sync_wal()),
 ** and after the COMMIT another TRUNCATE checkpoint moves the result into the main file, where it
 ** can (a BUSY one leaves it in the WAL, committed and durable).
 */
@@ -145,18 +145,21 @@ static void restore_spill(PageDiff *p){
 }
 
 /*
-** This build's WAL default is synchronous=NORMAL, under which a commit becomes durable at the
-** next checkpoint only, and the one commit() runs may be BUSY or fail. A backup is durable once
-** it resolves, so a WAL destination's COMMIT syncs its WAL: for this transaction its pager has the
-** flags of FULL, unless the connection chose a level itself (PRAGMA synchronous); bFull 0 sets
-** back the connection's own level (kept in its Db, which this does not change).
+** Makes the committed frames of a WAL database durable. This build's WAL default is
+** synchronous=NORMAL, under which a commit is synced only by the next checkpoint (which a reader
+** may hold off, and which fails quietly in commit() below). A backup is durable once it
+** resolves, so both paths call this after their commit: commit() below, and the full copy
+** (src/ops/backup.ts). A no-op outside WAL mode, and when the connection chose
+** synchronous=OFF itself.
 */
-static void dest_sync_flags(PageDiff *p, int bFull){
-  sqlite3 *db = p->pDst;
-  const Db *pDb = &db->aDb[sqlite3FindDbName(db, p->zDst)];
-  int level = pDb->safety_level;
-  if( bFull && !pDb->bSyncSet && level<PAGER_SYNCHRONOUS_FULL ) level = PAGER_SYNCHRONOUS_FULL;
-  sqlite3PagerSetFlags(p->pDstPager, (unsigned)level | (db->flags & PAGER_FLAGS_MASK));
+int sbw_sync_wal(sqlite3 *db, const char *zSchema){
+  const int iDb = sqlite3FindDbName(db, zSchema);
+  Pager *pPager;
+  if( iDb<0 || db->aDb[iDb].pBt==0 ) return SQLITE_OK;
+  if( db->aDb[iDb].bSyncSet && db->aDb[iDb].safety_level==PAGER_SYNCHRONOUS_OFF ) return SQLITE_OK;
+  pPager = sqlite3BtreePager(db->aDb[iDb].pBt);
+  if( !pagerUseWal(pPager) ) return SQLITE_OK;
+  return sqlite3OsSync(sqlite3PagerJrnlFile(pPager), SQLITE_SYNC_NORMAL);
 }
 
 /* Ends the scans (and so the source's read transaction) and rolls the destination back. */
@@ -165,7 +168,6 @@ static void rewind_diff(PageDiff *p){
   sqlite3_reset(p->pDstScan);
   sqlite3_reset(p->pPut);
   if( p->iNext && !sqlite3_get_autocommit(p->pDst) ) sqlite3_exec(p->pDst, "ROLLBACK", 0, 0, 0);
-  if( p->iNext && p->bDstWal ) dest_sync_flags(p, 0);
   p->iNext = 0;
   p->nWritten = p->nCompared = 0;
   restore_spill(p);
@@ -405,7 +407,6 @@ int sbw_pagediff_begin(PageDiff *p){
   if( rc!=SQLITE_OK ) return rc;
   p->iNext = 1;  /* from here on rewind_diff() rolls back */
   p->bDstWal = sqlite3PagerGetJournalMode(p->pDstPager)==PAGER_JOURNALMODE_WAL;
-  if( p->bDstWal ) dest_sync_flags(p, 1);  /* after BEGIN, whose lockBtree() sets the WAL default */
   raise_spill(p);
 
   p->errDest = 0;
@@ -553,7 +554,8 @@ int sbw_pagediff_step(PageDiff *p, int nPage){
 }
 
 /* COMMIT on the destination; on failure the caller reads the error, then closes (rolls back).
-** A WAL destination is then checkpointed: its errors are not the backup's, which is committed. */
+** A WAL destination's WAL is then synced (a failure is reported: committed, not yet durable) and
+** the WAL checkpointed: the checkpoint's errors are not the backup's, which is durable by then. */
 int sbw_pagediff_commit(PageDiff *p){
   int rc;
   p->errDest = 1;
@@ -561,9 +563,12 @@ int sbw_pagediff_commit(PageDiff *p){
   if( rc==SQLITE_OK ){
     p->iNext = 0;
     restore_spill(p);
-    if( p->bDstWal ) dest_sync_flags(p, 0);
     sqlite3ResetAllSchemasOfConnection(p->pDst);  /* as sqlite3_backup_step() does when done */
-    if( p->bDstWal && checkpoint_dest(p)!=SQLITE_OK ) sqlite3Error(p->pDst, SQLITE_OK);
+    if( p->bDstWal ){
+      rc = sbw_sync_wal(p->pDst, p->zDst);
+      if( rc!=SQLITE_OK ) sqlite3Error(p->pDst, rc);  /* committed, but not durable yet */
+      else if( checkpoint_dest(p)!=SQLITE_OK ) sqlite3Error(p->pDst, SQLITE_OK);
+    }
   }
   return rc;
 }

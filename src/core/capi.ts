@@ -55,6 +55,8 @@ export interface CApi extends HeapExports {
   sbw_pagediff_rewind(p: Ptr): void;
   sbw_pagediff_info(p: Ptr, op: number): number;
   sbw_pagediff_close(p: Ptr): void;
+  /** Syncs a WAL database's WAL (its commits durable under synchronous=NORMAL); SQLITE_OK otherwise. */
+  sbw_sync_wal(db: Ptr, zSchema: Ptr): number;
 }
 
 /** SQLITE_TRANSIENT: SQLite copies bound text/blobs before the bind call returns. */

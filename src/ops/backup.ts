@@ -3,7 +3,7 @@
 // straight into the destination, or, for a file source that another process may write while
 // this runtime has no real file locks, into a scratch copy renamed in once the source guard
 // found it consistent (source-guard.ts, scratch.ts).
-import { SQLITE_ACCESS_READ } from "../core/constants.js";
+import { SQLITE_ACCESS_READ, SQLITE_OK } from "../core/constants.js";
 import { Backup } from "../handles/backup.js";
 import { Database } from "../handles/database.js";
 import type { Runtime } from "../runtime/runtime.js";
@@ -82,6 +82,7 @@ async function copyInto(rt: Runtime, source: Database, sourceName: string, dest:
       busyDelaysMs: busyDelays(rt.locking),
     }, options);
     handle!.finish();
+    syncWal(rt, destDb, destName);
     own?.db.close();
     return result;
   } catch (e) {
@@ -92,6 +93,17 @@ async function copyInto(rt: Runtime, source: Database, sourceName: string, dest:
     }
     throw e;
   }
+}
+
+/**
+ * Makes a WAL destination's commit durable (wasm/pagediff.c sbw_sync_wal: this build's WAL
+ * default, synchronous=NORMAL, syncs at checkpoints only). A failure rejects the backup, whose
+ * content is committed but not yet durable, as an I/O error after the commit point does.
+ */
+function syncWal(rt: Runtime, db: Database, schema: string): void {
+  rt.enter();
+  const rc = rt.heap.scoped((s) => rt.capi.sbw_sync_wal(db.state.ptr, s.cstring(schema)[0]));
+  if (rc !== SQLITE_OK) throw rt.errorFromCode(rc, "backup: the copy is committed, but syncing the destination's WAL failed");
 }
 
 /**
