@@ -1,12 +1,13 @@
 // Incremental backups (src/ops/incremental.ts, wasm/pagediff.c): over an existing database of the
-// same page size, backup() writes only the pages that differ. The reference for every result is
+// same page size, backup() writes only the pages that differ (and into a new or empty file, the
+// fresh copy writes every page straight into it). The reference for every result is
 // SQLite's own backup API (backupInit + step(-1)) over an identical copy of the same destination:
 // the files must be byte-for-byte equal, and the native sqlite3 CLI must find the copy sound and
 // dump it exactly as it dumps the source.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { execFileSync } from "node:child_process";
-import { closeSync, copyFileSync, ftruncateSync, openSync, readFileSync, readSync, rmSync, statSync, writeSync } from "node:fs";
+import { closeSync, copyFileSync, ftruncateSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { loadSqlite, SqliteError, type Database, type Sqlite } from "../src/index.js";
 import { NodeFsVfs } from "../src/node/fs-vfs.js";
@@ -447,6 +448,109 @@ test("a source past 1 GiB: the lock-byte page is skipped, every other page copie
     closeSync(sfd);
     closeSync(gfd);
   }
+});
+
+// The fresh copy (wasm/pagediff.c fresh_qualifies()): "auto" into a new or empty file writes the
+// pages straight into it, not through the destination's pager; the result must be what the backup
+// API makes of the same empty file. (verifySource: false: without real file locks a file source
+// would take the guarded backup API copy instead; these sources have no other writer.)
+test("a new or empty file gets the fresh copy: byte-equal to the backup API's, every page size, file, WAL and memory sources", async () => {
+  for (const pageSize of [512, 4096, 65536]) {
+    for (const kind of ["file", "wal", "memory"] as const) {
+      const ctx = `page size ${pageSize}, ${kind} source`;
+      const srcFile = fresh("fsrc");
+      using file = makeSource(srcFile, pageSize, "none", pageSize === 65536 ? 300 : 1500);
+      file.run("DELETE FROM t WHERE id % 7 = 0"); // free pages
+      if (kind === "wal") {
+        file.exec("PRAGMA journal_mode=WAL");
+        file.run("UPDATE t SET v = randomblob(300) WHERE id % 5 = 0"); // frames in the -wal, not checkpointed
+      }
+      using mem = sqlite.open(":memory:");
+      if (kind === "memory") await sqlite.backup(file, mem, { incremental: false });
+      const source = kind === "memory" ? mem : file;
+      const empty = fresh("fempty0");
+      writeFileSync(empty, "");
+      const want = reference(source, empty);
+      const byName = fresh("fnew");
+      const r = await sqlite.backup(source, byName, { verifySource: false, pagesPerStep: 100 });
+      assert.equal([r.incremental, r.pagesWritten, r.pagesCompared], [false, r.pageCount, 0], `${ctx}: reported as a full copy`);
+      assert.ok(readFileSync(byName).equals(want), `${ctx}: a new file, bytes equal the backup API's`);
+      const emptyFile = fresh("fempty");
+      writeFileSync(emptyFile, "");
+      {
+        using d = sqlite.open(emptyFile);
+        await sqlite.backup(source, d, { verifySource: false });
+        assert.equal(d.get("SELECT count(*) AS n FROM t"), source.get("SELECT count(*) AS n FROM t"), `${ctx}: the destination connection sees the rows`);
+      }
+      assert.ok(readFileSync(emptyFile).equals(want), `${ctx}: an empty file, bytes equal the backup API's`);
+      assert.is(integrity(emptyFile), "ok", ctx);
+    }
+  }
+});
+
+test("the fresh copy: a write through the source's connection restarts it (the file truncated, bounded); an abort removes a new file and empties an empty one", async () => {
+  // A WAL file: the backup API updates its copy in place on its own connection's writes
+  // (restarts 0); the fresh copy holds a snapshot and starts over.
+  using src = makeSource(fresh("fsrc"), 4096, "none", 3000);
+  src.exec("PRAGMA journal_mode=WAL");
+  const dest = fresh("frestart");
+  let writes = 0;
+  const res = await sqlite.backup(src, dest, {
+    verifySource: false,
+    pagesPerStep: 50,
+    onProgress: ({ remaining }) => {
+      if (remaining > 0 && writes < 10) {
+        src.run("INSERT INTO t(v) VALUES (randomblob(3000))");
+        writes++;
+      }
+    },
+  });
+  assert.is(res.restarts, 3, "after 3 restarts the rest runs in one chunk");
+  const want = fresh("fwant");
+  writeFileSync(want, "");
+  assert.ok(readFileSync(dest).equals(reference(src, want)), "the source after its writes, bytes equal the backup API's");
+
+  const reason = new Error("stop");
+  for (const existing of [false, true]) {
+    const f = fresh("fabort");
+    if (existing) writeFileSync(f, "");
+    const ac = new AbortController();
+    let events = 0;
+    await sqlite.backup(src, f, { verifySource: false, pagesPerStep: 50, signal: ac.signal, onProgress: () => { if (++events === 5) ac.abort(reason); } })
+      .then(() => assert.unreachable("must reject"), (e) => assert.is(e, reason));
+    if (existing) assert.is(statSync(f).size, 0, "the empty file is empty again");
+    else assert.not.ok(statSync(f, { throwIfNoEntry: false }), "the new file is removed");
+    assert.not.ok(statSync(`${f}-journal`, { throwIfNoEntry: false }), "no journal left");
+  }
+});
+
+test("the fresh copy of a source past 1 GiB: every page but the lock-byte one, equal to the source's", async () => {
+  const PAGE = 65536;
+  const srcFile = fresh("fbig-src");
+  sparseDatabase(srcFile, 16400, 3);
+  using src = sqlite.open(srcFile, { readonly: true });
+  const dest = fresh("fbig-dest");
+  const r = await sqlite.backup(src, dest, { verifySource: false });
+  assert.is(r.pageCount, 16400);
+  assert.is(statSync(dest).size, statSync(srcFile).size);
+  const a = Buffer.alloc(PAGE);
+  const b = Buffer.alloc(PAGE);
+  const sfd = openSync(srcFile, "r");
+  const gfd = openSync(dest, "r");
+  try {
+    for (let pg = 2; pg <= 16400; pg++) {
+      readSync(sfd, a, 0, PAGE, (pg - 1) * PAGE);
+      readSync(gfd, b, 0, PAGE, (pg - 1) * PAGE);
+      if (pg === 16385) assert.ok(b.every((x) => x === 0), "the lock-byte page is not written (a hole)");
+      else assert.ok(a.equals(b), `page ${pg}`);
+    }
+  } finally {
+    closeSync(sfd);
+    closeSync(gfd);
+  }
+  assert.is(integrity(dest), "ok");
+  rmSync(dest);
+  rmSync(srcFile);
 });
 
 test("CLI: backup --force over the previous backup reports the changed pages; --full copies all", () => {

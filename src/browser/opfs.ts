@@ -213,8 +213,10 @@ async function freshCopy(rt: Runtime, relay: RelayVfs, writer: OpfsWriter, sourc
     opened = true;
     relay.expect(relayName, writer);
     dest = new Database(rt, relayName, { vfs: relay.name });
-    dest.exec("PRAGMA journal_mode=OFF"); // the temporary file and the rename are the rollback
-    const result = await backup(rt, source, dest, { ...options, incremental: false });
+    // The temporary file and the rename are the rollback; a journal in memory lets a restart of
+    // the fresh copy (wasm/pagediff.c) truncate what it wrote, as journal_mode=OFF could not.
+    dest.exec("PRAGMA journal_mode=MEMORY");
+    const result = await backup(rt, source, dest, { ...options, incremental: options.incremental === false ? false : "auto" });
     dest.close();
     await writer.drain(0);
     await writer.request({ op: "commit" });

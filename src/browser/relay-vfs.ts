@@ -2,11 +2,12 @@
 // main-database files forward every write to a sink, the writer worker. BufferedFile (the one
 // buffering layer) merges SQLite's page writes into large ranges first. Two kinds of target:
 //
-// - A new file (expect()): only sqlite3_backup_step writes it (backupToOpfs opens it with
-//   journal_mode=OFF; the worker renames it over the target at the end), and it reads nothing
-//   of the destination but page 1 (kept: the first 64 KiB, page 1 at any page size): every
-//   other page it fetches, when a restart copies the source again, it overwrites whole before
-//   writing it out. So a read of bytes already sent returns zeros instead of failing.
+// - A new file (expect()): only a full copy writes it (the fresh copy of wasm/pagediff.c, or
+//   sqlite3_backup_step; backupToOpfs opens it with its journal in memory, and the worker renames
+//   it over the target at the end), and that reads nothing of the destination but page 1 (kept:
+//   the first 64 KiB, page 1 at any page size): every other page it fetches, when a restart
+//   copies the source again, it overwrites whole before writing it out. So a read of bytes
+//   already sent returns zeros instead of failing.
 // - The existing file itself (expectInPlace()), for an incremental backup: its reads are served
 //   from blocks fetched ahead through prefetch() (the compare says which), and a read of a block
 //   not fetched fails (SQLITE_IOERR_READ) rather than return anything wrong. Its rollback journal

@@ -55,6 +55,7 @@ export interface CApi extends HeapExports {
   sbw_pagediff_rewind(p: Ptr): void;
   sbw_pagediff_info(p: Ptr, op: number): number;
   sbw_pagediff_close(p: Ptr): void;
+  sbw_pagediff_fresh(p: Ptr, allow: number): void;
   /** Syncs a WAL database's WAL (its commits durable under synchronous=NORMAL); SQLITE_OK otherwise. */
   sbw_sync_wal(db: Ptr, zSchema: Ptr): number;
 }

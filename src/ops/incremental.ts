@@ -1,7 +1,8 @@
 // Incremental backup: over a destination that is already a database with the source's page size,
 // compare every page and write only the differing ones, in one write transaction on the
-// destination (wasm/pagediff.c does the compare and the writes). The result is byte-for-byte what
-// a full backup over the same destination gives. The loop keeps backup()'s rules: chunks sized to
+// destination (wasm/pagediff.c does the compare and the writes); into an empty one, write every
+// page straight into the file (the fresh copy). The result is byte-for-byte what a full backup
+// over the same destination gives. The loop keeps backup()'s rules: chunks sized to
 // ~TARGET_STEP_MS, yields between them, BUSY retried up to busyTimeoutMs, restarts bounded (the
 // chunk doubles, after a few the rest runs in one chunk), abort and every failure roll back.
 import { SQLITE_ACCESS_READ, SQLITE_BUSY, SQLITE_DONE, SQLITE_ERROR, SQLITE_LOCKED, SQLITE_OK } from "../core/constants.js";
@@ -11,7 +12,7 @@ import { Backup } from "../handles/backup.js";
 import { Database } from "../handles/database.js";
 import type { Runtime } from "../runtime/runtime.js";
 import type { BackupOptions, BackupResult } from "./options.js";
-import { plainPath } from "./scratch.js";
+import { plainPath, removeCreated } from "./scratch.js";
 import type { SourceGuard, Stamp } from "./source-guard.js";
 import {
   busyDelays, MAX_PAGES, MIN_PAGES, RESTARTS_BEFORE_ONE_STEP, TARGET_STEP_MS, sleep, yieldToEventLoop,
@@ -28,6 +29,7 @@ const INFO_REASON = 4;
 const INFO_ERR_DEST = 5;
 const INFO_PAGE_SIZE = 6;
 const INFO_WINDOW_PAGES = 7;
+const INFO_FRESH = 8;
 const REASONS = [
   "",
   "the source is empty",
@@ -42,10 +44,11 @@ const REASONS = [
 /**
  * Runs an incremental backup when `options.incremental` allows it and the destination qualifies.
  * Resolves null when the caller must make a full copy instead (incremental false, or "auto" and
- * the destination does not qualify: missing, empty, another page size, …; a WAL destination
- * qualifies, see wasm/pagediff.c). With
- * incremental true a destination that does not qualify is a SqliteError (SQLITE_ERROR).
- * A destination given by name qualifies only as a plain path of an existing file.
+ * the destination does not qualify: another page size, …; a WAL destination qualifies, see
+ * wasm/pagediff.c). With "auto", an empty or missing destination (a plain path) gets the fresh
+ * copy there instead: the same loop and rules, no compare, the pages written straight into the
+ * file (result `incremental: false`). With incremental true a destination that does not qualify
+ * is a SqliteError (SQLITE_ERROR).
  */
 export async function incrementalBackup(rt: Runtime, source: Database, sourceName: string, dest: Database | string,
   destName: string, guard: SourceGuard | null, options: BackupOptions): Promise<BackupResult | null> {
@@ -73,23 +76,32 @@ export async function incrementalBackup(rt: Runtime, source: Database, sourceNam
   }
   let destDb: Database;
   let own = false;
+  // A new file ("auto" only) gets the fresh copy (wasm/pagediff.c): created here, removed again
+  // unless the copy succeeds.
+  let created: string | null = null;
   if (typeof dest === "string") {
     const vfs = rt.vfs();
-    if (!plainPath(dest) || !vfs.access(vfs.fullPathname(dest), SQLITE_ACCESS_READ)) return decline("the destination is not an existing file");
-    destDb = new Database(rt, dest, { create: false });
+    const path = vfs.fullPathname(dest);
+    const exists = plainPath(dest) && vfs.access(path, SQLITE_ACCESS_READ);
+    if (!exists && (mode !== "auto" || !plainPath(dest))) return decline("the destination is not an existing file");
+    destDb = new Database(rt, dest, { create: !exists });
     own = true;
+    if (!exists) created = path;
   } else destDb = dest;
   let validated: Disposable | undefined;
+  let done = false;
   try {
     // backupInit() checks what the full copy would (distinct connections, destination not in use,
     // known schemas) with the same errors. Never stepped, it holds no lock and copies nothing.
     validated = new Backup(rt, destDb, destName, source, sourceName);
     const result = await compareAndWrite(rt, source, sourceName, destDb, destName, guard, options, mode === "auto");
     if (typeof result === "string") return decline(result);
+    done = true;
     return result;
   } finally {
     validated?.[Symbol.dispose]();
     if (own) destDb.close();
+    if (created !== null && !done) removeCreated(rt, created);
   }
 }
 
@@ -108,6 +120,8 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
     return heap.i32(pp);
   });
   const info = (op: number) => capi.sbw_pagediff_info(p, op) >>> 0;
+  // "auto" over an empty destination: the fresh copy, no compare (wasm/pagediff.c fresh_qualifies()).
+  if (auto) capi.sbw_pagediff_fresh(p, 1);
   // An error of the last call, from the connection it happened on (before any rollback resets it).
   const failure = (rc: number) => {
     const db = info(INFO_ERR_DEST) ? dest : source;
@@ -216,9 +230,11 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
     if (committed !== SQLITE_OK) throw failure(committed);
     const pageCount = info(INFO_PAGES);
     onProgress?.({ remaining: 0, pageCount });
+    // The fresh copy reports what a full copy does.
+    const fresh = info(INFO_FRESH) !== 0;
     return {
       pageCount, steps, restarts, elapsedMs: performance.now() - start,
-      pagesWritten: info(INFO_WRITTEN), pagesCompared: info(INFO_COMPARED), incremental: true,
+      pagesWritten: fresh ? pageCount : info(INFO_WRITTEN), pagesCompared: info(INFO_COMPARED), incremental: !fresh,
     };
   } finally {
     capi.sbw_pagediff_close(p); // rolls the destination back unless committed; frees everything
