@@ -259,6 +259,20 @@ test("incremental false copies everything; auto falls back when the destination 
   }
 });
 
+/** An onProgress that writes through the source's own connection between chunks, up to 10 times. */
+function writesBetweenChunks(src: Database) {
+  let writes = 0;
+  return {
+    onProgress: ({ remaining }: { remaining: number }) => {
+      if (remaining > 0 && writes < 10) {
+        src.run("INSERT INTO t(v) VALUES (randomblob(3000))");
+        writes++;
+      }
+    },
+    count: () => writes,
+  };
+}
+
 test("a write through the source's connection between chunks restarts the compare, bounded", async () => {
   for (const memory of [false, true]) {
     const srcFile = memory ? ":memory:" : fresh("src");
@@ -266,20 +280,11 @@ test("a write through the source's connection between chunks restarts the compar
     const prev = await previousBackup(src);
     const dest = fresh("dest");
     copyFileSync(prev, dest);
-    let writes = 0;
-    const res = await sqlite.backup(src, dest, {
-      incremental: true,
-      pagesPerStep: 50,
-      onProgress: ({ remaining }) => {
-        if (remaining > 0 && writes < 10) {
-          src.run("INSERT INTO t(v) VALUES (randomblob(3000))");
-          writes++;
-        }
-      },
-    });
+    const writer = writesBetweenChunks(src);
+    const res = await sqlite.backup(src, dest, { incremental: true, pagesPerStep: 50, onProgress: writer.onProgress });
     assert.ok(res.incremental);
     assert.is(res.restarts, 3, "after 3 restarts the rest runs in one chunk, which nobody can interrupt");
-    assert.ok(writes >= 3);
+    assert.ok(writer.count() >= 3);
     const want = fresh("want");
     await sqlite.backup(src, want, { incremental: false });
     assert.is(dump(dest), dump(want), `${memory ? "memory" : "file"} source: the copy is the source after its writes`);
@@ -404,6 +409,24 @@ function sparseDatabase(file: string, pages: number, seed: number): void {
   }
 }
 
+/** Calls check with page pg of both files, for pg from `from` to `to`. */
+function pagePairs(fileA: string, fileB: string, size: number, from: number, to: number, check: (pg: number, a: Buffer, b: Buffer) => void): void {
+  const a = Buffer.alloc(size);
+  const b = Buffer.alloc(size);
+  const fa = openSync(fileA, "r");
+  const fb = openSync(fileB, "r");
+  try {
+    for (let pg = from; pg <= to; pg++) {
+      readSync(fa, a, 0, size, (pg - 1) * size);
+      readSync(fb, b, 0, size, (pg - 1) * size);
+      check(pg, a, b);
+    }
+  } finally {
+    closeSync(fa);
+    closeSync(fb);
+  }
+}
+
 test("a source past 1 GiB: the lock-byte page is skipped, every other page copied", async () => {
   const PAGE = 65536;
   const srcFile = fresh("big-src");
@@ -427,27 +450,16 @@ test("a source past 1 GiB: the lock-byte page is skipped, every other page copie
   // What the backup API writes: every page but the lock-byte one, page 1 with the destination's
   // change counter and schema cookie + 1 and this library's version number.
   assert.is(statSync(destFile).size, statSync(srcFile).size);
-  const a = Buffer.alloc(PAGE);
-  const b = Buffer.alloc(PAGE);
-  const sfd = openSync(srcFile, "r");
-  const gfd = openSync(destFile, "r");
-  try {
-    for (let pg = 1; pg <= 16400; pg++) {
-      readSync(sfd, a, 0, PAGE, (pg - 1) * PAGE);
-      readSync(gfd, b, 0, PAGE, (pg - 1) * PAGE);
-      if (pg === 1) {
-        assert.is(b.readUInt32BE(24), before.readUInt32BE(24) + 1, "change counter");
-        assert.is(b.readUInt32BE(40), before.readUInt32BE(40) + 1, "schema cookie");
-        assert.is(b.readUInt32BE(92), b.readUInt32BE(24), "version-valid-for");
-        for (const at of [24, 40, 92, 96]) a.copy(b, at, at, at + 4);
-      }
-      if (pg === 16385) assert.ok(b.every((x) => x === 0), "the lock-byte page is left as it was (a hole)");
-      else assert.ok(a.equals(b), `page ${pg}`);
+  pagePairs(srcFile, destFile, PAGE, 1, 16400, (pg, a, b) => {
+    if (pg === 1) {
+      assert.is(b.readUInt32BE(24), before.readUInt32BE(24) + 1, "change counter");
+      assert.is(b.readUInt32BE(40), before.readUInt32BE(40) + 1, "schema cookie");
+      assert.is(b.readUInt32BE(92), b.readUInt32BE(24), "version-valid-for");
+      for (const at of [24, 40, 92, 96]) a.copy(b, at, at, at + 4);
     }
-  } finally {
-    closeSync(sfd);
-    closeSync(gfd);
-  }
+    if (pg === 16385) assert.ok(b.every((x) => x === 0), "the lock-byte page is left as it was (a hole)");
+    else assert.ok(a.equals(b), `page ${pg}`);
+  });
 });
 
 // The fresh copy (wasm/pagediff.c fresh_qualifies()): "auto" into a new or empty file writes the
@@ -494,17 +506,8 @@ test("the fresh copy: a write through the source's connection restarts it (the f
   using src = makeSource(fresh("fsrc"), 4096, "none", 3000);
   src.exec("PRAGMA journal_mode=WAL");
   const dest = fresh("frestart");
-  let writes = 0;
-  const res = await sqlite.backup(src, dest, {
-    verifySource: false,
-    pagesPerStep: 50,
-    onProgress: ({ remaining }) => {
-      if (remaining > 0 && writes < 10) {
-        src.run("INSERT INTO t(v) VALUES (randomblob(3000))");
-        writes++;
-      }
-    },
-  });
+  const writer = writesBetweenChunks(src);
+  const res = await sqlite.backup(src, dest, { verifySource: false, pagesPerStep: 50, onProgress: writer.onProgress });
   assert.is(res.restarts, 3, "after 3 restarts the rest runs in one chunk");
   const want = fresh("fwant");
   writeFileSync(want, "");
@@ -533,21 +536,10 @@ test("the fresh copy of a source past 1 GiB: every page but the lock-byte one, e
   const r = await sqlite.backup(src, dest, { verifySource: false });
   assert.is(r.pageCount, 16400);
   assert.is(statSync(dest).size, statSync(srcFile).size);
-  const a = Buffer.alloc(PAGE);
-  const b = Buffer.alloc(PAGE);
-  const sfd = openSync(srcFile, "r");
-  const gfd = openSync(dest, "r");
-  try {
-    for (let pg = 2; pg <= 16400; pg++) {
-      readSync(sfd, a, 0, PAGE, (pg - 1) * PAGE);
-      readSync(gfd, b, 0, PAGE, (pg - 1) * PAGE);
-      if (pg === 16385) assert.ok(b.every((x) => x === 0), "the lock-byte page is not written (a hole)");
-      else assert.ok(a.equals(b), `page ${pg}`);
-    }
-  } finally {
-    closeSync(sfd);
-    closeSync(gfd);
-  }
+  pagePairs(srcFile, dest, PAGE, 2, 16400, (pg, a, b) => {
+    if (pg === 16385) assert.ok(b.every((x) => x === 0), "the lock-byte page is not written (a hole)");
+    else assert.ok(a.equals(b), `page ${pg}`);
+  });
   assert.is(integrity(dest), "ok");
   rmSync(dest);
   rmSync(srcFile);

@@ -136,19 +136,24 @@ test("a worker killed mid-transaction leaves a hot journal that the next open ro
   assert.equal(r.journalAfter, 0, "the hot journal was rolled back and emptied");
 });
 
-test("incremental backup into an OPFS file (worker): only changed pages written, bytes equal to a full backup's", async (ctx) => {
-  const page = await harness(ctx);
-  const w = await call(page, "spawn");
-  const r = await inWorker(page, w, "incremental", dirName("inc"));
-  assert.deepEqual(r.first, { "inc.db": false, "full.db": false }, "first backups into new files are full copies");
+/** An incremental repeat backup (r.inc), checked against the backup API's full copy over the same old bytes (r.full, r.sameBytes). */
+function assertIncremental(r: any): void {
   assert.equal(r.inc.incremental, true);
   assert.equal(r.full.incremental, false);
   assert.equal(r.inc.pagesCompared, r.inc.pageCount);
   assert.ok(r.inc.pagesWritten > 0 && r.inc.pagesWritten <= r.inc.pageCount * 0.1, JSON.stringify(r.inc));
   assert.ok(r.events >= 3, `progress in steps: ${r.events}`);
-  assert.equal(r.sameBytes, true, "the same bytes as a full backup over the same old file");
+  assert.equal(r.sameBytes, true, "the same bytes as a full backup over the same old bytes");
   assert.equal(r.equal, true);
   assert.equal(r.integrity, "ok");
+}
+
+test("incremental backup into an OPFS file (worker): only changed pages written, bytes equal to a full backup's", async (ctx) => {
+  const page = await harness(ctx);
+  const w = await call(page, "spawn");
+  const r = await inWorker(page, w, "incremental", dirName("inc"));
+  assert.deepEqual(r.first, { "inc.db": false, "full.db": false }, "first backups into new files are full copies");
+  assertIncremental(r);
 });
 
 test("a worker killed in the middle of an incremental backup into OPFS leaves the old database", async (ctx) => {
@@ -167,14 +172,7 @@ test("main-thread backupToOpfs over its previous backup: incremental in place, b
   const page = await harness(ctx);
   const r = await call(page, "mainIncremental", dirName("minc"));
   assert.equal(r.first, false, "the first backup into a new file is a full copy");
-  assert.equal(r.inc.incremental, true);
-  assert.equal(r.full.incremental, false);
-  assert.equal(r.inc.pagesCompared, r.inc.pageCount);
-  assert.ok(r.inc.pagesWritten > 0 && r.inc.pagesWritten <= r.inc.pageCount * 0.1, JSON.stringify(r.inc));
-  assert.ok(r.events >= 3, `progress in steps: ${r.events}`);
-  assert.equal(r.sameBytes, true, "the same bytes as the backup API's copy over the same old bytes");
-  assert.equal(r.equal, true);
-  assert.equal(r.integrity, "ok");
+  assertIncremental(r);
   assert.equal(r.shrunk.incremental, true);
   assert.equal(r.shrunk.equal, true);
   assert.equal(r.shrunk.integrity, "ok");
