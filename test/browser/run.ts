@@ -173,6 +173,7 @@ test("main-thread backupToOpfs over its previous backup: incremental in place, b
   const r = await call(page, "mainIncremental", dirName("minc"));
   assert.equal(r.first, false, "the first backup into a new file is a full copy");
   assertIncremental(r);
+  assert.equal(r.memoryDelta, 0, "memoryUsed() back to where it was: the relay database and its journal freed");
   assert.equal(r.shrunk.incremental, true);
   assert.equal(r.shrunk.equal, true);
   assert.equal(r.shrunk.integrity, "ok");
