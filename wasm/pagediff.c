@@ -77,6 +77,7 @@ typedef struct PageDiff {
   sqlite3_stmt *pSrcScan;     /* SELECT data FROM sqlite_dbpage(zSrc): open = source snapshot */
   sqlite3_stmt *pDstScan;     /* SELECT data FROM sqlite_dbpage(zDst) */
   sqlite3_stmt *pPut;         /* INSERT INTO sqlite_dbpage(pgno,data,schema) on the destination */
+  Btree *pDstBt, *pSrcBt;     /* the schemas' btrees, as of begin() */
   Pager *pDstPager;           /* the destination schema's pager, as of begin() */
   Pager *pSrcPager;           /* the source schema's pager, as of begin() */
   unsigned char *aSrcWin, *aDstWin;  /* one window of pages of each side (nWin pages each) */
@@ -411,9 +412,8 @@ static int keep_page1(PageDiff *p, const unsigned char *aSrc, int sz, unsigned i
 */
 static int fresh_qualifies(PageDiff *p){
   const int mode = sqlite3PagerGetJournalMode(p->pDstPager);
-  const Btree *pBt = p->pDst->aDb[sqlite3FindDbName(p->pDst, p->zDst)].pBt;
   return direct(p->pDstPager) && mode!=PAGER_JOURNALMODE_OFF && mode!=PAGER_JOURNALMODE_WAL
-      && !pBt->pBt->autoVacuum;
+      && !p->pDstBt->pBt->autoVacuum;
 }
 
 /* The rest of begin() for a fresh copy, with BEGIN done and the source's snapshot open. */
@@ -421,7 +421,7 @@ static int begin_fresh(PageDiff *p){
   const int sz = sqlite3_column_bytes(p->pSrcScan, 0);
   Pager *pPager = p->pDstPager;
   int rc;
-  if( sz!=sqlite3BtreeGetPageSize(p->pDst->aDb[sqlite3FindDbName(p->pDst, p->zDst)].pBt) ){
+  if( sz!=sqlite3BtreeGetPageSize(p->pDstBt) ){
     rewind_diff(p);
     p->reason = SBW_NO_DEST_PAGES;  /* the source's page size changed meanwhile: the backup API copes */
     return SQLITE_OK;
@@ -480,7 +480,9 @@ int sbw_pagediff_begin(PageDiff *p){
   /* Empty: checked before BEGIN, which would give it a page 1 of its own. */
   rc = page_count(p->pDst, p->zDst, &p->nDst);
   if( rc!=SQLITE_OK ) return rc;
-  p->pDstPager = sqlite3BtreePager(p->pDst->aDb[sqlite3FindDbName(p->pDst, p->zDst)].pBt);
+  p->pDstBt = p->pDst->aDb[sqlite3FindDbName(p->pDst, p->zDst)].pBt;
+  p->pSrcBt = p->pSrc->aDb[sqlite3FindDbName(p->pSrc, p->zSrc)].pBt;
+  p->pDstPager = sqlite3BtreePager(p->pDstBt);
   p->bFresh = p->nDst==0 && p->bAllowFresh && fresh_qualifies(p);
   if( p->nDst==0 && !p->bFresh ){ p->reason = SBW_NO_DEST_PAGES; return SQLITE_OK; }
   /* page_count() read page 1, so a WAL destination's pager has opened its WAL by now. */
@@ -490,10 +492,8 @@ int sbw_pagediff_begin(PageDiff *p){
   }
 
   /* As sqlite3_backup_step() does to an empty destination before it locks it (setDestPgsz()). */
-  if( p->bFresh ){
-    Btree *pSrcBt = p->pSrc->aDb[sqlite3FindDbName(p->pSrc, p->zSrc)].pBt;
-    rc = sqlite3BtreeSetPageSize(p->pDst->aDb[sqlite3FindDbName(p->pDst, p->zDst)].pBt, sqlite3BtreeGetPageSize(pSrcBt), 0, 0);
-    if( rc==SQLITE_NOMEM ) return rc;
+  if( p->bFresh && sqlite3BtreeSetPageSize(p->pDstBt, sqlite3BtreeGetPageSize(p->pSrcBt), 0, 0)==SQLITE_NOMEM ){
+    return SQLITE_NOMEM;
   }
   rc = sqlite3_exec(p->pDst, "BEGIN EXCLUSIVE", 0, 0, 0);
   if( rc!=SQLITE_OK ) return rc;
@@ -505,7 +505,7 @@ int sbw_pagediff_begin(PageDiff *p){
   rc = sqlite3_step(p->pSrcScan);
   if( rc==SQLITE_DONE ){ p->reason = SBW_NO_SOURCE_PAGES; goto decline; }
   if( rc!=SQLITE_ROW ) goto fail;
-  p->pSrcPager = sqlite3BtreePager(p->pSrc->aDb[sqlite3FindDbName(p->pSrc, p->zSrc)].pBt);
+  p->pSrcPager = sqlite3BtreePager(p->pSrcBt);
   rc = page_count(p->pSrc, p->zSrc, &p->nSrc);
   if( rc!=SQLITE_OK ) goto fail;
   p->iDataVersion = data_version(p);
