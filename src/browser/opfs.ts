@@ -254,7 +254,8 @@ async function freshCopy(rt: Runtime, relay: RelayVfs, writer: OpfsWriter, sourc
     // The temporary file and the rename are the rollback; a journal in memory lets a restart of
     // the fresh copy (wasm/pagediff.c) truncate what it wrote, as journal_mode=OFF could not.
     dest.exec("PRAGMA journal_mode=MEMORY");
-    const result = await backup(rt, source, dest, { ...options, incremental: options.incremental === false ? false : "auto" });
+    // incremental "auto" (true never gets here: inPlace() took it or threw): the fresh copy into the empty file.
+    const result = await backup(rt, source, dest, options);
     dest.close();
     await writer.drain(0);
     await writer.request({ op: "commit" });
