@@ -22,7 +22,7 @@ import { MemoryVfs } from "../vfs/memory.js";
 import type { OpenResult, Vfs, VfsFile } from "../vfs/types.js";
 
 export interface RelaySink {
-  /** Takes ownership of bytes (its buffer may be transferred). */
+  /** Borrows bytes (a view of the heap, valid during the call only): the sink copies them. */
   write(at: number, bytes: Uint8Array): void;
   truncate(size: number): void;
   /** Optional: everything written so far reaches storage before anything written later. */
@@ -98,7 +98,7 @@ class RelayFile implements VfsFile {
       else b.patches.push([offset, src.slice()]);
     }
     this.#size = Math.max(this.#size, offset + n);
-    this.sink.write(offset, src.slice()); // src is a view of the heap or of the buffer's memory
+    this.sink.write(offset, src);
   }
 
   /** In place: fetches the blocks of [from, to) (and some beyond) and forgets those before from. */
@@ -167,7 +167,7 @@ class JournalFile implements VfsFile {
   }
   write(src: Uint8Array, offset: number): void {
     this.inner.write(src, offset);
-    this.sink.write(offset, src.slice());
+    this.sink.write(offset, src);
   }
   truncate(size: number): void {
     this.inner.truncate(size);

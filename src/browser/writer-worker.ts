@@ -22,6 +22,7 @@ export interface WriterRequest {
   temp?: string;
   at?: number;
   data?: ArrayBuffer;
+  /** write: how many bytes of data; truncate: the new size; read: how many bytes. */
   size?: number;
 }
 export interface WriterReply {
@@ -29,7 +30,7 @@ export interface WriterReply {
   error?: { name: string; message: string };
   /** openInPlace: the target's size (0: missing or empty); read: the bytes' count. */
   size?: number;
-  /** openInPlace: the target's first 64 KiB; read: the bytes. */
+  /** openInPlace: the target's first 64 KiB; read: the bytes; write: its buffer, given back. */
   data?: ArrayBuffer;
   /** openInPlace: a non-empty -journal or -wal lies beside the target. */
   sides?: boolean;
@@ -163,9 +164,9 @@ export function writerMain(): void {
         sah.truncate(0);
         return;
       }
-      case "write":
-        writeAll(await target(m), new Uint8Array(m.data!), m.at!);
-        return;
+      case "write": // the bytes are the first `size` of the buffer, which goes back for reuse
+        writeAll(await target(m), new Uint8Array(m.data!, 0, m.size), m.at!);
+        return { data: m.data };
       case "truncate":
         (await target(m)).truncate(m.size!);
         return;
