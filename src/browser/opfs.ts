@@ -107,15 +107,20 @@ class OpfsWriter implements RelaySink {
   /** Copies bytes (a view of the heap) into a buffer of the pool and hands that to the worker. */
   write(at: number, bytes: Uint8Array, file?: "db" | "journal"): void {
     const n = bytes.byteLength;
-    const data = this.#spare.get(capacity(n))?.pop() ?? new ArrayBuffer(capacity(n));
+    const data = this.#buffer(n);
     new Uint8Array(data, 0, n).set(bytes);
     this.#post({ op: "write", at, data, size: n, file }, n, [data]);
   }
 
+  /** A buffer of at least n bytes, from the pool if it has one. */
+  #buffer(n: number): ArrayBuffer {
+    return this.#spare.get(capacity(n))?.pop() ?? new ArrayBuffer(capacity(n));
+  }
+
   /**
-   * The worker sends each written buffer back: a fresh 1 MiB ArrayBuffer per write cost ~0.5 ms
-   * (allocating and zeroing it), about half of the main thread's time in a copy. The pool holds
-   * no more than what may be in flight.
+   * The worker sends each written buffer back, and the relay each block it has compared: a
+   * fresh 1 MiB ArrayBuffer per write cost ~0.5 ms (allocating and zeroing it), about half of
+   * the main thread's time in a copy. The pool holds no more than what may be in flight.
    */
   #recycle(data: ArrayBuffer): void {
     const list = this.#spare.get(data.byteLength) ?? [];
@@ -144,10 +149,15 @@ class OpfsWriter implements RelaySink {
     return {
       size: r.size,
       head: new Uint8Array(r.data!),
-      db: { ...sink("db"), read: async (at, size) => {
-        const got = await this.request({ op: "read", at, size });
-        return new Uint8Array(got.data!, 0, got.size);
-      } },
+      db: {
+        ...sink("db"),
+        read: async (at, size) => {
+          const data = this.#buffer(size);
+          const got = await this.request({ op: "read", at, size, data }, [data]);
+          return new Uint8Array(got.data!, 0, got.size);
+        },
+        recycle: (data) => this.#recycle(data),
+      },
       journal: { ...sink("journal"), remove: () => this.#post({ op: "removeJournal" }) },
     };
   }

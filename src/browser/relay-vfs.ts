@@ -33,7 +33,8 @@ export interface RelaySink {
 
 /** An existing file written in place: its size and first bytes, its reader, its journal's sink. */
 export interface InPlaceTarget {
-  db: RelaySink & { read(at: number, n: number): Promise<Uint8Array> };
+  /** read() resolves with n bytes (fewer at the end) in a buffer recycle() may take back. */
+  db: RelaySink & { read(at: number, n: number): Promise<Uint8Array>; recycle(data: ArrayBuffer): void };
   journal: RelaySink & { remove(): void };
   size: number;
   /** The file's first min(size, 64 KiB) bytes. */
@@ -105,7 +106,11 @@ class RelayFile implements VfsFile {
   async prefetch(from: number, to: number): Promise<void> {
     if (!this.inPlace) return;
     const { db, size } = this.inPlace;
-    for (const i of this.#blocks.keys()) if ((i + 1) * BLOCK <= from) this.#blocks.delete(i);
+    for (const [i, b] of this.#blocks) {
+      if ((i + 1) * BLOCK > from) continue;
+      this.#blocks.delete(i);
+      if (b.data) db.recycle(b.data.buffer as ArrayBuffer);
+    }
     const end = Math.min(size, to);
     const ahead = Math.min(size, end + Math.max(READ_AHEAD, end - from));
     const waits: Promise<void>[] = [];

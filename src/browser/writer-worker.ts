@@ -22,7 +22,7 @@ export interface WriterRequest {
   temp?: string;
   at?: number;
   data?: ArrayBuffer;
-  /** write: how many bytes of data; truncate: the new size; read: how many bytes. */
+  /** write, read: how many bytes of data (read: the buffer to read into); truncate: the new size. */
   size?: number;
 }
 export interface WriterReply {
@@ -132,10 +132,9 @@ export function writerMain(): void {
         db.read(head, { at: 0 });
         return { size, data: head.buffer, sides };
       }
-      case "read": {
-        const bytes = new Uint8Array(m.size!);
-        const n = inPlace!.db.read(bytes, { at: m.at! });
-        return { size: n, data: bytes.buffer };
+      case "read": { // into the buffer sent, which goes back with the bytes
+        const n = inPlace!.db.read(new Uint8Array(m.data!, 0, m.size!), { at: m.at! });
+        return { size: n, data: m.data };
       }
       case "flush":
         (await target(m)).flush();
