@@ -42,8 +42,8 @@ async function sahpoolOnce(run: number, mode: "sahpool" | "raw"): Promise<number
 }
 
 /** One run of the browser suite's bench (its own browser): ours through the worker path. */
-function oursOnce(): { oneStepMiBps: number; adaptiveMiBps: number; dbMiB: number } {
-  const res = spawnSync(process.execPath, ["--import", "tsx", join(root, "test/browser/bench.ts"), String(mib), "1"], { cwd: root, encoding: "utf8" });
+function oursOnce(run: number): { oneStepMiBps: number; adaptiveMiBps: number; dbMiB: number } {
+  const res = spawnSync(process.execPath, ["--import", "tsx", join(root, "test/browser/bench.ts"), String(mib), "1", String(run)], { cwd: root, encoding: "utf8" });
   if (res.status !== 0) throw new Error(`test/browser/bench.ts failed:\n${res.stderr}`);
   const line = res.stdout.split("\n").find((l) => l.startsWith("worker (openOpfs + backup)"));
   if (!line) throw new Error(`test/browser/bench.ts printed no worker result:\n${res.stdout}`);
@@ -56,7 +56,7 @@ const raw: number[] = [];
 const ours: ReturnType<typeof oursOnce>[] = [];
 const sides = [
   async (run: number) => sahpool.push(await sahpoolOnce(run, "sahpool")),
-  async () => ours.push(oursOnce()),
+  async (run: number) => ours.push(oursOnce(run)),
   async (run: number) => raw.push(await sahpoolOnce(run, "raw")),
 ];
 for (let run = 0; run < runs; run++) {

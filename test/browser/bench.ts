@@ -1,5 +1,5 @@
 // OPFS backup speed in headless Chromium (numbers for BENCHMARKS.md / the report; no pass/fail).
-//   npx tsx test/browser/bench.ts [MiB=33] [runs=3]
+//   npx tsx test/browser/bench.ts [MiB=33] [runs=3] [first run's index=0]
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,6 +9,7 @@ import { CHROMIUM_ARGS, CHROMIUM_PATH, serve } from "./server.js";
 
 const mib = Number(process.argv[2] ?? 33);
 const runs = Number(process.argv[3] ?? 3);
+const firstRun = Number(process.argv[4] ?? 0);
 const root = join(import.meta.dirname, "..", "..");
 const buildDir = mkdtempSync(join(tmpdir(), "sbw-bench-build-"));
 const profile = mkdtempSync(join(tmpdir(), "sbw-bench-chromium-"));
@@ -27,7 +28,7 @@ try {
   console.log(`Chromium ${ctx.browser()?.version() ?? ""}, ${mib} MiB in-memory database, ${runs} runs`);
   for (let i = 0; i < runs; i++) {
     const w = await call("spawn");
-    console.log("worker (openOpfs + backup)", JSON.stringify(await call("inWorker", w, "bench", [`bench-${Date.now()}-${i}`, mib])));
+    console.log("worker (openOpfs + backup)", JSON.stringify(await call("inWorker", w, "bench", [`bench-${Date.now()}-${i}`, mib, firstRun + i])));
     await call("terminate", w);
     console.log("main thread (backupToOpfs)", JSON.stringify(await call("benchMain", `benchmain-${Date.now()}/m.db`, mib)));
     const w2 = await call("spawn");
