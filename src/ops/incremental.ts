@@ -2,21 +2,18 @@
 // compare every page and write only the differing ones, in one write transaction on the
 // destination (wasm/pagediff.c does the compare and the writes); into an empty one, write every
 // page straight into the file (the fresh copy). The result is byte-for-byte what a full backup
-// over the same destination gives. The loop keeps backup()'s rules: chunks sized to
-// ~TARGET_STEP_MS, yields between them, BUSY retried up to busyTimeoutMs, restarts bounded (the
-// chunk doubles, after a few the rest runs in one chunk), abort and every failure roll back.
+// over the same destination gives. The loop is paced by backup()'s rules (step-loop.ts Pacing:
+// chunks sized to ~TARGET_STEP_MS, yields between them, BUSY retried up to busyTimeoutMs, restarts
+// bounded); abort and every failure roll back.
 import { SQLITE_ACCESS_READ, SQLITE_BUSY, SQLITE_DONE, SQLITE_ERROR, SQLITE_LOCKED, SQLITE_OK } from "../core/constants.js";
 import { SqliteError } from "../core/errors.js";
-import { DEFAULT_BUSY_TIMEOUT_MS } from "../core/options.js";
 import { Backup } from "../handles/backup.js";
 import { Database } from "../handles/database.js";
 import type { Runtime } from "../runtime/runtime.js";
 import type { BackupOptions, BackupResult } from "./options.js";
 import { plainPath, removeCreated } from "./scratch.js";
 import type { SourceGuard, Stamp } from "./source-guard.js";
-import {
-  busyDelays, MAX_PAGES, MIN_PAGES, RESTARTS_BEFORE_ONE_STEP, TARGET_STEP_MS, sleep, yieldToEventLoop,
-} from "./step-loop.js";
+import { busyDelays, Pacing } from "./step-loop.js";
 
 // wasm/pagediff.c's extra results and info selectors.
 const WAIT = -1;
@@ -108,7 +105,7 @@ export async function incrementalBackup(rt: Runtime, source: Database, sourceNam
 /** The compare loop; a string says why the destination does not qualify. */
 async function compareAndWrite(rt: Runtime, source: Database, sourceName: string, dest: Database, destName: string,
   guard: SourceGuard | null, options: BackupOptions, auto: boolean): Promise<BackupResult | string> {
-  const { pagesPerStep: fixedPages, pauseMs = 0, busyTimeoutMs = DEFAULT_BUSY_TIMEOUT_MS, onProgress, signal } = options;
+  const { onProgress, signal } = options;
   const { capi, heap } = rt;
   const start = performance.now();
   const p = heap.scoped((s) => {
@@ -128,17 +125,11 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
     return db.isOpen ? rt.errorFromCall(rc, db.state.ptr) : new Error("the backup is finished (its database was closed)");
   };
   try {
-    let pages = fixedPages ?? 128;
-    let adaptive = fixedPages === undefined;
+    const pacing = new Pacing(options, busyDelays(rt.locking));
     let steps = 0;
-    let restarts = 0;
     let begun = false;
-    let busySince: number | null = null;
-    let busyTries = 0;
     // The source guard (another process writing a file source): the stamp this pass began from.
     let startStamp: Stamp | null = null;
-    let changingSince: number | null = null;
-    const chunk = () => (restarts >= RESTARTS_BEFORE_ONE_STEP ? -1 : pages);
     const destVfs = rt.vfsOf(dest.state.ptr, destName);
     const destPath = destVfs?.prefetch ? rt.filename(dest.state.ptr, destName) : "";
     /** Lets the destination's VFS fetch what the next chunk reads: whole windows of pages from
@@ -150,7 +141,7 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
       return destVfs!.prefetch!(destPath, Math.max(0, next - win) * size, n < 0 ? Infinity : (next - 1 + n + win) * size);
     };
     for (;;) {
-      if (begun && destPath) await prefetch(chunk());
+      if (begun && destPath) await prefetch(pacing.size());
       signal?.throwIfAborted();
       if (!source.isOpen || !dest.isOpen) throw new Error("the backup is finished (its database was closed)");
       const before = guard?.stamp() ?? null;
@@ -171,7 +162,7 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
           continue;
         }
       } else {
-        rc = capi.sbw_pagediff_step(p, chunk());
+        rc = capi.sbw_pagediff_step(p, pacing.size());
         steps++;
       }
       const dt = performance.now() - t0;
@@ -180,46 +171,29 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
       if (lockedOut && auto && !begun) return "the destination is in use by another connection";
       if (rc === WAIT || lockedOut) {
         if (!begun) steps++; // a retried attempt counts as a step, as in stepLoop (a chunk counted already)
-        busySince ??= t0;
-        if (t0 - busySince >= busyTimeoutMs) {
-          throw new SqliteError(`backup: database is locked for longer than busyTimeoutMs (${busyTimeoutMs} ms)`, SQLITE_BUSY);
-        }
-        const delays = busyDelays(rt.locking);
-        await sleep(delays[Math.min(busyTries++, delays.length - 1)]!, signal);
+        await pacing.busy(t0, (ms) => new SqliteError(`backup: database is locked for longer than busyTimeoutMs (${ms} ms)`, SQLITE_BUSY));
         continue;
       }
       if (rc !== SQLITE_OK && rc !== SQLITE_DONE && rc !== RESTART) throw failure(rc);
-      busySince = null;
-      busyTries = 0;
+      pacing.through();
       // Another process wrote the source during this pass: what was read may be torn.
       const otherWriter = startStamp !== null && rc !== RESTART && guard!.changedSince(startStamp);
       if (rc === RESTART || otherWriter) {
         if (otherWriter) {
-          changingSince ??= t0;
-          if (t0 - changingSince >= busyTimeoutMs) {
-            throw new SqliteError(`backup: the source file kept changing outside this process for longer than busyTimeoutMs (${busyTimeoutMs} ms); ` +
-              "the destination was rolled back", SQLITE_BUSY);
-          }
+          pacing.changing(t0, (ms) => new SqliteError(`backup: the source file kept changing outside this process for longer than busyTimeoutMs ` +
+            `(${ms} ms); the destination was rolled back`, SQLITE_BUSY));
         }
         capi.sbw_pagediff_rewind(p); // a fresh snapshot; the destination's writes so far are rolled back
         begun = false;
-        restarts++;
-        pages = Math.min(pages * 2, MAX_PAGES);
+        pacing.restarted();
         continue;
       }
       await destVfs?.settle?.(); // a VFS that hands writes on (the browser relay) keeps up
       if (rc === SQLITE_DONE) break;
       const pageCount = info(INFO_PAGES);
-      if (adaptive) {
-        const scale = Math.min(2, Math.max(0.5, TARGET_STEP_MS / Math.max(dt, 0.05)));
-        pages = Math.min(MAX_PAGES, Math.max(MIN_PAGES, Math.round(pages * scale)));
-      }
-      const wanted = onProgress?.({ remaining: pageCount - info(INFO_NEXT) + 1, pageCount });
-      if (typeof wanted === "number" && Number.isInteger(wanted) && wanted !== 0) {
-        pages = wanted;
-        adaptive = false;
-      }
-      await (pauseMs > 0 ? sleep(pauseMs, signal) : yieldToEventLoop());
+      pacing.adapt(dt);
+      pacing.progress(pageCount - info(INFO_NEXT) + 1, pageCount);
+      await pacing.pause();
     }
     // Everything is compared and written: commit, after the VFS wrote back what it can off-thread.
     await destVfs?.writeBack?.();
@@ -233,7 +207,7 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
     // The fresh copy reports what a full copy does.
     const fresh = info(INFO_FRESH) !== 0;
     return {
-      pageCount, steps, restarts, elapsedMs: performance.now() - start,
+      pageCount, steps, restarts: pacing.restarts, elapsedMs: performance.now() - start,
       pagesWritten: fresh ? pageCount : info(INFO_WRITTEN), pagesCompared: info(INFO_COMPARED), incremental: !fresh,
     };
   } finally {

@@ -1,7 +1,8 @@
-// The one backup driver: steps a copy until done, yielding to the event loop between steps,
-// retrying BUSY/LOCKED, honouring AbortSignal, and finishing in bounded time when the source keeps
-// changing (each restart doubles the step; after a few, one step copies the rest). backup() and
-// backupToOpfs drive sqlite3_backup_step through it.
+// The driver of sqlite3_backup_step: steps a copy until done, yielding to the event loop between
+// steps, retrying BUSY/LOCKED, honouring AbortSignal, and finishing in bounded time when the
+// source keeps changing (each restart doubles the step; after a few, one step copies the rest).
+// backup() and backupToOpfs drive full copies through it; its pacing rules (Pacing) also pace the
+// incremental compare (incremental.ts).
 import { SQLITE_BUSY, SQLITE_LOCKED, SQLITE_READONLY_ROLLBACK } from "../core/constants.js";
 import { SqliteError } from "../core/errors.js";
 import type { Backup, StepResult } from "../handles/backup.js";
@@ -30,6 +31,81 @@ const OS_BUSY_DELAYS_MS = [1];
 /** The waits between BUSY retries under a lock kind. */
 export const busyDelays = (locking: "os" | "process"): readonly number[] => (locking === "os" ? OS_BUSY_DELAYS_MS : BUSY_DELAYS_MS);
 
+/**
+ * The pacing rules of both backup loops (stepLoop below, the compare of incremental.ts): adaptive
+ * steps toward TARGET_STEP_MS, or a fixed size from pagesPerStep or onProgress; each restart
+ * doubles the step, and after RESTARTS_BEFORE_ONE_STEP the rest goes in one step; BUSY waited
+ * out up to busyTimeoutMs; a source that keeps changing given up on after busyTimeoutMs.
+ * Options must have passed checkOptions().
+ */
+export class Pacing {
+  restarts = 0;
+  #pages: number;
+  #adaptive: boolean;
+  #busySince: number | null = null;
+  #busyTries = 0;
+  #changingSince: number | null = null;
+  readonly #busyTimeoutMs: number;
+
+  constructor(readonly options: BackupOptions, readonly delays: readonly number[] = BUSY_DELAYS_MS) {
+    this.#pages = options.pagesPerStep ?? 128;
+    this.#adaptive = options.pagesPerStep === undefined;
+    this.#busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
+  }
+
+  /** Pages for the next step; -1: all that is left. */
+  size(): number {
+    return this.restarts >= RESTARTS_BEFORE_ONE_STEP ? -1 : this.#pages;
+  }
+
+  /** The copy starts over. */
+  restarted(): void {
+    this.restarts++;
+    this.#pages = Math.min(this.#pages * 2, MAX_PAGES);
+  }
+
+  /** A step went through: BUSY is over. */
+  through(): void {
+    this.#busySince = null;
+    this.#busyTries = 0;
+  }
+
+  /** A step of the same copy took dt ms: the next one aims at TARGET_STEP_MS (adaptive steps only). */
+  adapt(dt: number): void {
+    if (!this.#adaptive) return;
+    const scale = Math.min(2, Math.max(0.5, TARGET_STEP_MS / Math.max(dt, 0.05)));
+    this.#pages = Math.min(MAX_PAGES, Math.max(MIN_PAGES, Math.round(this.#pages * scale)));
+  }
+
+  /** The progress event after a step; a non-zero integer it returns is the step size from then on. */
+  progress(remaining: number, pageCount: number): void {
+    const wanted = this.options.onProgress?.({ remaining, pageCount });
+    if (typeof wanted === "number" && Number.isInteger(wanted) && wanted !== 0) {
+      this.#pages = wanted;
+      this.#adaptive = false;
+    }
+  }
+
+  /** A BUSY (or LOCKED) step at t0: waits before the next try, or throws timedOut() once BUSY has lasted busyTimeoutMs. */
+  async busy(t0: number, timedOut: (busyTimeoutMs: number) => Error): Promise<void> {
+    this.#busySince ??= t0;
+    if (t0 - this.#busySince >= this.#busyTimeoutMs) throw timedOut(this.#busyTimeoutMs);
+    await sleep(this.delays[Math.min(this.#busyTries++, this.delays.length - 1)]!, this.options.signal);
+  }
+
+  /** Another process changed the source (seen at t0): throws gaveUp() once that has gone on for busyTimeoutMs. */
+  changing(t0: number, gaveUp: (busyTimeoutMs: number) => Error): void {
+    this.#changingSince ??= t0;
+    if (t0 - this.#changingSince >= this.#busyTimeoutMs) throw gaveUp(this.#busyTimeoutMs);
+  }
+
+  /** Between steps: pauseMs, or a macrotask boundary. */
+  pause(): Promise<void> {
+    const { pauseMs = 0, signal } = this.options;
+    return pauseMs > 0 ? sleep(pauseMs, signal) : yieldToEventLoop();
+  }
+}
+
 /** What stepLoop drives: the current backup, and for the source guard a way to start it over. */
 export interface StepTarget {
   current(): Backup;
@@ -49,27 +125,21 @@ export interface StepTarget {
  * Options must have passed checkOptions().
  */
 export async function stepLoop(target: StepTarget, options: BackupOptions): Promise<BackupResult> {
-  const { pagesPerStep: fixedPages, pauseMs = 0, busyTimeoutMs = DEFAULT_BUSY_TIMEOUT_MS, onProgress, signal } = options;
-  const { current, guard, busyDelaysMs: delays = BUSY_DELAYS_MS } = target;
+  const { onProgress, signal } = options;
+  const { current, guard } = target;
   const init = () => target.restart();
+  const pacing = new Pacing(options, target.busyDelaysMs);
   const start = performance.now();
-  let pages = fixedPages ?? 128;
-  let adaptive = fixedPages === undefined;
   let steps = 0;
-  let restarts = 0;
   let copied = 0;
-  let busySince: number | null = null;
-  let busyTries = 0;
-  // The source guard: the stamp this copy started from; since when the source keeps changing
-  // outside this process; whether the last busy wait was for another process's writer.
+  // The source guard: the stamp this copy started from; whether the last busy wait was for
+  // another process's writer.
   let startStamp: Stamp | null = null;
-  let changingSince: number | null = null;
   let writerBusy = false;
-  const stepSize = () => (restarts >= RESTARTS_BEFORE_ONE_STEP ? -1 : pages);
   for (;;) {
     signal?.throwIfAborted();
     const backup = current();
-    const n = stepSize();
+    const n = pacing.size();
     const before = guard?.stamp() ?? null;
     const t0 = performance.now();
     let rc: StepResult;
@@ -105,53 +175,40 @@ export async function stepLoop(target: StepTarget, options: BackupOptions): Prom
       // The source changed since this copy began: during the step (only another process can
       // write then) or between steps (SQLite restarts by itself for its own writers, but not for
       // another process's WAL). Throw this attempt away and copy again from a fresh view.
-      changingSince ??= t0;
-      if (t0 - changingSince >= busyTimeoutMs) throw guard!.gaveUp(busyTimeoutMs, "kept writing");
+      pacing.changing(t0, (ms) => guard!.gaveUp(ms, "kept writing"));
       backup[Symbol.dispose]();
       init();
       startStamp = null;
-      restarts++;
+      pacing.restarted();
       copied = 0;
       continue;
     }
     if (rc === "busy" || rc === "locked") {
-      busySince ??= t0;
-      if (t0 - busySince >= busyTimeoutMs) {
-        if (writerBusy) throw guard!.gaveUp(busyTimeoutMs, "stayed inside a write transaction on");
-        throw new SqliteError(`backup: ${rc === "busy" ? "database is locked" : "database table is locked"} for longer than busyTimeoutMs (${busyTimeoutMs} ms)`,
+      await pacing.busy(t0, (ms) => {
+        if (writerBusy) return guard!.gaveUp(ms, "stayed inside a write transaction on");
+        return new SqliteError(`backup: ${rc === "busy" ? "database is locked" : "database table is locked"} for longer than busyTimeoutMs (${ms} ms)`,
           rc === "busy" ? SQLITE_BUSY : SQLITE_LOCKED);
-      }
-      await sleep(delays[Math.min(busyTries++, delays.length - 1)]!, signal);
+      });
       continue;
     }
-    busySince = null;
-    busyTries = 0;
+    pacing.through();
     if (rc === "done") break;
     // "ok" always copies exactly n pages; landing anywhere else means the copy started over.
     const now = backup.pageCount - backup.remaining;
-    if (copied > 0 && now < copied + n) {
-      restarts++;
-      pages = Math.min(pages * 2, MAX_PAGES);
-    } else if (adaptive) {
-      const scale = Math.min(2, Math.max(0.5, TARGET_STEP_MS / Math.max(dt, 0.05)));
-      pages = Math.min(MAX_PAGES, Math.max(MIN_PAGES, Math.round(pages * scale)));
-    }
+    if (copied > 0 && now < copied + n) pacing.restarted();
+    else pacing.adapt(dt);
     copied = now;
-    const wanted = onProgress?.({ remaining: backup.remaining, pageCount: backup.pageCount });
-    if (typeof wanted === "number" && Number.isInteger(wanted) && wanted !== 0) {
-      pages = wanted;
-      adaptive = false;
-    }
+    pacing.progress(backup.remaining, backup.pageCount);
     // The next step commits, and the commit syncs every page written so far. Let the VFS write
     // them back off this thread first, so that sync has little left to block on.
-    const next = stepSize();
+    const next = pacing.size();
     if (target.writeBack && (next < 0 || backup.remaining <= next)) await target.writeBack();
 
-    await (pauseMs > 0 ? sleep(pauseMs, signal) : yieldToEventLoop());
+    await pacing.pause();
   }
   const pageCount = current().pageCount;
   onProgress?.({ remaining: 0, pageCount });
-  return { pageCount, steps, restarts, elapsedMs: performance.now() - start, pagesWritten: pageCount, pagesCompared: 0, incremental: false };
+  return { pageCount, steps, restarts: pacing.restarts, elapsedMs: performance.now() - start, pagesWritten: pageCount, pagesCompared: 0, incremental: false };
 }
 
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
