@@ -284,7 +284,8 @@ static int same_page(const unsigned char *a, const unsigned char *b, int n){
 **    connection meanwhile only writes the file's copy of such pages, from those same frames;
 **  - the lock-byte page is never read (a mandatory lock there would fail the read) but zeroed,
 **    as sqlite_dbpage reads it: never written either way.
-** Anything else (memory and TEMP databases) is read page by page through the pager.
+** Anything else (memory and TEMP databases) is read page by page through the pager; a source
+** of that kind is compared straight from its pager's pages (step()).
 */
 #ifndef SBW_WINDOW_BYTES
 # define SBW_WINDOW_BYTES (1<<20)
@@ -549,6 +550,9 @@ fail:
 */
 int sbw_pagediff_step(PageDiff *p, int nPage){
   const unsigned pending = (unsigned)(SBW_PENDING_BYTE / p->szPage) + 1;
+  /* A source with no file (memory, TEMP) has every page in its pager already: the compare takes
+  ** them from there, with no copy into the window (the fresh copy needs the window's run). */
+  const int bSrcPaged = !direct(p->pSrcPager) && !p->bFresh;
   int i, rc = SQLITE_OK;
   char *zSql;
   if( sqlite3_txn_state(p->pSrc, p->zSrc)==SQLITE_TXN_WRITE ) return SBW_WAIT;
@@ -579,7 +583,7 @@ int sbw_pagediff_step(PageDiff *p, int nPage){
       if( (unsigned)n>p->nSrc-iFirst+1 ) n = (int)(p->nSrc-iFirst+1);
       p->iWin = 0;
       p->errDest = 0;
-      if( (rc = read_window(p->pSrcPager, iFirst, n, p->aSrcWin, pending, 1))!=SQLITE_OK ){
+      if( !bSrcPaged && (rc = read_window(p->pSrcPager, iFirst, n, p->aSrcWin, pending, 1))!=SQLITE_OK ){
         sqlite3Error(p->pSrc, rc);
         return rc;
       }
@@ -606,7 +610,21 @@ int sbw_pagediff_step(PageDiff *p, int nPage){
     for(; k<kEnd; k++, i++, p->iNext++){
       const unsigned pgno = p->iNext;
       const unsigned char *aSrc = p->aSrcWin+(i64)k*p->szPage;
+      DbPage *pSrcPg = 0;
       int same = 0;
+      if( bSrcPaged ){
+        /* The lock-byte page is never written (below): nothing to fetch. */
+        if( pgno==pending ){
+          if( k<p->nWinDst ) p->nCompared++;
+          continue;
+        }
+        p->errDest = 0;
+        if( (rc = sqlite3PagerGet(p->pSrcPager, pgno, &pSrcPg, 0))!=SQLITE_OK ){
+          sqlite3Error(p->pSrc, rc);
+          return rc;
+        }
+        aSrc = sqlite3PagerGetData(pSrcPg);
+      }
       if( k<p->nWinDst ){
         same = same_page(aSrc, p->aDstWin+(i64)k*p->szPage, p->szPage);
         /* A page the destination's connection has cached must equal in its cache too (it may
@@ -622,7 +640,9 @@ int sbw_pagediff_step(PageDiff *p, int nPage){
       }
       /* The lock-byte page is never written, as in the backup API (the pager refuses it anyway). */
       p->errDest = 1;
-      if( !same && pgno!=pending && (rc = put_page(p, pgno, aSrc))!=SQLITE_OK ) return rc;
+      if( !same && pgno!=pending ) rc = put_page(p, pgno, aSrc);
+      sqlite3PagerUnref(pSrcPg);
+      if( rc!=SQLITE_OK ) return rc;
     }
   }
   if( p->iNext<=p->nSrc ) return SQLITE_OK;
