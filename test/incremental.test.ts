@@ -176,8 +176,8 @@ test("the destination connection sees the new schema and content after the backu
   using dest = sqlite.open(destFile);
   assert.equal(dest.get("SELECT count(*) AS n FROM t"), { n: 100 }); // schema cached
   src.exec("CREATE TABLE added(a); INSERT INTO added VALUES (42); DELETE FROM t WHERE id > 50");
-  const res = await sqlite.backup(src, dest, { incremental: true }); // a rollback-journal source: "auto" is a full copy
-  assert.ok(res.incremental);
+  const res = await sqlite.backup(src, dest);
+  assert.ok(res.incremental, "auto over a rollback-journal source");
   assert.equal(dest.get("SELECT a FROM added"), { a: 42 });
   assert.equal(dest.get("SELECT count(*) AS n FROM t"), { n: 50 });
 });
@@ -290,6 +290,31 @@ test("a write through the source's connection between chunks restarts the compar
     assert.is(dump(dest), dump(want), `${memory ? "memory" : "file"} source: the copy is the source after its writes`);
     assert.is(integrity(dest), "ok");
   }
+});
+
+test("a rollback-journal source is held one chunk at a time: another connection commits between chunks at once, and the compare starts again", async () => {
+  // "auto" takes this path over a rollback-journal source too: its writers must not wait for
+  // the whole compare (a busy timeout of 0 would turn that wait into SQLITE_BUSY).
+  const srcFile = fresh("src");
+  using src = makeSource(srcFile, 4096, "none", 3000);
+  const dest = await previousBackup(src);
+  using other = sqlite.open(srcFile);
+  other.exec("PRAGMA busy_timeout=0");
+  let commits = 0;
+  const res = await sqlite.backup(src, dest, {
+    pagesPerStep: 50,
+    onProgress: ({ remaining, pageCount }) => {
+      if (commits < 2 && remaining < pageCount / 2) {
+        other.run("UPDATE t SET v = randomblob(length(v)) WHERE id = ?", [commits * 100 + 7]); // throws SQLITE_BUSY while the source is held
+        commits++;
+      }
+    },
+  });
+  assert.is(commits, 2);
+  assert.ok(res.incremental, "auto is incremental over a rollback-journal source");
+  assert.is(res.restarts, 2, "each commit between chunks restarted the compare");
+  assert.is(dump(dest), dump(srcFile), "the copy is the source after the other connection's commits");
+  assert.is(integrity(dest), "ok");
 });
 
 test("abort in the middle of the compare leaves the destination byte-for-byte as it was", async () => {
@@ -464,8 +489,7 @@ test("a source past 1 GiB: the lock-byte page is skipped, every other page copie
 
 // The fresh copy (wasm/pagediff.c fresh_qualifies()): "auto" into a new or empty file writes the
 // pages straight into it, not through the destination's pager; the result must be what the backup
-// API makes of the same empty file. (verifySource: false: without real file locks a file source
-// would take the guarded backup API copy instead; these sources have no other writer.)
+// API makes of the same empty file.
 test("a new or empty file gets the fresh copy: byte-equal to the backup API's, every page size, file, WAL and memory sources", async () => {
   for (const pageSize of [512, 4096, 65536]) {
     for (const kind of ["file", "wal", "memory"] as const) {
@@ -484,14 +508,14 @@ test("a new or empty file gets the fresh copy: byte-equal to the backup API's, e
       writeFileSync(empty, "");
       const want = reference(source, empty);
       const byName = fresh("fnew");
-      const r = await sqlite.backup(source, byName, { verifySource: false, pagesPerStep: 100 });
+      const r = await sqlite.backup(source, byName, { pagesPerStep: 100 });
       assert.equal([r.incremental, r.pagesWritten, r.pagesCompared], [false, r.pageCount, 0], `${ctx}: reported as a full copy`);
       assert.ok(readFileSync(byName).equals(want), `${ctx}: a new file, bytes equal the backup API's`);
       const emptyFile = fresh("fempty");
       writeFileSync(emptyFile, "");
       {
         using d = sqlite.open(emptyFile);
-        await sqlite.backup(source, d, { verifySource: false });
+        await sqlite.backup(source, d);
         assert.equal(d.get("SELECT count(*) AS n FROM t"), source.get("SELECT count(*) AS n FROM t"), `${ctx}: the destination connection sees the rows`);
       }
       assert.ok(readFileSync(emptyFile).equals(want), `${ctx}: an empty file, bytes equal the backup API's`);
@@ -552,17 +576,14 @@ test("CLI: backup --force over the previous backup reports the changed pages; --
   const dest = fresh("dest");
   copyFileSync(srcFile, dest);
   const edit = sqlite.open(srcFile);
-  edit.exec("PRAGMA journal_mode=WAL"); // "auto" is incremental for WAL (and in-memory) sources
-  edit.run("UPDATE t SET v = randomblob(length(v)) WHERE id = 7");
+  edit.run("UPDATE t SET v = randomblob(length(v)) WHERE id = 7"); // a rollback-journal source, the everyday case
   edit.close();
   const cliTs = join(import.meta.dirname, "..", "src", "cli.ts");
   const run = (...args: string[]) => execFileSync(process.execPath, ["--no-concurrent-recompilation", "--import", "tsx", cliTs, ...args],
     { encoding: "utf8", cwd: join(import.meta.dirname, "..") });
   const text = run("backup", srcFile, dest, "--force");
-  // Without real file locks another process could write the source during a long compare, which
-  // only the guarded full copy handles: "auto" copies everything there.
-  if (sqlite.locking === "os") assert.match(text, /^backup: copied the changed pages: [2-4] of \d+ pages changed/);
-  else assert.match(text, /^backup: copied \d+ pages/);
+  assert.match(text, /^backup: copied the changed pages: [2-4] of \d+ pages changed/);
+  assert.is(dump(dest), dump(srcFile));
   const json = run("backup", srcFile, dest, "--force", "--json", "--full").trim().split("\n").map((l) => JSON.parse(l));
   const done = json.find((e) => e.event === "done");
   assert.is(done.incremental, false);
@@ -570,9 +591,7 @@ test("CLI: backup --force over the previous backup reports the changed pages; --
   assert.is(dump(dest), dump(srcFile));
 });
 
-// WAL destinations (a backup of a WAL source is one: page 1's bytes 18/19 are 2). "auto" is
-// incremental there only with real file locks (without them the guarded full copy runs).
-const walMode = () => (sqlite.locking === "os" ? "auto" : true);
+// WAL destinations (a backup of a WAL source is one: page 1's bytes 18/19 are 2).
 const walBytes = (file: string) => { const b = readFileSync(file); return [b[18], b[19]]; };
 const walLeft = (file: string) => statSync(`${file}-wal`, { throwIfNoEntry: false })?.size ?? 0;
 
@@ -610,7 +629,7 @@ test("WAL destination: a WAL source over its previous backup is incremental and 
     const ref = fresh("wref");
     copyFileSync(prev, ref);
     const want = reference(src, prev); // the backup API over a copy, closed (checkpointed)
-    const r = await sqlite.backup(src, prev, { incremental: walMode() });
+    const r = await sqlite.backup(src, prev, {});
     assert.ok(r.incremental, "incremental");
     assert.ok(r.pagesWritten >= 2 && r.pagesWritten <= 6, `pages written: ${r.pagesWritten}`);
     assert.is(r.pagesCompared, r.pageCount);
@@ -628,7 +647,7 @@ test("WAL destination: a WAL source over its previous backup is incremental and 
     const want2 = reference(src, prev);
     {
       using d = sqlite.open(prev);
-      const r2 = await sqlite.backup(src, d, { incremental: walMode() });
+      const r2 = await sqlite.backup(src, d, {});
       assert.ok(r2.incremental && r2.pagesWritten < r2.pageCount / 4, `open destination: ${r2.pagesWritten} of ${r2.pageCount}`);
       assert.is(walLeft(prev), 0, "open destination: the -wal is empty after the backup");
       assert.ok(readFileSync(prev).equals(want2), "open destination: bytes equal the backup API's");
@@ -656,7 +675,7 @@ test("WAL destination with a non-empty -wal (the native CLI's commits): checkpoi
     assert.ok(walLeft(prev) > 0, "the -wal holds the CLI's commits");
     src.run("UPDATE t SET v = randomblob(length(v)) WHERE id = 1000");
     const ref = walCopy(prev);
-    const r = await sqlite.backup(src, prev, { incremental: walMode() });
+    const r = await sqlite.backup(src, prev, {});
     assert.ok(r.incremental, "incremental");
     assert.ok(r.pagesWritten < r.pageCount / 4, `pages written: ${r.pagesWritten} of ${r.pageCount}`);
     await assertLikeFullBackup(src, prev, ref);
@@ -682,7 +701,7 @@ test("WAL destination with a reader in the way of the checkpoint: compared over 
     assert.ok(walLeft(prev) > 0, "the -wal holds the commits");
     const ref = walCopy(prev);
     src.run("UPDATE t SET v = randomblob(length(v)) WHERE id = 33");
-    const r = await sqlite.backup(src, prev, { incremental: walMode(), pagesPerStep: 100 });
+    const r = await sqlite.backup(src, prev, { pagesPerStep: 100 });
     assert.ok(r.incremental, "incremental");
     assert.ok(r.pagesWritten < r.pageCount / 4, `pages written: ${r.pagesWritten} of ${r.pageCount}`);
     assert.is(reader.get<{ n: number }>("SELECT count(*) n FROM t")!.n, old, "the reader's snapshot");

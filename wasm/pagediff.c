@@ -6,8 +6,11 @@
 ** written straight into the file.
 **
 ** Each side's page 1 is read through its pager with the sqlite_dbpage virtual table
-** (SQLITE_ENABLE_DBPAGE_VTAB), and the source's scan stays open across calls: it holds the
-** source's read transaction (one snapshot for the whole compare, WAL content included). The other
+** (SQLITE_ENABLE_DBPAGE_VTAB), and the source's scan holds the source's read transaction: one
+** snapshot for the whole compare, WAL content included. It stays open across calls, except for a
+** rollback-journal file source, whose writers it would keep out: that one is reset after each
+** call and stepped again at the next, and a commit by anyone meanwhile (the data version moved
+** on) restarts the compare, as another connection's write restarts the backup API. The other
 ** pages are read in large windows straight from the files, as the pagers would read them (see
 ** read_window()). Pages cross into JS never: one call compares a chunk with same_page().
 **
@@ -95,6 +98,8 @@ typedef struct PageDiff {
   unsigned iNext;             /* next page to compare; 0 before begin() */
   unsigned nWritten, nCompared;
   unsigned iDataVersion;      /* the source pager's data version as of begin() */
+  int bRelease;               /* a rollback-journal file source: its read lock is let go between calls */
+  int bReleased;              /* ... and is let go now (pSrcScan reset) */
   unsigned iCookie;           /* the destination's new schema cookie (old + 1) */
   int reason;                 /* SBW_* qualification result of the last begin() */
   int errDest;                /* the last error is the destination connection's (else the source's) */
@@ -169,6 +174,7 @@ int sbw_sync_wal(sqlite3 *db, const char *zSchema){
 /* Ends the scans (and so the source's read transaction) and rolls the destination back. */
 static void rewind_diff(PageDiff *p){
   sqlite3_reset(p->pSrcScan);
+  p->bRelease = p->bReleased = 0;
   sqlite3_reset(p->pDstScan);
   sqlite3_reset(p->pPut);
   if( p->iNext && !sqlite3_get_autocommit(p->pDst) ) sqlite3_exec(p->pDst, "ROLLBACK", 0, 0, 0);
@@ -510,6 +516,7 @@ int sbw_pagediff_begin(PageDiff *p){
   rc = page_count(p->pSrc, p->zSrc, &p->nSrc);
   if( rc!=SQLITE_OK ) goto fail;
   p->iDataVersion = data_version(p);
+  p->bRelease = direct(p->pSrcPager) && !pagerUseWal(p->pSrcPager);
   p->errDest = 1;
   if( p->bFresh ) return begin_fresh(p);
 
@@ -556,6 +563,18 @@ int sbw_pagediff_step(PageDiff *p, int nPage){
   int i, rc = SQLITE_OK;
   char *zSql;
   if( sqlite3_txn_state(p->pSrc, p->zSrc)==SQLITE_TXN_WRITE ) return SBW_WAIT;
+  if( p->bReleased ){
+    /* The read lock again: the pager checks the file's change counter as it takes it, and a
+    ** change since begin() (anyone's commit meanwhile) moves the data version on. */
+    p->errDest = 0;
+    rc = sqlite3_step(p->pSrcScan);
+    if( rc!=SQLITE_ROW ){
+      sqlite3_reset(p->pSrcScan);
+      return rc==SQLITE_DONE ? SBW_RESTART : sqlite3_extended_errcode(p->pSrc);
+    }
+    p->bReleased = 0;
+    rc = SQLITE_OK;
+  }
   if( data_version(p)!=p->iDataVersion ) return SBW_RESTART;
   if( p->aSrcWin==0 ){
     p->nWin = window_pages(p->szPage);
@@ -645,7 +664,15 @@ int sbw_pagediff_step(PageDiff *p, int nPage){
       if( rc!=SQLITE_OK ) return rc;
     }
   }
-  if( p->iNext<=p->nSrc ) return SQLITE_OK;
+  if( p->iNext<=p->nSrc ){
+    /* More to come: a rollback-journal source's writers are kept out for one call at a time, as
+    ** between the backup API's steps (a commit meanwhile restarts the compare, see above). */
+    if( p->bRelease ){
+      sqlite3_reset(p->pSrcScan);
+      p->bReleased = 1;
+    }
+    return SQLITE_OK;
+  }
   sqlite3_reset(p->pSrcScan);
   sqlite3_reset(p->pDstScan);
   p->errDest = 1;

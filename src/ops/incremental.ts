@@ -5,7 +5,9 @@
 // over the same destination gives. The loop is paced by backup()'s rules (step-loop.ts Pacing:
 // chunks sized to ~TARGET_STEP_MS, yields between them, BUSY retried up to busyTimeoutMs, restarts
 // bounded); abort and every failure roll back.
-import { SQLITE_ACCESS_READ, SQLITE_BUSY, SQLITE_DONE, SQLITE_ERROR, SQLITE_LOCKED, SQLITE_OK } from "../core/constants.js";
+import {
+  SQLITE_ACCESS_READ, SQLITE_BUSY, SQLITE_DONE, SQLITE_ERROR, SQLITE_LOCKED, SQLITE_OK, SQLITE_READONLY_ROLLBACK,
+} from "../core/constants.js";
 import { SqliteError } from "../core/errors.js";
 import { Backup } from "../handles/backup.js";
 import { Database } from "../handles/database.js";
@@ -55,22 +57,6 @@ export async function incrementalBackup(rt: Runtime, source: Database, sourceNam
     if (mode === true) throw new SqliteError(`backup: incremental: true, but ${why}`, SQLITE_ERROR);
     return null;
   };
-  // "auto" only where holding the source's snapshot for the whole compare keeps nobody out and
-  // needs no guard: an in-memory or WAL source (WAL readers do not block writers). A rollback-
-  // journal file source stays SHARED-locked across the chunks, so its writers would get BUSY
-  // (stepped full backups release it between steps); `incremental: true` accepts that.
-  if (mode === "auto") {
-    if (guard !== null) return null; // without real file locks, the guarded full copy (backup.ts)
-    let journal: string | undefined;
-    try {
-      journal = source.get<{ journal_mode: string }>(`PRAGMA "${sourceName.replace(/"/g, '""')}".journal_mode`)?.journal_mode;
-    } catch (e) {
-      // A writer holds the rollback-journal source (the query needs SHARED): the full copy waits for it.
-      if (e instanceof SqliteError && (e.code === SQLITE_BUSY || e.code === SQLITE_LOCKED)) return null;
-      throw e;
-    }
-    if (journal !== "wal" && journal !== "memory") return null;
-  }
   let destDb: Database;
   let own = false;
   // A new file ("auto" only) gets the fresh copy (wasm/pagediff.c): created here, removed again
@@ -108,14 +94,32 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
   const { onProgress, signal } = options;
   const { capi, heap } = rt;
   const start = performance.now();
-  const p = heap.scoped((s) => {
+  const pacing = new Pacing(options, busyDelays(rt.locking));
+  const lockedTooLong = (ms: number) => new SqliteError(`backup: database is locked for longer than busyTimeoutMs (${ms} ms)`, SQLITE_BUSY);
+  /** The compare's handle, or the error of the connection it failed on (source: onSource). */
+  const open = () => heap.scoped((s) => {
     const pp = s.out();
     const pErrDest = s.out();
     rt.enter();
     const rc = capi.sbw_pagediff_open(source.state.ptr, s.cstring(sourceName)[0], dest.state.ptr, s.cstring(destName)[0], pp, pErrDest);
-    if (rc !== SQLITE_OK) throw rt.errorFromCall(rc, (heap.i32(pErrDest) ? dest : source).state.ptr);
-    return heap.i32(pp);
+    if (rc === SQLITE_OK) return { p: heap.i32(pp) };
+    const onSource = heap.i32(pErrDest) === 0;
+    return { error: rt.errorFromCall(rc, (onSource ? source : dest).state.ptr), onSource };
   });
+  let p = 0;
+  while (p === 0) {
+    // Preparing the scans reads the source's schema: a writer may hold it (wait, as for the
+    // compare's reads below), and without real locks another process's commit can tear that read.
+    const before = guard?.stamp() ?? null;
+    const t0 = performance.now();
+    const r = open();
+    if (r.p !== undefined) p = r.p;
+    else if (r.onSource && (r.error.code === SQLITE_BUSY || r.error.code === SQLITE_LOCKED)) await pacing.busy(t0, lockedTooLong);
+    else if (r.onSource && guard?.tornRead(r.error, before!)) {
+      pacing.changing(t0, (ms) => guard.gaveUp(ms, "kept writing"));
+      pacing.restarted();
+    } else throw r.error;
+  }
   const info = (op: number) => capi.sbw_pagediff_info(p, op) >>> 0;
   // "auto" over an empty destination: the fresh copy, no compare (wasm/pagediff.c fresh_qualifies()).
   if (auto) capi.sbw_pagediff_fresh(p, 1);
@@ -125,7 +129,6 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
     return db.isOpen ? rt.errorFromCall(rc, db.state.ptr) : new Error("the backup is finished (its database was closed)");
   };
   try {
-    const pacing = new Pacing(options, busyDelays(rt.locking));
     let steps = 0;
     let begun = false;
     // The source guard (another process writing a file source): the stamp this pass began from.
@@ -147,13 +150,11 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
       const before = guard?.stamp() ?? null;
       const t0 = performance.now();
       let rc: number;
-      let lockedOut = false; // BEGIN EXCLUSIVE found the destination locked
       rt.enter();
       if (before?.writerActive) rc = WAIT; // another process is mid-transaction: do not read under it
       else if (!begun) {
         guard?.refreshWalIndex();
         rc = capi.sbw_pagediff_begin(p);
-        lockedOut = (rc & 0xff) === SQLITE_BUSY;
         if (rc === SQLITE_OK) {
           const reason = info(INFO_REASON);
           if (reason !== 0) return REASONS[reason] ?? `reason ${reason}`;
@@ -166,18 +167,28 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
         steps++;
       }
       const dt = performance.now() - t0;
+      const failed = rc > 0 && rc !== SQLITE_DONE;
+      const onSource = failed && info(INFO_ERR_DEST) === 0;
+      // BEGIN EXCLUSIVE found the destination locked.
+      const lockedOut = failed && !onSource && !begun && (rc & 0xff) === SQLITE_BUSY;
+      // A writer keeps the source's read lock out (a rollback-journal source is read a chunk at a
+      // time, see wasm/pagediff.c), or, without real locks, another process is mid-commit.
+      const writerBusy = before?.writerActive === true || (onSource && guard !== null && rc === SQLITE_READONLY_ROLLBACK);
+      const sourceBusy = writerBusy || (onSource && ((rc & 0xff) === SQLITE_BUSY || (rc & 0xff) === SQLITE_LOCKED));
       // A destination in use: BEGIN EXCLUSIVE cannot hold PENDING between tries, so readers
       // polling it could keep it out forever; the full copy (which can) takes over.
-      if (lockedOut && auto && !begun) return "the destination is in use by another connection";
-      if (rc === WAIT || lockedOut) {
+      if (lockedOut && auto) return "the destination is in use by another connection";
+      if (rc === WAIT || lockedOut || sourceBusy) {
         if (!begun) steps++; // a retried attempt counts as a step, as in stepLoop (a chunk counted already)
-        await pacing.busy(t0, (ms) => new SqliteError(`backup: database is locked for longer than busyTimeoutMs (${ms} ms)`, SQLITE_BUSY));
+        await pacing.busy(t0, (ms) => (writerBusy ? guard!.gaveUp(ms, "stayed inside a write transaction on") : lockedTooLong(ms)));
         continue;
       }
-      if (rc !== SQLITE_OK && rc !== SQLITE_DONE && rc !== RESTART) throw failure(rc);
+      // Without real locks, pages another process was rewriting can read as corrupt: copy again.
+      const torn = onSource && guard !== null && guard.tornRead(failure(rc), startStamp ?? before!);
+      if (failed && !torn) throw failure(rc);
       pacing.through();
       // Another process wrote the source during this pass: what was read may be torn.
-      const otherWriter = startStamp !== null && rc !== RESTART && guard!.changedSince(startStamp);
+      const otherWriter = torn || (startStamp !== null && rc !== RESTART && guard!.changedSince(startStamp));
       if (rc === RESTART || otherWriter) {
         if (otherWriter) {
           pacing.changing(t0, (ms) => new SqliteError(`backup: the source file kept changing outside this process for longer than busyTimeoutMs ` +

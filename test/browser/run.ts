@@ -388,12 +388,16 @@ test("options: unknown keys and destName other than main are TypeErrors; elapsed
   assert.deepEqual(r.accepted.destMain, { ok: true });
   assert.deepEqual(r.accepted.incrementalFalse, { ok: true });
   assert.ok(r.elapsed.elapsedMs >= r.elapsed.sinceLastEvent && r.elapsed.elapsedMs <= r.elapsed.wall, JSON.stringify(r.elapsed));
-  for (const k of ["sameConnection", "otherConnection"]) {
+  for (const k of ["sameConnection", "otherConnection", "sameConnectionIncremental", "otherConnectionIncremental"]) {
     assert.equal(r[k].equal, true, `${k}: the file has the source's final content`);
     assert.equal(r[k].integrity, "ok", k);
+    assert.equal(r[k].incremental, k.endsWith("Incremental"), k);
   }
-  assert.equal(r.sameConnection.restarts, 0, "the source's own connection: updated in place");
-  assert.ok(r.otherConnection.restarts >= 1, `another connection: the copy starts over (restarts: ${r.otherConnection.restarts})`);
+  assert.equal(r.sameConnection.restarts, 0, "full copy, the source's own connection: updated in place");
+  assert.ok(r.otherConnection.restarts >= 1, `full copy, another connection: the copy starts over (restarts: ${r.otherConnection.restarts})`);
+  for (const k of ["sameConnectionIncremental", "otherConnectionIncremental"]) {
+    assert.ok(r[k].restarts >= 1, `${k}: the compare starts over (restarts: ${r[k].restarts})`);
+  }
 });
 
 /** Polls the page until someone waits for the file's Web Lock (a call has started waiting). */

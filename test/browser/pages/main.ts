@@ -260,28 +260,32 @@ const ops: Record<string, (...args: any[]) => Promise<unknown>> = {
     let lastEvent = 0;
     const res = await sqlite.backupToOpfs(db, path, { pagesPerStep: 50, onProgress: () => void (lastEvent = performance.now()) });
     const wall = performance.now() - t0;
-    // A commit between steps, as in backup(): through the source's own connection SQLite updates
-    // the copy in place; through another connection it starts the copy over. The source (~4 MiB)
-    // outgrows the destination's page cache, so the restart fetches pages already sent to OPFS.
+    // A commit between steps, as in backup(): in the backup API's full copy, through the source's
+    // own connection SQLite updates the copy in place, through another connection it starts the
+    // copy over; the incremental compare starts over for both. The source (~4 MiB) outgrows the
+    // destination's page cache, so the full copy's restart fetches pages already sent to OPFS.
     using file = sqlite.open(`${dir}-changing.db`);
     fill(file, 4000, 1000, "changing");
     using other = sqlite.open(`${dir}-changing.db`);
-    const changed = async (writer: Database) => {
+    const changed = async (writer: Database, incremental: boolean) => {
       let events = 0;
       const r = await sqlite.backupToOpfs(file, path, {
+        incremental,
         pagesPerStep: 100,
         onProgress: () => {
           if (++events === 8) writer.exec(`UPDATE t SET s = 'changed ${events}' WHERE id IN (1, 3999)`);
         },
       });
       const back = await restoreDigest(path);
-      return { restarts: r.restarts, equal: back.digest === (await digest(contentOf(file))), integrity: back.integrity };
+      return { restarts: r.restarts, incremental: r.incremental, equal: back.digest === (await digest(contentOf(file))), integrity: back.integrity };
     };
     return {
       rejected, filesAfterRejections, accepted,
       elapsed: { elapsedMs: res.elapsedMs, sinceLastEvent: lastEvent - t0, wall },
-      sameConnection: await changed(file),
-      otherConnection: await changed(other),
+      sameConnection: await changed(file, false),
+      otherConnection: await changed(other, false),
+      sameConnectionIncremental: await changed(file, true),
+      otherConnectionIncremental: await changed(other, true),
     };
   },
 
