@@ -113,7 +113,10 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
     const before = guard?.stamp() ?? null;
     const t0 = performance.now();
     const r = open();
+    const writerBusy = before?.writerActive === true ||
+      (r.onSource && guard !== null && r.error instanceof SqliteError && r.error.extendedCode === SQLITE_READONLY_ROLLBACK);
     if (r.p !== undefined) p = r.p;
+    else if (writerBusy) await pacing.busy(t0, (ms) => guard!.gaveUp(ms, "stayed inside a write transaction on"));
     else if (r.onSource && (r.error.code === SQLITE_BUSY || r.error.code === SQLITE_LOCKED)) await pacing.busy(t0, lockedTooLong);
     else if (r.onSource && guard?.tornRead(r.error, before!)) {
       pacing.changing(t0, (ms) => guard.gaveUp(ms, "kept writing"));
@@ -167,14 +170,17 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
         steps++;
       }
       const dt = performance.now() - t0;
-      const failed = rc > 0 && rc !== SQLITE_DONE;
-      const onSource = failed && info(INFO_ERR_DEST) === 0;
+      // A failure, as the connection it happened on reports it (before anything resets it).
+      const error = rc > 0 && rc !== SQLITE_DONE ? failure(rc) : null;
+      const onSource = error !== null && info(INFO_ERR_DEST) === 0;
+      const code = error instanceof SqliteError ? error.code : 0;
       // BEGIN EXCLUSIVE found the destination locked.
-      const lockedOut = failed && !onSource && !begun && (rc & 0xff) === SQLITE_BUSY;
+      const lockedOut = error !== null && !onSource && !begun && code === SQLITE_BUSY;
       // A writer keeps the source's read lock out (a rollback-journal source is read a chunk at a
       // time, see wasm/pagediff.c), or, without real locks, another process is mid-commit.
-      const writerBusy = before?.writerActive === true || (onSource && guard !== null && rc === SQLITE_READONLY_ROLLBACK);
-      const sourceBusy = writerBusy || (onSource && ((rc & 0xff) === SQLITE_BUSY || (rc & 0xff) === SQLITE_LOCKED));
+      const writerBusy = before?.writerActive === true ||
+        (onSource && guard !== null && (error as SqliteError).extendedCode === SQLITE_READONLY_ROLLBACK);
+      const sourceBusy = writerBusy || (onSource && (code === SQLITE_BUSY || code === SQLITE_LOCKED));
       // A destination in use: BEGIN EXCLUSIVE cannot hold PENDING between tries, so readers
       // polling it could keep it out forever; the full copy (which can) takes over.
       if (lockedOut && auto) return "the destination is in use by another connection";
@@ -184,15 +190,14 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
         continue;
       }
       // Without real locks, pages another process was rewriting can read as corrupt: copy again.
-      const torn = onSource && guard !== null && guard.tornRead(failure(rc), startStamp ?? before!);
-      if (failed && !torn) throw failure(rc);
+      const torn = onSource && guard !== null && guard.tornRead(error, startStamp ?? before!);
+      if (error !== null && !torn) throw error;
       pacing.through();
       // Another process wrote the source during this pass: what was read may be torn.
       const otherWriter = torn || (startStamp !== null && rc !== RESTART && guard!.changedSince(startStamp));
       if (rc === RESTART || otherWriter) {
         if (otherWriter) {
-          pacing.changing(t0, (ms) => new SqliteError(`backup: the source file kept changing outside this process for longer than busyTimeoutMs ` +
-            `(${ms} ms); the destination was rolled back`, SQLITE_BUSY));
+          pacing.changing(t0, (ms) => guard!.gaveUp(ms, "kept writing"));
         }
         capi.sbw_pagediff_rewind(p); // a fresh snapshot; the destination's writes so far are rolled back
         begun = false;
