@@ -95,7 +95,13 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
   const { capi, heap } = rt;
   const start = performance.now();
   const pacing = new Pacing(options, busyDelays(rt.locking));
-  const lockedTooLong = (ms: number) => new SqliteError(`backup: database is locked for longer than busyTimeoutMs (${ms} ms)`, SQLITE_BUSY);
+  /** Another process is mid-commit on the source: its journal is live, or SQLite would not roll that back (read-only). */
+  const writerMidCommit = (before: Stamp | null, error: unknown) =>
+    before?.writerActive === true || (guard !== null && error instanceof SqliteError && error.extendedCode === SQLITE_READONLY_ROLLBACK);
+  /** The error once BUSY has lasted busyTimeoutMs. */
+  const tooLong = (writer: boolean) => (ms: number) => writer
+    ? guard!.gaveUp(ms, "stayed inside a write transaction on")
+    : new SqliteError(`backup: database is locked for longer than busyTimeoutMs (${ms} ms)`, SQLITE_BUSY);
   /** The compare's handle, or the error of the connection it failed on (source: onSource). */
   const open = () => heap.scoped((s) => {
     const pp = s.out();
@@ -113,11 +119,9 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
     const before = guard?.stamp() ?? null;
     const t0 = performance.now();
     const r = open();
-    const writerBusy = before?.writerActive === true ||
-      (r.onSource && guard !== null && r.error instanceof SqliteError && r.error.extendedCode === SQLITE_READONLY_ROLLBACK);
     if (r.p !== undefined) p = r.p;
-    else if (writerBusy) await pacing.busy(t0, (ms) => guard!.gaveUp(ms, "stayed inside a write transaction on"));
-    else if (r.onSource && (r.error.code === SQLITE_BUSY || r.error.code === SQLITE_LOCKED)) await pacing.busy(t0, lockedTooLong);
+    else if (r.onSource && writerMidCommit(before, r.error)) await pacing.busy(t0, tooLong(true));
+    else if (r.onSource && (r.error.code === SQLITE_BUSY || r.error.code === SQLITE_LOCKED)) await pacing.busy(t0, tooLong(false));
     else if (r.onSource && guard?.tornRead(r.error, before!)) {
       pacing.changing(t0, (ms) => guard.gaveUp(ms, "kept writing"));
       pacing.restarted();
@@ -178,15 +182,14 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
       const lockedOut = error !== null && !onSource && !begun && code === SQLITE_BUSY;
       // A writer keeps the source's read lock out (a rollback-journal source is read a chunk at a
       // time, see wasm/pagediff.c), or, without real locks, another process is mid-commit.
-      const writerBusy = before?.writerActive === true ||
-        (onSource && guard !== null && (error as SqliteError).extendedCode === SQLITE_READONLY_ROLLBACK);
+      const writerBusy = before?.writerActive === true || (onSource && writerMidCommit(before, error));
       const sourceBusy = writerBusy || (onSource && (code === SQLITE_BUSY || code === SQLITE_LOCKED));
       // A destination in use: BEGIN EXCLUSIVE cannot hold PENDING between tries, so readers
       // polling it could keep it out forever; the full copy (which can) takes over.
       if (lockedOut && auto) return "the destination is in use by another connection";
       if (rc === WAIT || lockedOut || sourceBusy) {
         if (!begun) steps++; // a retried attempt counts as a step, as in stepLoop (a chunk counted already)
-        await pacing.busy(t0, (ms) => (writerBusy ? guard!.gaveUp(ms, "stayed inside a write transaction on") : lockedTooLong(ms)));
+        await pacing.busy(t0, tooLong(writerBusy));
         continue;
       }
       // Without real locks, pages another process was rewriting can read as corrupt: copy again.
