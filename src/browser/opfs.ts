@@ -120,7 +120,8 @@ class OpfsWriter implements RelaySink {
   /**
    * The worker sends each written buffer back, and the relay each block it has compared: a
    * fresh 1 MiB ArrayBuffer per write cost ~0.5 ms (allocating and zeroing it), about half of
-   * the main thread's time in a copy. The pool holds no more than what may be in flight.
+   * the main thread's time in a copy. The pool keeps at most MAX_IN_FLIGHT + BUFFER_MAX bytes of
+   * each buffer size.
    */
   #recycle(data: ArrayBuffer): void {
     const list = this.#spare.get(data.byteLength) ?? [];
