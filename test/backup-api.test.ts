@@ -5,18 +5,10 @@ import * as assert from "uvu/assert";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadSqlite, SqliteError, type Database } from "../src/index.js";
-import { dump, fill, integrity, sqlitePromise, tmpDir } from "./helpers.js";
+import { dump, fill, integrity, rejects, sqlitePromise, tmpDir } from "./helpers.js";
 
 const sqlite = await sqlitePromise;
 
-async function rejects(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  assert.unreachable("expected a rejection");
-}
 
 const misuse = suite("misuse and lifetimes");
 

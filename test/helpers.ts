@@ -4,6 +4,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import * as assert from "uvu/assert";
 import { loadSqlite, type Database } from "../src/index.js";
 
 export const sqlitePromise = loadSqlite();
@@ -12,6 +13,16 @@ const dirs: string[] = [];
 process.on("exit", () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
+
+/** What a promise rejects with; an assertion failure when it resolves. */
+export async function rejects(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (e) {
+    return e;
+  }
+  assert.unreachable("expected a rejection");
+}
 
 /** A fresh directory, removed when the process exits. */
 export function tmpDir(tag = "t"): string {

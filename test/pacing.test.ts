@@ -3,19 +3,10 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { SQLITE_BUSY, SqliteError } from "../src/index.js";
+import { rejects } from "./helpers.js";
 import { Pacing, MAX_PAGES, MIN_PAGES, RESTARTS_BEFORE_ONE_STEP, TARGET_STEP_MS } from "../src/ops/step-loop.js";
 
 const busyError = (ms: number) => new SqliteError(`busy for ${ms} ms`, SQLITE_BUSY);
-
-/** The error a promise rejects with (an assertion failure when it resolves). */
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  assert.unreachable("resolved");
-}
 
 test("adaptive steps start at 128 pages and scale toward TARGET_STEP_MS, by 0.5x to 2x a step, within bounds", () => {
   const p = new Pacing({});
@@ -59,14 +50,14 @@ test("pagesPerStep and a number onProgress returns fix the step; restarts double
 test("BUSY waits until busyTimeoutMs has passed since the first BUSY; a step that goes through starts the count again", async () => {
   const waiting = new Pacing({ busyTimeoutMs: 3_600_000 }, [0]);
   await waiting.busy(performance.now(), busyError);
-  const e = await rejection(new Pacing({ busyTimeoutMs: 0 }, [0]).busy(performance.now(), busyError));
+  const e = await rejects(new Pacing({ busyTimeoutMs: 0 }, [0]).busy(performance.now(), busyError));
   assert.instance(e, SqliteError, "busyTimeoutMs 0: the first BUSY throws");
   assert.is((e as SqliteError).message, "busy for 0 ms");
   const p = new Pacing({ busyTimeoutMs: 10 }, [0]);
   await p.busy(0, busyError);
   p.through();
   await p.busy(100, busyError); // 100 ms after the first BUSY, but the first since a step went through
-  assert.instance(await rejection(p.busy(110, busyError)), SqliteError);
+  assert.instance(await rejects(p.busy(110, busyError)), SqliteError);
 });
 
 test("a source that keeps changing is given up on busyTimeoutMs after the first change", () => {
@@ -81,7 +72,7 @@ test("an abort during a BUSY wait rejects with the signal's reason", async () =>
   const p = new Pacing({ busyTimeoutMs: 3_600_000, signal: ac.signal }, [3_600_000]);
   const wait = p.busy(performance.now(), busyError);
   ac.abort(new Error("stop"));
-  assert.is((await rejection(wait) as Error).message, "stop");
+  assert.is((await rejects(wait) as Error).message, "stop");
 });
 
 test.run();
