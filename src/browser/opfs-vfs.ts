@@ -236,11 +236,13 @@ export class OpfsVfs implements Vfs {
       // Both companions, whatever the header says: SQLite opens the WAL whenever a non-empty
       // -wal exists, and PRAGMA journal_mode switches on an open connection need the other
       // file at once, in a synchronous xOpen that cannot create a handle. A read-only open
-      // leaves a missing file missing rather than creating it.
-      for (const suffix of ["-journal", "-wal"]) {
-        const h = await this.#acquire(dir, name + suffix, full + suffix, readonly, !readonly, deadline);
-        if (h) held.push(h);
-      }
+      // leaves a missing file missing rather than creating it. The two are opened at once
+      // (creating a sync access handle is an asynchronous round trip of a few ms).
+      const sides = await Promise.allSettled(["-journal", "-wal"].map((suffix) =>
+        this.#acquire(dir, name + suffix, full + suffix, readonly, !readonly, deadline)));
+      for (const side of sides) if (side.status === "fulfilled" && side.value) held.push(side.value);
+      const failed = sides.find((side) => side.status === "rejected");
+      if (failed) throw failed.reason;
       return { path: full, release };
     } catch (e) {
       release();

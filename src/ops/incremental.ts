@@ -211,7 +211,9 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
       if (rc === SQLITE_DONE) break;
       const pageCount = info(INFO_PAGES);
       pacing.adapt(dt);
-      pacing.progress(pageCount - info(INFO_NEXT) + 1, pageCount);
+      // Page 1 is written last (wasm/pagediff.c), so it counts as remaining until the end: a step
+      // of n pages moves the count by n, as the backup API's does.
+      pacing.progress(pageCount - info(INFO_NEXT) + 2, pageCount);
       await pacing.pause();
     }
     // Everything is compared and written: commit, after the VFS wrote back what it can off-thread.
