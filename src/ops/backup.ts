@@ -1,8 +1,8 @@
 // backup(): the everyday call. Over an existing database of the same page size it writes only
-// the changed pages (incremental.ts); otherwise sqlite3_backup_step, driven by step-loop.ts,
-// straight into the destination, or, for a file source that another process may write while
-// this runtime has no real file locks, into a scratch copy renamed in once the source guard
-// found it consistent (source-guard.ts, scratch.ts).
+// the changed pages, and into a new or empty file every page straight into it (incremental.ts);
+// otherwise sqlite3_backup_step, driven by step-loop.ts, straight into the destination, or, for a
+// file source that another process may write while this runtime has no real file locks, into a
+// scratch copy renamed in once the source guard found it consistent (source-guard.ts, scratch.ts).
 import { SQLITE_ACCESS_READ, SQLITE_OK } from "../core/constants.js";
 import { Backup } from "../handles/backup.js";
 import { Database } from "../handles/database.js";
@@ -19,7 +19,8 @@ export async function backup(rt: Runtime, source: Database, dest: Database | str
   if (typeof dest !== "string" && !(dest instanceof Database)) throw new TypeError("dest must be a Database or a filename");
   const { sourceName = "main", destName = "main" } = options;
   const guard = sourceGuard(rt, source, options);
-  // Over an existing database of the same page size: write only the pages that differ.
+  // Over an existing database of the same page size: write only the pages that differ (into a
+  // new or empty file: the fresh copy).
   const inc = await incrementalBackup(rt, source, sourceName, dest, destName, guard, options);
   if (inc !== null) return inc;
   if (guard === null) return copyInto(rt, source, sourceName, dest, destName, options, null);
