@@ -98,8 +98,7 @@ typedef struct PageDiff {
   unsigned iNext;             /* next page to compare; 0 before begin() */
   unsigned nWritten, nCompared;
   unsigned iDataVersion;      /* the source pager's data version as of begin() */
-  int bRelease;               /* a rollback-journal file source: its read lock is let go between calls */
-  int bReleased;              /* ... and is let go now (pSrcScan reset) */
+  int bReleased;              /* the source's read lock is let go between calls now (see releases()) */
   unsigned iCookie;           /* the destination's new schema cookie (old + 1) */
   int reason;                 /* SBW_* qualification result of the last begin() */
   int errDest;                /* the last error is the destination connection's (else the source's) */
@@ -174,7 +173,7 @@ int sbw_sync_wal(sqlite3 *db, const char *zSchema){
 /* Ends the scans (and so the source's read transaction) and rolls the destination back. */
 static void rewind_diff(PageDiff *p){
   sqlite3_reset(p->pSrcScan);
-  p->bRelease = p->bReleased = 0;
+  p->bReleased = 0;
   sqlite3_reset(p->pDstScan);
   sqlite3_reset(p->pPut);
   if( p->iNext && !sqlite3_get_autocommit(p->pDst) ) sqlite3_exec(p->pDst, "ROLLBACK", 0, 0, 0);
@@ -378,6 +377,12 @@ static int checkpoint_dest(PageDiff *p){
   return rc;
 }
 
+/* A rollback-journal file source, whose writers a read lock held across calls would keep out:
+** step() lets it go after each call (see the top). */
+static int releases(PageDiff *p){
+  return direct(p->pSrcPager) && !pagerUseWal(p->pSrcPager);
+}
+
 static unsigned data_version(PageDiff *p){
   unsigned v = 0;
   sqlite3_file_control(p->pSrc, p->zSrc, SQLITE_FCNTL_DATA_VERSION, &v);
@@ -469,8 +474,9 @@ static int write_fresh(PageDiff *p, const unsigned char *a, unsigned iFirst, int
 ** Starts a compare: BEGIN EXCLUSIVE on the destination (as the backup API locks it), opens the
 ** source snapshot, reads both page 1s and decides whether the destination qualifies (or gets the
 ** fresh copy). If it does, keeps the new page 1 for the end and returns SQLITE_OK with reason 0.
-** If not, rolls back and returns SQLITE_OK with the reason. SQLITE_BUSY: the destination is locked, SBW_WAIT: the source is mid-write; nothing
-** is held then. Any other result is an error (nothing is held either).
+** If not, rolls back and returns SQLITE_OK with the reason. SQLITE_BUSY: the destination (or,
+** SBW_INFO_ERR_DEST 0, the source) is locked; SBW_WAIT: the source is mid-write. Any other result
+** is an error. After a failure the destination's transaction may be open: the caller rewinds.
 */
 int sbw_pagediff_begin(PageDiff *p){
   int rc;
@@ -516,7 +522,6 @@ int sbw_pagediff_begin(PageDiff *p){
   rc = page_count(p->pSrc, p->zSrc, &p->nSrc);
   if( rc!=SQLITE_OK ) goto fail;
   p->iDataVersion = data_version(p);
-  p->bRelease = direct(p->pSrcPager) && !pagerUseWal(p->pSrcPager);
   p->errDest = 1;
   if( p->bFresh ) return begin_fresh(p);
 
@@ -667,7 +672,7 @@ int sbw_pagediff_step(PageDiff *p, int nPage){
   if( p->iNext<=p->nSrc ){
     /* More to come: a rollback-journal source's writers are kept out for one call at a time, as
     ** between the backup API's steps (a commit meanwhile restarts the compare, see above). */
-    if( p->bRelease ){
+    if( releases(p) ){
       sqlite3_reset(p->pSrcScan);
       p->bReleased = 1;
     }

@@ -188,7 +188,10 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
       // polling it could keep it out forever; the full copy (which can) takes over.
       if (lockedOut && auto) return "the destination is in use by another connection";
       if (rc === WAIT || lockedOut || sourceBusy) {
-        if (!begun) steps++; // a retried attempt counts as a step, as in stepLoop (a chunk counted already)
+        if (!begun) {
+          steps++; // a retried attempt counts as a step, as in stepLoop (a chunk counted already)
+          capi.sbw_pagediff_rewind(p); // nothing held while it waits: begin() may have opened the destination's transaction
+        }
         await pacing.busy(t0, tooLong(writerBusy));
         continue;
       }
