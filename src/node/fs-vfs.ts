@@ -42,6 +42,8 @@ const unsynced = new Set<NodeFile>();
  * at 16 MiB.
  */
 const WRITE_BEHIND_BYTES = 16 << 20;
+/** Write-backs under way (write-behind's too): NodeFsVfs.writeBack() waits for them as well. */
+const running = new Set<Promise<void>>();
 
 class NodeFile implements VfsFile {
   /** Set for a journal or WAL this open created: its directory is synced at the first sync. */
@@ -71,12 +73,15 @@ class NodeFile implements VfsFile {
     unsynced.delete(this); // writes from now on need another write-back
     this.#sinceWriteBack = 0;
     this.#writeBacksRunning++;
-    return new Promise((resolve) =>
+    const done: Promise<void> = new Promise((resolve) =>
       fs.fdatasync(this.fd, (e) => {
         if (e) this.#writeBackError ??= e;
         this.#writeBacksRunning--;
+        running.delete(done);
         resolve();
       }));
+    running.add(done);
+    return done;
   }
 
   read(dst: Uint8Array, offset: number): number {
@@ -205,9 +210,14 @@ export class NodeFsVfs implements Vfs {
     return path.resolve(name);
   }
 
-  /** Syncs every file with unsynced writes in the thread pool: the event loop stays free. */
+  /**
+   * Syncs every file with unsynced writes in the thread pool: the event loop stays free. Also
+   * waits for a write-behind already under way, which covers writes no file lists as unsynced
+   * any more (without that, the commit's own sync sometimes started while one still ran).
+   */
   async writeBack(): Promise<void> {
     flushPendingWrites();
-    await Promise.all([...unsynced].map((f) => f.writeBack()));
+    for (const f of [...unsynced]) void f.writeBack();
+    await Promise.all([...running]);
   }
 }
