@@ -124,6 +124,51 @@ test("an unchanged source writes page 1 only; a small change writes few pages", 
   assert.ok(one.pagesWritten >= 2 && one.pagesWritten <= 4, `pagesWritten ${one.pagesWritten}`);
 });
 
+/** Pages 2.. of `want` that differ from `prev`'s (or that `prev` lacks), plus page 1: what an incremental backup must write. */
+function differingPages(prev: Buffer, want: Buffer, size: number): number {
+  let n = 1;
+  for (let off = size; off < want.length; off += size) {
+    if (off >= prev.length || !want.subarray(off, off + size).equals(prev.subarray(off, off + size))) n++;
+  }
+  return n;
+}
+
+test("the destination's next pages are read off the thread meanwhile: over many chunks, exactly the differing pages are written", async () => {
+  // Node's VFS reads the pages after each chunk in the thread pool while the chunk is compared
+  // (wasm/pagediff.c sbw_pagediff_ahead()). A page compared against the wrong bytes shows as a
+  // page written that did not differ, or one that did and was not written.
+  const counting = new FaultVfs(new NodeFsVfs()); // never armed: it counts the reads ahead
+  const fs: Sqlite = await loadSqlite({ vfs: [counting] });
+  const r = rng(SEED + 1);
+  for (const pageSize of [4096, 1024, 65536]) {
+    const srcFile = fresh("src");
+    makeSource(srcFile, pageSize, "none", 12_000).close();
+    using src = fs.open(srcFile, { vfs: counting.name });
+    using ref = sqlite.open(srcFile); // the reference backup's connection
+    let prev = await previousBackup(ref);
+    for (let round = 0; round < 4; round++) {
+      const what = [mutate(src, r), mutate(src, r), mutate(src, r)].join(" + ");
+      const pages = Number(src.get("PRAGMA page_count")!.page_count);
+      const pagesPerStep = Math.max(8, Math.floor(pages / (3 + r() * 9)));
+      const ctx = `page=${pageSize} round=${round} pagesPerStep=${pagesPerStep}: ${what}`;
+      const want = reference(ref, prev);
+      const dest = fresh("dest");
+      copyFileSync(prev, dest);
+      const before = counting.readsAhead;
+      const res = await (async () => {
+        using d = fs.open(dest, { vfs: counting.name });
+        return await fs.backup(src, d, { pagesPerStep });
+      })();
+      assert.ok(res.incremental, ctx);
+      assert.ok(readFileSync(dest).equals(want), `${ctx}: bytes equal the backup API's`);
+      assert.is(res.pagesWritten, differingPages(readFileSync(prev), want, pageSize), `${ctx}: pages written`);
+      if (res.steps > 2) assert.ok(counting.readsAhead > before, `${ctx}: read ahead (${res.steps} steps)`);
+      if (r() < 0.5) prev = dest;
+    }
+    assert.is(integrity(prev), "ok");
+  }
+});
+
 test("growth past and shrink below the destination, and an unrelated destination", async () => {
   const srcFile = fresh("src");
   using src = makeSource(srcFile, 4096, "none", 200);

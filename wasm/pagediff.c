@@ -72,7 +72,18 @@ enum {
 
 /* sbw_pagediff_info() selectors */
 enum { SBW_INFO_PAGES, SBW_INFO_NEXT, SBW_INFO_WRITTEN, SBW_INFO_COMPARED, SBW_INFO_REASON, SBW_INFO_ERR_DEST,
-       SBW_INFO_PAGE_SIZE, SBW_INFO_WINDOW_PAGES, SBW_INFO_FRESH };
+       SBW_INFO_PAGE_SIZE, SBW_INFO_WINDOW_PAGES, SBW_INFO_FRESH, SBW_INFO_AHEAD_FIRST, SBW_INFO_AHEAD_PAGES };
+
+/* A buffer of destination pages the host reads ahead (sbw_pagediff_ahead()). */
+enum { AHEAD_FREE, AHEAD_READING, AHEAD_READY };
+typedef struct Ahead {
+  unsigned char *a;
+  int nAlloc;                 /* a's size, pages */
+  unsigned iFirst;            /* the pages it holds (or will): iFirst.. */
+  int nPage;
+  int state;                  /* AHEAD_* */
+  unsigned iPass;             /* PageDiff.iPass when claimed */
+} Ahead;
 
 typedef struct PageDiff {
   sqlite3 *pSrc, *pDst;
@@ -87,6 +98,9 @@ typedef struct PageDiff {
   int nWin;
   unsigned iWin;              /* the first page of the window read (0: none) */
   int nWinSrc, nWinDst;       /* its pages read from each side */
+  unsigned char *aDstCur;     /* the window's destination pages: aDstWin, or in aAhead[] */
+  Ahead aAhead[2];            /* destination pages read ahead by the host (sbw_pagediff_ahead()) */
+  unsigned iPass;             /* bumped by every rewind: a read ahead claimed before it is stale */
   int bDstCached;             /* the destination's cache held pages besides page 1 at begin() */
   int bDstWal;                /* the destination's pager is in WAL mode (as of begin()) */
   int bAllowFresh;            /* an empty destination gets the fresh copy (sbw_pagediff_fresh()) */
@@ -172,6 +186,7 @@ int sbw_sync_wal(sqlite3 *db, const char *zSchema){
 
 /* Ends the scans (and so the source's read transaction) and rolls the destination back. */
 static void rewind_diff(PageDiff *p){
+  int i;
   sqlite3_reset(p->pSrcScan);
   p->bReleased = 0;
   sqlite3_reset(p->pDstScan);
@@ -185,6 +200,10 @@ static void rewind_diff(PageDiff *p){
   p->aSrcWin = p->aDstWin = 0;
   p->nWin = 0;
   p->iWin = 0;
+  p->aDstCur = 0;
+  /* What was read ahead may predate the rollback; a read still under way is dropped when done. */
+  p->iPass++;
+  for(i=0; i<2; i++) if( p->aAhead[i].state==AHEAD_READY ) p->aAhead[i].state = AHEAD_FREE;
 }
 
 void sbw_pagediff_close(PageDiff *p){
@@ -197,6 +216,8 @@ void sbw_pagediff_close(PageDiff *p){
   sqlite3_free(p->zSrc);
   sqlite3_free(p->zDst);
   sqlite3_free(p->aPage1);
+  sqlite3_free(p->aAhead[0].a);  /* the host has no read under way into them (see sbw_pagediff_ahead()) */
+  sqlite3_free(p->aAhead[1].a);
   sqlite3_free(p);
 }
 
@@ -324,6 +345,31 @@ static int read_file(Pager *pPager, unsigned iFirst, int nPage, unsigned char *a
   return rc;
 }
 
+/* What a pager has besides the file's bytes of nPage pages from iFirst on, put over them at a:
+** frames of its WAL, and (bCache) pages of its cache. */
+static int overlay(Pager *pPager, unsigned iFirst, int nPage, unsigned char *a, int bCache){
+  const int sz = pPager->pageSize;
+  int i, rc = SQLITE_OK;
+#ifndef SQLITE_OMIT_WAL
+  for(i=0; rc==SQLITE_OK && pPager->pWal && i<nPage; i++){
+    u32 iFrame = 0;
+    rc = sqlite3WalFindFrame(pPager->pWal, iFirst+i, &iFrame);
+    if( rc==SQLITE_OK && iFrame ) rc = sqlite3WalReadFrame(pPager->pWal, iFrame, sz, a+(i64)i*sz);
+  }
+#endif
+  /* A page in the pager's cache is read from there, as sqlite3PagerGet() does: a freelist
+  ** leaf freed by the last commit is never written back (PGHDR_DONT_WRITE), so its cached
+  ** bytes, which the backup API copies, may differ from the file's. */
+  for(i=0; rc==SQLITE_OK && bCache && sqlite3PcachePagecount(pPager->pPCache)>0 && i<nPage; i++){
+    DbPage *pPg = sqlite3PagerLookup(pPager, iFirst+i);
+    if( pPg ){
+      memcpy(a+(i64)i*sz, sqlite3PagerGetData(pPg), sz);
+      sqlite3PagerUnrefNotNull(pPg);
+    }
+  }
+  return rc;
+}
+
 /* Reads nPage pages of a side from iFirst on into a, as its pager sees them (bCache: cached
 ** pages from its cache; the destination's are compared by step() on top of the file's). */
 static int read_window(Pager *pPager, unsigned iFirst, int nPage, unsigned char *a, unsigned pending, int bCache){
@@ -331,24 +377,7 @@ static int read_window(Pager *pPager, unsigned iFirst, int nPage, unsigned char 
   int i, rc = SQLITE_OK;
   if( direct(pPager) ){
     rc = read_file(pPager, iFirst, nPage, a, pending);
-#ifndef SQLITE_OMIT_WAL
-    for(i=0; rc==SQLITE_OK && pPager->pWal && i<nPage; i++){
-      u32 iFrame = 0;
-      rc = sqlite3WalFindFrame(pPager->pWal, iFirst+i, &iFrame);
-      if( rc==SQLITE_OK && iFrame ) rc = sqlite3WalReadFrame(pPager->pWal, iFrame, sz, a+(i64)i*sz);
-    }
-#endif
-    /* A page in the pager's cache is read from there, as sqlite3PagerGet() does: a freelist
-    ** leaf freed by the last commit is never written back (PGHDR_DONT_WRITE), so its cached
-    ** bytes, which the backup API copies, may differ from the file's. */
-    for(i=0; rc==SQLITE_OK && bCache && sqlite3PcachePagecount(pPager->pPCache)>0 && i<nPage; i++){
-      DbPage *pPg = sqlite3PagerLookup(pPager, iFirst+i);
-      if( pPg ){
-        memcpy(a+(i64)i*sz, sqlite3PagerGetData(pPg), sz);
-        sqlite3PagerUnrefNotNull(pPg);
-      }
-    }
-    return rc;
+    return rc==SQLITE_OK ? overlay(pPager, iFirst, nPage, a, bCache) : rc;
   }
   for(i=0; rc==SQLITE_OK && i<nPage; i++){
     DbPage *pPg = 0;
@@ -359,6 +388,103 @@ static int read_window(Pager *pPager, unsigned iFirst, int nPage, unsigned char 
     sqlite3PagerUnref(pPg);
   }
   return rc;
+}
+
+/*
+** Read ahead: a host whose reads can run off this thread (Node's thread pool) reads the
+** destination's next pages there while step() compares, and step() takes a window from them
+** when they hold it (dest_window()). Two buffers; the host claims one at a time with
+** sbw_pagediff_ahead(), reads the file's bytes of its pages into it, and reports the bytes read
+** with sbw_pagediff_ahead_done() (negative: failed, the window is read in step() then). Safe for
+** the reason read_window() reads the destination at all: its transaction's own writes only touch
+** pages compared already, so pages not compared yet are the file's until a rewind (a rollback,
+** after which a read claimed before is dropped). The host must not close, nor start another
+** claim, while a read is under way into a buffer.
+*/
+#ifndef SBW_AHEAD_BYTES
+# define SBW_AHEAD_BYTES (16<<20)
+#endif
+
+/* The first page of the next window step() reads. */
+static unsigned next_window(PageDiff *p){
+  return p->iWin && p->iNext<p->iWin+(unsigned)p->nWinSrc ? p->iWin+(unsigned)p->nWinSrc : p->iNext;
+}
+
+/* Claims a buffer for about nPage of the destination's pages, from the first window that starts
+** at page iFrom or later (and after the window step() has read) on: returns where the host reads
+** the file's bytes of pages SBW_INFO_AHEAD_FIRST.. (SBW_INFO_AHEAD_PAGES of them), or 0 for
+** nothing to read (none left, both buffers in use, a read under way, no memory, no compare). */
+unsigned char *sbw_pagediff_ahead(PageDiff *p, unsigned iFrom, int nPage){
+  Ahead *pA = 0;
+  unsigned iFirst;
+  int i, nWin, nMax;
+  if( p->iNext<2 || p->bFresh || nPage<=0 || !direct(p->pDstPager) ) return 0;
+  for(i=0; i<2; i++) if( p->aAhead[i].state==AHEAD_READING ) return 0;
+  nWin = window_pages(p->szPage);
+  nMax = SBW_AHEAD_BYTES/p->szPage > nWin ? SBW_AHEAD_BYTES/p->szPage/nWin*nWin : nWin;
+  iFirst = next_window(p);
+  if( iFrom>iFirst ) iFirst += (iFrom-iFirst+(unsigned)nWin-1)/(unsigned)nWin*(unsigned)nWin;
+  for(i=0; i<2; i++){
+    const Ahead *q = &p->aAhead[i];
+    if( q->state==AHEAD_READY && q->iFirst<=iFirst && iFirst<q->iFirst+(unsigned)q->nPage ){
+      iFirst = q->iFirst+(unsigned)q->nPage;
+      i = -1;  /* the other buffer may hold what follows */
+    }
+  }
+  if( iFirst>p->nDst ) return 0;
+  for(i=0; i<2 && pA==0; i++){
+    Ahead *q = &p->aAhead[i];
+    if( q->state==AHEAD_FREE || q->iFirst+(unsigned)q->nPage<=p->iNext ) pA = q;
+  }
+  if( pA==0 ) return 0;
+  pA->state = AHEAD_FREE;
+  nPage = nPage>nMax ? nMax : (nPage+nWin-1)/nWin*nWin;
+  if( (unsigned)nPage>p->nDst-iFirst+1 ) nPage = (int)(p->nDst-iFirst+1);
+  if( pA->nAlloc<nPage ){
+    unsigned char *a = sqlite3_realloc64(pA->a, (sqlite3_uint64)nPage*p->szPage);
+    if( a==0 ) return 0;
+    pA->a = a;
+    pA->nAlloc = nPage;
+  }
+  pA->iFirst = iFirst;
+  pA->nPage = nPage;
+  pA->state = AHEAD_READING;
+  pA->iPass = p->iPass;
+  return pA->a;
+}
+
+/* The claimed read is over: nByte bytes read (short: the rest reads as zeros, as in
+** read_file()), or failed (negative). */
+void sbw_pagediff_ahead_done(PageDiff *p, int nByte){
+  int i;
+  for(i=0; i<2; i++){
+    Ahead *pA = &p->aAhead[i];
+    if( pA->state!=AHEAD_READING ) continue;
+    pA->state = AHEAD_FREE;
+    if( nByte>=0 && pA->iPass==p->iPass ){
+      const i64 n = (i64)pA->nPage*p->szPage;
+      if( nByte<n ) memset(pA->a+nByte, 0, (size_t)(n-nByte));
+      pA->state = AHEAD_READY;
+    }
+  }
+}
+
+/* The destination's pages of the window at iFirst (p->nWinDst of them) into p->aDstCur: from a
+** buffer read ahead when one holds them all, with what read_window() adds to the file's bytes. */
+static int dest_window(PageDiff *p, unsigned iFirst, unsigned pending){
+  int i;
+  for(i=0; i<2; i++){
+    const Ahead *pA = &p->aAhead[i];
+    if( pA->state==AHEAD_READY && pA->iFirst<=iFirst && iFirst+(unsigned)p->nWinDst<=pA->iFirst+(unsigned)pA->nPage ){
+      p->aDstCur = pA->a+(i64)(iFirst-pA->iFirst)*p->szPage;
+      if( pending>=iFirst && pending<iFirst+(unsigned)p->nWinDst ){
+        memset(p->aDstCur+(i64)(pending-iFirst)*p->szPage, 0, p->szPage);  /* as read_file() */
+      }
+      return overlay(p->pDstPager, iFirst, p->nWinDst, p->aDstCur, 0);
+    }
+  }
+  p->aDstCur = p->aDstWin;
+  return read_window(p->pDstPager, iFirst, p->nWinDst, p->aDstWin, pending, 0);
 }
 
 /* A TRUNCATE checkpoint of a WAL destination (begin(), commit()): BUSY is no error (see the top),
@@ -613,7 +739,7 @@ int sbw_pagediff_step(PageDiff *p, int nPage){
       }
       p->nWinDst = p->bFresh || iFirst>p->nDst ? 0 : (unsigned)n>p->nDst-iFirst+1 ? (int)(p->nDst-iFirst+1) : n;
       p->errDest = 1;
-      if( p->nWinDst>0 && (rc = read_window(p->pDstPager, iFirst, p->nWinDst, p->aDstWin, pending, 0))!=SQLITE_OK ){
+      if( p->nWinDst>0 && (rc = dest_window(p, iFirst, pending))!=SQLITE_OK ){
         sqlite3Error(p->pDst, rc);
         return rc;
       }
@@ -650,7 +776,7 @@ int sbw_pagediff_step(PageDiff *p, int nPage){
         aSrc = sqlite3PagerGetData(pSrcPg);
       }
       if( k<p->nWinDst ){
-        same = same_page(aSrc, p->aDstWin+(i64)k*p->szPage, p->szPage);
+        same = same_page(aSrc, p->aDstCur+(i64)k*p->szPage, p->szPage);
         /* A page the destination's connection has cached must equal in its cache too (it may
         ** differ from the file, see read_window()): that connection goes on using it. */
         if( same && p->bDstCached ){
@@ -734,6 +860,13 @@ unsigned sbw_pagediff_info(PageDiff *p, int op){
     case SBW_INFO_PAGE_SIZE: return (unsigned)p->szPage;
     case SBW_INFO_WINDOW_PAGES: return p->szPage ? (unsigned)window_pages(p->szPage) : 0;
     case SBW_INFO_FRESH: return (unsigned)p->bFresh;
+    case SBW_INFO_AHEAD_FIRST: case SBW_INFO_AHEAD_PAGES: {
+      int i;
+      for(i=0; i<2; i++){
+        if( p->aAhead[i].state==AHEAD_READING ) return op==SBW_INFO_AHEAD_FIRST ? p->aAhead[i].iFirst : (unsigned)p->aAhead[i].nPage;
+      }
+      return 0;
+    }
   }
   return 0;
 }

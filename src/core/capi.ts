@@ -56,6 +56,8 @@ export interface CApi extends HeapExports {
   sbw_pagediff_info(p: Ptr, op: number): number;
   sbw_pagediff_close(p: Ptr): void;
   sbw_pagediff_fresh(p: Ptr, allow: number): void;
+  sbw_pagediff_ahead(p: Ptr, from: number, nPage: number): Ptr;
+  sbw_pagediff_ahead_done(p: Ptr, nByte: number): void;
   /** Syncs a WAL database's WAL (its commits durable under synchronous=NORMAL); SQLITE_OK otherwise. */
   sbw_sync_wal(db: Ptr, zSchema: Ptr): number;
 }

@@ -94,6 +94,24 @@ class NodeFile implements VfsFile {
     return n;
   }
 
+  readonly readAsync = (dst: Uint8Array, offset: number): Promise<number> =>
+    new Promise((resolve, reject) => {
+      let n = 0;
+      const more = () => {
+        try {
+          fs.read(this.fd, dst, n, dst.length - n, offset + n, (e, got) => {
+            // A view of WASM memory that grew meanwhile is detached (length 0): it ends here.
+            if (e) reject(e);
+            else if (got === 0 || (n += got) >= dst.length) resolve(n);
+            else more();
+          });
+        } catch (e) {
+          reject(e);
+        }
+      };
+      more();
+    });
+
   write(src: Uint8Array, offset: number): void {
     let n = 0;
     while (n < src.length) n += fs.writeSync(this.fd, src, n, src.length - n, offset + n);

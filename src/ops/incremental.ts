@@ -29,6 +29,8 @@ const INFO_ERR_DEST = 5;
 const INFO_PAGE_SIZE = 6;
 const INFO_WINDOW_PAGES = 7;
 const INFO_FRESH = 8;
+const INFO_AHEAD_FIRST = 9;
+const INFO_AHEAD_PAGES = 10;
 const REASONS = [
   "",
   "the source is empty",
@@ -135,6 +137,7 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
     const db = info(INFO_ERR_DEST) ? dest : source;
     return db.isOpen ? rt.errorFromCall(rc, db.state.ptr) : new Error("the backup is finished (its database was closed)");
   };
+  let ahead: Promise<void> | null = null;
   try {
     let steps = 0;
     let begun = false;
@@ -150,7 +153,25 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
       const win = info(INFO_WINDOW_PAGES);
       return destVfs!.prefetch!(destPath, Math.max(0, next - win) * size, n < 0 ? Infinity : (next - 1 + n + win) * size);
     };
+    // A destination file that can read off this thread (NodeFsVfs): the pages after this chunk (up
+    // to twice its size: the next chunk may be larger) are read in the thread pool while this
+    // thread compares, so both files are read at once (reading them was most of the time). One
+    // read at a time; the finally below waits for it before the close frees its buffer.
+    const destFile = rt.fileOf(dest.state.ptr, destName);
+    const readAsync = destFile?.readAsync;
+    const readAhead = (n: number): Promise<void> | null => {
+      const ptr = readAsync && n > 0 ? capi.sbw_pagediff_ahead(p, info(INFO_NEXT) + n, 2 * n) : 0;
+      if (ptr === 0) return null;
+      const size = info(INFO_PAGE_SIZE);
+      const memory = rt.heap.u8;
+      // Memory that grew meanwhile detached the view: the read may have stopped short, so it is
+      // dropped (wasm/pagediff.c then reads those pages itself).
+      return readAsync!(memory.subarray(ptr, ptr + info(INFO_AHEAD_PAGES) * size), (info(INFO_AHEAD_FIRST) - 1) * size)
+        .then((bytes) => capi.sbw_pagediff_ahead_done(p, rt.heap.u8 === memory ? bytes : -1), () => capi.sbw_pagediff_ahead_done(p, -1));
+    };
     for (;;) {
+      if (ahead) await ahead;
+      ahead = null;
       if (begun && destPath) await prefetch(pacing.size());
       signal?.throwIfAborted();
       if (!source.isOpen || !dest.isOpen) throw new Error("the backup is finished (its database was closed)");
@@ -170,6 +191,7 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
           continue;
         }
       } else {
+        ahead = readAhead(pacing.size());
         rc = capi.sbw_pagediff_step(p, pacing.size());
         steps++;
       }
@@ -235,6 +257,7 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
       pagesWritten: fresh ? pageCount : info(INFO_WRITTEN), pagesCompared: info(INFO_COMPARED), incremental: !fresh,
     };
   } finally {
+    await ahead; // its buffer is freed by the close (a read ahead never rejects)
     capi.sbw_pagediff_close(p); // rolls the destination back unless committed; frees everything
   }
 }

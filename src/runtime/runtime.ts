@@ -2,12 +2,12 @@
 // and the helpers that turn a result code into a SqliteError. Everything above (the handles,
 // the operations, the public Sqlite facade) reaches C through a Runtime; nothing here knows them.
 import type { CApi } from "../core/capi.js";
-import { SQLITE_DONE, SQLITE_FCNTL_VFS_POINTER, SQLITE_OK, SQLITE_ROW } from "../core/constants.js";
+import { SQLITE_DONE, SQLITE_FCNTL_FILE_POINTER, SQLITE_FCNTL_VFS_POINTER, SQLITE_OK, SQLITE_ROW } from "../core/constants.js";
 import { SqliteError } from "../core/errors.js";
 import { Heap } from "../core/heap.js";
 import type { Locking } from "../vfs/lock-layer.js";
 import { processLocking } from "../vfs/process-locks.js";
-import type { Vfs } from "../vfs/types.js";
+import type { Vfs, VfsFile } from "../vfs/types.js";
 import { HostBridge } from "./host.js";
 
 /** Which locks an instance takes, and why (see README "Locking"). */
@@ -59,6 +59,16 @@ export class Runtime {
       if (capi.sqlite3_file_control(db, s.cstring(schema)[0], SQLITE_FCNTL_VFS_POINTER, pp) !== SQLITE_OK) return null;
       const name = heap.cstring(heap.i32(heap.i32(pp) + VFS_ZNAME_OFFSET));
       return this.host.vfses.find((v) => v.name === name) ?? null;
+    });
+  }
+
+  /** The host file behind a schema's database file, or null (memory, a VFS built into C). */
+  fileOf(db: number, schema: string): VfsFile | null {
+    const { capi, heap } = this;
+    return heap.scoped((s) => {
+      const pp = s.out();
+      if (capi.sqlite3_file_control(db, s.cstring(schema)[0], SQLITE_FCNTL_FILE_POINTER, pp) !== SQLITE_OK) return null;
+      return this.host.files.get(heap.i32(pp))?.file ?? null;
     });
   }
 

@@ -116,6 +116,10 @@ export class BufferedFile implements VfsFile {
     return this.#inner.fd;
   }
 
+  get readAsync(): VfsFile["readAsync"] {
+    return this.#inner.readAsync;
+  }
+
   /** Writes the buffered run to the file. */
   flush(): void {
     if (dirty !== this) return;

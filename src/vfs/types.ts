@@ -16,6 +16,13 @@ export interface VfsFile {
   close(): void;
   /** Reads into dst (a view of WASM memory) at offset; returns bytes read (short at EOF). */
   read(dst: Uint8Array, offset: number): number;
+  /**
+   * Optional: the same read off the calling thread (Node: libuv's thread pool), resolving with
+   * the bytes read; the caller keeps dst's memory alive until it settles. The file's bytes only:
+   * for ranges nothing writes meanwhile (an incremental backup reads the destination's next pages
+   * ahead with it, see wasm/pagediff.c sbw_pagediff_ahead()).
+   */
+  readonly readAsync?: (dst: Uint8Array, offset: number) => Promise<number>;
   write(src: Uint8Array, offset: number): void;
   truncate(size: number): void;
   sync(flags: number): void;

@@ -12,6 +12,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { Backup, type Database, loadSqlite, SqliteError } from "../../src/index.ts";
 import { NodeFsVfs } from "../../src/node/fs-vfs.ts";
+import { FaultVfs } from "../faults/fault-vfs.ts";
 import { runVfsConformance } from "../vfs-conformance.ts";
 import { lockChecks } from "../native/lock-checks.ts";
 
@@ -153,6 +154,30 @@ test("abort over an existing destination: rejects with the reason, destination u
   ok(dump(dst) === before, "old content intact");
   ok(!existsSync(`${dst}-journal`), "no journal left");
   eq(staged().length, 0, "no staged copy left");
+});
+
+test("over the previous backup, in chunks: only the changed pages are written, the next ones read in Deno's thread pool", async () => {
+  const counting = new FaultVfs(new NodeFsVfs()); // never armed: it counts the reads ahead
+  const fs = await loadSqlite({ vfs: [counting] });
+  const src = file("inc-src.db");
+  using source = fs.open(src, { vfs: counting.name });
+  fill(source, 20000);
+  const dst = file("inc-prev.db");
+  await fs.backup(source, dst, { incremental: false });
+  const size = 4096;
+  const old = readFileSync(dst);
+  source.run("UPDATE t SET v = randomblob(250) WHERE id % 97 = 0");
+  using dest = fs.open(dst, { vfs: counting.name });
+  const r = await fs.backup(source, dest, { pagesPerStep: 150 });
+  ok(r.incremental && r.steps > 3, `incremental in chunks: ${JSON.stringify(r)}`);
+  ok(counting.readsAhead > 0, "the destination's next pages were read off the thread");
+  const now = readFileSync(dst);
+  let differ = 1; // page 1 is always written
+  for (let off = size; off < now.length; off += size) {
+    if (!now.subarray(off, off + size).every((b, i) => b === old[off + i])) differ++;
+  }
+  eq(r.pagesWritten, differ, "pages written: exactly those that differ");
+  nativeOk(dst, src);
 });
 
 test("a failed backup to a new file leaves no file; SqliteError carries the code", async () => {

@@ -20,6 +20,8 @@ export class FaultVfs implements Vfs {
   hits = 0;
   /** Failures injected over the life of this VFS (for the reported figures). */
   totalHits = 0;
+  /** Reads off the thread (VfsFile.readAsync) over the life of this VFS, armed or not. */
+  readsAhead = 0;
   /** Files deleted since arm() before the first failure: a deleted journal marks a commit point. */
   deletedBeforeFault: string[] = [];
   #failAt = 0; // 0: disarmed
@@ -93,12 +95,21 @@ class FaultFile implements VfsFile {
   readonly lockKey: string;
   readonly lockChanged?: (level: number) => void;
   readonly fileControl?: (op: number, arg: number) => number;
+  readonly readAsync?: (dst: Uint8Array, offset: number) => Promise<number>;
 
   constructor(readonly vfs: FaultVfs, readonly inner: VfsFile) {
     this.lockKey = inner.lockKey;
     // Optional hooks pass straight through, and exist only when the inner file has them.
     if (inner.lockChanged) this.lockChanged = (level) => inner.lockChanged!(level);
     if (inner.fileControl) this.fileControl = (op, arg) => inner.fileControl!(op, arg);
+    if (inner.readAsync) {
+      // Counted and failed as reads (rejecting, as a failed read off the thread does).
+      this.readAsync = async (dst, offset) => {
+        vfs.readsAhead++;
+        if (vfs.shouldFail("read")) vfs.fail("read");
+        return inner.readAsync!(dst, offset);
+      };
+    }
   }
 
   close(): void {
