@@ -1,7 +1,8 @@
 // Every event-loop block during one backup() (a setImmediate chain runs beside it): the longest
 // five, where they fell, and how many exceeded 16 ms. Quicker to repeat than the full harness.
-//   node --import tsx bench/event-loop.mjs [source.sqlite] ['{"pagesPerStep":-1}']
-import { rmSync } from "node:fs";
+// With a previous backup, the backup goes over a copy of it (the incremental path).
+//   node --import tsx bench/event-loop.mjs [source.sqlite] ['{"pagesPerStep":-1}'] [previous.sqlite]
+import { copyFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadSqlite } from "../src/index.ts";
@@ -9,6 +10,7 @@ import { loadSqlite } from "../src/index.ts";
 const src = process.argv[2] || join(import.meta.dirname, "data/db330.sqlite");
 const options = JSON.parse(process.argv[3] ?? "{}");
 const dst = join(tmpdir(), `sbw-event-loop-${process.pid}.sqlite`);
+if (process.argv[4]) copyFileSync(process.argv[4], dst);
 const sqlite = await loadSqlite();
 const source = sqlite.open(src, { readonly: true });
 
@@ -24,15 +26,16 @@ const tick = () => {
 setImmediate(tick);
 const t0 = performance.now();
 try {
-  const { steps } = await sqlite.backup(source, dst, options);
+  const { steps, pagesWritten } = await sqlite.backup(source, dst, options);
   gaps.push(performance.now() - last);
   const top = gaps.map((g, i) => [g, i]).sort((a, b) => b[0] - a[0]).slice(0, 5);
   console.log(JSON.stringify({
-    ms: Math.round(performance.now() - t0), steps,
+    ms: Math.round(performance.now() - t0), steps, pagesWritten,
     longest: top.map(([g, i]) => `${g.toFixed(1)} ms at gap ${i} of ${gaps.length}`),
     over16: gaps.filter((g) => g > 16).length,
   }));
 } finally {
   running = false;
   rmSync(dst, { force: true });
+  rmSync(`${dst}-journal`, { force: true });
 }

@@ -13,7 +13,7 @@ import { loadSqlite, SqliteError, type Database, type Sqlite } from "../src/inde
 import { NodeFsVfs } from "../src/node/fs-vfs.js";
 import { FaultVfs } from "./faults/fault-vfs.js";
 import { judge, rng, SEED } from "./faults/util.js";
-import { cli, integrity, sqlitePromise, tmpDir } from "./helpers.js";
+import { cli, integrity, rejects, sqlitePromise, tmpDir } from "./helpers.js";
 
 const sqlite = await sqlitePromise;
 const dir = tmpDir("inc");
@@ -387,6 +387,36 @@ test("abort in the middle of the compare leaves the destination byte-for-byte as
   assert.not.ok(statSync(`${dest}-journal`, { throwIfNoEntry: false }), "no journal left");
   // The source is usable and unlocked again.
   src.run("INSERT INTO t(v) VALUES (1)");
+});
+
+test("changed pages past 8 MiB go to the destination's file between chunks: an abort after that still leaves the old bytes, and a whole run equals the backup API's", async () => {
+  // incremental.ts flush(): the journal written back, then the cached pages written to the file.
+  const srcFile = fresh("src");
+  using src = makeSource(srcFile, 4096, "none", 60_000); // ~27 MiB
+  const prev = await previousBackup(src);
+  src.exec("UPDATE t SET v = randomblob(length(v))"); // every page differs: ~27 MiB to write
+  const old = readFileSync(prev);
+  const dest = fresh("dest");
+  copyFileSync(prev, dest);
+  const ac = new AbortController();
+  const reason = new Error("stop");
+  let writtenAt = -1; // bytes compared (every page differs: and written) when the file first changed
+  const e = await rejects(sqlite.backup(src, dest, {
+    pagesPerStep: 256, signal: ac.signal,
+    onProgress: ({ remaining, pageCount }) => {
+      if (writtenAt < 0 && !readFileSync(dest).equals(old)) {
+        writtenAt = (pageCount - remaining) * 4096;
+        ac.abort(reason);
+      }
+    },
+  }));
+  assert.is(e, reason);
+  // Before the cache's own spill (16 MiB, wasm/pagediff.c) could have written them.
+  assert.ok(writtenAt > 0 && writtenAt < 16 << 20, `pages reached the file after ${writtenAt} bytes`);
+  assert.ok(readFileSync(dest).equals(old), "rolled back: the old bytes");
+  assert.not.ok(statSync(`${dest}-journal`, { throwIfNoEntry: false }), "no journal left");
+  const res = await checkOver(src, srcFile, prev, "a whole run");
+  assert.ok(res.pagesWritten * 4096 > 16 << 20, `pagesWritten ${res.pagesWritten}`);
 });
 
 test("an I/O fault anywhere in an incremental backup leaves the old database (or, after the commit point, the new)", async () => {

@@ -822,6 +822,14 @@ int sbw_pagediff_step(PageDiff *p, int nPage){
   return rc==SQLITE_OK ? SQLITE_DONE : rc;
 }
 
+/* Writes the destination's dirty pages to its file before commit(), its journal synced first as
+** for any spill: a host that syncs files off its thread (Node's writeBack()) then syncs them
+** there, and the COMMIT's own syncs find little left. On failure the caller closes (rolls back). */
+int sbw_pagediff_flush(PageDiff *p){
+  p->errDest = 1;
+  return sqlite3_db_cacheflush(p->pDst);
+}
+
 /* COMMIT on the destination; on failure the caller reads the error, then closes (rolls back).
 ** A WAL destination's WAL is then synced (a failure is reported: committed, not yet durable) and
 ** the WAL checkpointed: the checkpoint's errors are not the backup's, which is durable by then. */

@@ -52,6 +52,7 @@ export interface CApi extends HeapExports {
   sbw_pagediff_begin(p: Ptr): number;
   sbw_pagediff_step(p: Ptr, nPage: number): number;
   sbw_pagediff_commit(p: Ptr): number;
+  sbw_pagediff_flush(p: Ptr): number;
   sbw_pagediff_rewind(p: Ptr): void;
   sbw_pagediff_info(p: Ptr, op: number): number;
   sbw_pagediff_close(p: Ptr): void;
