@@ -26,12 +26,12 @@ function dump(file: string): string {
 }
 
 /** What SQLite's backup API makes of `destFile` (a copy of it): the bytes every result must equal. */
-function reference(source: Database, destFile: string, sourceName = "main"): Buffer {
+function reference(source: Database, destFile: string, sourceName = "main", via: Sqlite = sqlite): Buffer {
   const ref = fresh("ref");
   copyFileSync(destFile, ref);
-  const d = sqlite.open(ref);
+  const d = via.open(ref);
   try {
-    const b = sqlite.backupInit(d, "main", source, sourceName);
+    const b = via.backupInit(d, "main", source, sourceName);
     assert.is(b.step(-1), "done");
     b.finish();
   } finally {
@@ -167,6 +167,28 @@ test("the destination's next pages are read off the thread meanwhile: over many 
     }
     assert.is(integrity(prev), "ok");
   }
+  assert.is(counting.readsAheadDetached, 0, `reads whose memory grew meanwhile, of ${counting.readsAhead}`);
+});
+
+test("a read ahead never has the memory grow under it: each claim makes room for its chunk first", async () => {
+  // A new instance (a small heap) and large chunks of changed pages, which the destination's
+  // cache keeps: without wasm/pagediff.c make_room() the heap grew during reads here.
+  const counting = new FaultVfs(new NodeFsVfs());
+  const fs: Sqlite = await loadSqlite({ vfs: [counting] });
+  const srcFile = fresh("src");
+  makeSource(srcFile, 4096, "none", 60_000).close(); // ~27 MiB
+  using src = fs.open(srcFile, { vfs: counting.name });
+  const prev = fresh("prev");
+  await fs.backup(src, prev, { incremental: false });
+  src.exec("UPDATE t SET v = randomblob(length(v))");
+  const want = reference(src, prev, "main", fs);
+  const res = await (async () => {
+    using d = fs.open(prev, { vfs: counting.name });
+    return await fs.backup(src, d, { pagesPerStep: 1024 });
+  })();
+  assert.ok(res.incremental && counting.readsAhead > 3, `read ahead ${counting.readsAhead} times`);
+  assert.is(counting.readsAheadDetached, 0, `reads whose memory grew meanwhile, of ${counting.readsAhead}`);
+  assert.ok(readFileSync(prev).equals(want), "bytes equal the backup API's");
 });
 
 test("growth past and shrink below the destination, and an unrelated destination", async () => {

@@ -50,6 +50,7 @@
 */
 #include "sqlite3.c"
 #include <stdint.h>
+#include <unistd.h>
 
 /* SQLite's PENDING_BYTE (fixed unless a test build moves it; this build is SQLITE_UNTESTABLE). */
 #define SBW_PENDING_BYTE 0x40000000
@@ -399,11 +400,26 @@ static int read_window(Pager *pPager, unsigned iFirst, int nPage, unsigned char 
 ** the reason read_window() reads the destination at all: its transaction's own writes only touch
 ** pages compared already, so pages not compared yet are the file's until a rewind (a rollback,
 ** after which a read claimed before is dropped). The host must not close, nor start another
-** claim, while a read is under way into a buffer.
+** claim, while a read is under way into a buffer. A claim first makes room in the heap for what
+** the chunk compared meanwhile may allocate (make_room()), so that the memory does not grow under
+** the read.
 */
 #ifndef SBW_AHEAD_BYTES
 # define SBW_AHEAD_BYTES (16<<20)
 #endif
+
+/* Makes the heap hold nByte more above its top without growing the memory: a read ahead goes
+** into memory that must not move under it, and some engines move a memory that grows (V8 when it
+** could not reserve the memory's whole range up front). What a chunk allocates while the host
+** reads is mostly its written pages in the destination's cache, which the caller bounds. */
+static int make_room(i64 nByte){
+  const uintptr_t top = (uintptr_t)sbrk(0);
+  const uintptr_t size = (uintptr_t)__builtin_wasm_memory_size(0)*65536;
+  if( top+(uintptr_t)nByte>size ){
+    if( __builtin_wasm_memory_grow(0, (top+(uintptr_t)nByte-size+65535)/65536)==(size_t)-1 ) return 0;
+  }
+  return 1;
+}
 
 /* The first page of the next window step() reads. */
 static unsigned next_window(PageDiff *p){
@@ -446,6 +462,9 @@ unsigned char *sbw_pagediff_ahead(PageDiff *p, unsigned iFrom, int nPage){
     pA->a = a;
     pA->nAlloc = nPage;
   }
+  /* Room for the chunk compared meanwhile (at most nPage pages written, each a page in the
+  ** destination's cache with its headers), and some for the rest. */
+  if( !make_room((i64)nPage*(p->szPage+512) + (1<<20)) ) return 0;
   pA->iFirst = iFirst;
   pA->nPage = nPage;
   pA->state = AHEAD_READING;

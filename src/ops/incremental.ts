@@ -166,12 +166,10 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
       if (ptr === 0) return null;
       const size = info(INFO_PAGE_SIZE);
       const memory = rt.heap.u8;
-      // Memory that grew meanwhile detached the view: the read may have stopped short, so it is
-      // dropped (wasm/pagediff.c then reads those pages itself). The read's target stays valid
-      // because the engines grow this memory (4 GiB maximum) in place where they could reserve
-      // its whole range up front, as V8 does on 64-bit; V8 moves it on growth only when that
-      // reservation failed (an address-space limit such as ulimit -v), and then a grow during a
-      // read would leave the read writing into the old block.
+      // The claim made room in the heap for what the chunk compared meanwhile allocates, so the
+      // memory does not grow (and, in an engine that moves a growing memory, move) under the
+      // read. If it grew anyway, the view detached and the read may have stopped short: it is
+      // dropped (wasm/pagediff.c then reads those pages itself).
       return readAsync!(memory.subarray(ptr, ptr + info(INFO_AHEAD_PAGES) * size), (info(INFO_AHEAD_FIRST) - 1) * size)
         .then((bytes) => capi.sbw_pagediff_ahead_done(p, rt.heap.u8 === memory ? bytes : -1), () => capi.sbw_pagediff_ahead_done(p, -1));
     };

@@ -22,6 +22,8 @@ export class FaultVfs implements Vfs {
   totalHits = 0;
   /** Reads off the thread (VfsFile.readAsync) over the life of this VFS, armed or not. */
   readsAhead = 0;
+  /** Of those, the ones whose memory grew (detached) before they were over. */
+  readsAheadDetached = 0;
   /** Files deleted since arm() before the first failure: a deleted journal marks a commit point. */
   deletedBeforeFault: string[] = [];
   #failAt = 0; // 0: disarmed
@@ -107,7 +109,11 @@ class FaultFile implements VfsFile {
       this.readAsync = async (dst, offset) => {
         vfs.readsAhead++;
         if (vfs.shouldFail("read")) vfs.fail("read");
-        return inner.readAsync!(dst, offset);
+        try {
+          return await inner.readAsync!(dst, offset);
+        } finally {
+          if (dst.byteLength === 0) vfs.readsAheadDetached++;
+        }
       };
     }
   }
