@@ -413,12 +413,8 @@ static int read_window(Pager *pPager, unsigned iFirst, int nPage, unsigned char 
 ** could not reserve the memory's whole range up front). What a chunk allocates while the host
 ** reads is mostly its written pages in the destination's cache, which the caller bounds. */
 static int make_room(i64 nByte){
-  const uintptr_t top = (uintptr_t)sbrk(0);
-  const uintptr_t size = (uintptr_t)__builtin_wasm_memory_size(0)*65536;
-  if( top+(uintptr_t)nByte>size ){
-    if( __builtin_wasm_memory_grow(0, (top+(uintptr_t)nByte-size+65535)/65536)==(size_t)-1 ) return 0;
-  }
-  return 1;
+  const i64 need = (i64)(uintptr_t)sbrk(0) + nByte - (i64)__builtin_wasm_memory_size(0)*65536;
+  return need<=0 || __builtin_wasm_memory_grow(0, (size_t)((need+65535)/65536))!=(size_t)-1;
 }
 
 /* The first page of the next window step() reads. */
