@@ -555,22 +555,34 @@ test("demo page (npm run demo's server): back up to OPFS with a progress bar, re
   }
 });
 
+/**
+ * Waits until the demo's status line says `text`, or shows an error; fails with what it said
+ * (a bare selector timeout would not tell an error from a slow step).
+ */
+async function demoStatus(page: Page, text: string, timeout = 60_000): Promise<void> {
+  const said = await page.waitForFunction((want) => {
+    const el = document.getElementById("status")!;
+    return el.classList.contains("error") || el.textContent!.includes(want) ? el.textContent : null;
+  }, text, { timeout }).then((h) => h.jsonValue(), async (e) => `nothing within ${timeout} ms (${(e as Error).message.split("\n")[0]}); it says: ${await page.textContent("#status")}`);
+  assert.ok(said?.includes(text), `the demo's status should say "${text}": ${said}`);
+}
+
 async function demo(ctx: BrowserContext, url: string): Promise<void> {
   const page = await ctx.newPage();
   page.on("pageerror", (e) => console.error(`  [demo page error] ${e.message}`));
   await page.goto(url);
-  await page.waitForSelector("#status:has-text('ready')");
+  await demoStatus(page, "ready");
   await page.fill("#rows", "20000");
   await page.click("#fill");
-  await page.waitForSelector("#status:has-text('rows in memory')");
+  await demoStatus(page, "rows in memory");
   await page.click("#backup");
-  await page.waitForSelector("#status:has-text('backed up')", { timeout: 60_000 });
+  await demoStatus(page, "backed up");
   assert.equal(await page.getAttribute("#progress", "value"), await page.getAttribute("#progress", "max"), "progress bar full");
   await page.click("#clear");
-  await page.waitForSelector("#status:has-text('cleared')");
+  await demoStatus(page, "cleared");
   assert.equal(await page.textContent("#count"), "0");
   await page.click("#restore");
-  await page.waitForSelector("#status:has-text('restored')");
+  await demoStatus(page, "restored");
   const rows = Number(await page.textContent("#count"));
   assert.ok(rows >= 20000, `restored row count ${rows}`);
   const download = page.waitForEvent("download");
