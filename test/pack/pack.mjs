@@ -1,6 +1,5 @@
 // Packs the repository as npm would publish it and installs the tarball into an empty project,
-// the way a user's `npm install sqlite-backup-wasm` would. Shared by test:pack and the
-// CLI suite (which runs the installed bin).
+// the way a user's `npm install sqlite-backup-wasm` would (test:pack).
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -45,13 +44,6 @@ export function installInto(tarball, { type = "module" } = {}) {
     cwd: project, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"],
   });
   return { project, log };
-}
-
-/** Pack and install in one go, in a fresh temp dir. */
-export function packAndInstall() {
-  const dir = tempDir("pack");
-  const packed = pack(dir);
-  return { ...packed, ...installInto(packed.tarball), packDir: dir };
 }
 
 /** Every file under dir (relative paths), for checks such as "no native addon was installed". */

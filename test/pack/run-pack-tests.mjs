@@ -144,6 +144,15 @@ for (const [label, name] of [["node20", "Node 20"], ["node22", "Node 22"], ["nod
   });
 }
 
+await check("the bin npm linked (npx sqlite-backup-wasm): backup, then verify of the copy", () => {
+  const npx = (args) => run("npx", ["--offline", "--no", "sqlite-backup-wasm", ...args], { cwd: project });
+  npx(["backup", "source.db", "cli-npx.db"]);
+  nativeCheck(join(project, "cli-npx.db"), source);
+  const v = JSON.parse(npx(["verify", "source.db", "cli-npx.db", "--json"]).trim().split("\n").at(-1));
+  equal(v.ok, true, "verify's verdict");
+  return "backup and verify through node_modules/.bin";
+});
+
 await check("Deno 2 (registry package deno): the same file, through node_modules, and the CLI with and without --allow-ffi", () => {
   // The permissions the README documents: files, uid for fs.access(), the temp-dir variables.
   const perms = ["--no-prompt", `--allow-read=${project}`, `--allow-write=${project}`, "--allow-sys=uid", "--allow-env=TMPDIR,TMP,TEMP"];
