@@ -173,6 +173,7 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
       return readAsync!(memory.subarray(ptr, ptr + info(INFO_AHEAD_PAGES) * size), (info(INFO_AHEAD_FIRST) - 1) * size)
         .then((bytes) => capi.sbw_pagediff_ahead_done(p, rt.heap.u8 === memory ? bytes : -1), () => capi.sbw_pagediff_ahead_done(p, -1));
     };
+    /** Before every call into the compare: not aborted, both databases still open. */
     const ready = () => {
       signal?.throwIfAborted();
       if (!source.isOpen || !dest.isOpen) throw new Error("the backup is finished (its database was closed)");
@@ -195,12 +196,10 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
       if (ahead) await ahead;
       ahead = null;
       if (begun && destPath) await prefetch(pacing.size());
-      signal?.throwIfAborted();
-      if (!source.isOpen || !dest.isOpen) throw new Error("the backup is finished (its database was closed)");
+      ready();
       const before = guard?.stamp() ?? null;
       const t0 = performance.now();
       let rc: number;
-      rt.enter();
       if (before?.writerActive) rc = WAIT; // another process is mid-transaction: do not read under it
       else if (!begun) {
         guard?.refreshWalIndex();
