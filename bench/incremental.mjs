@@ -11,7 +11,13 @@
 //
 //   node --import tsx bench/incremental.mjs [MiB=330] [rounds=5]
 //   SBW_BENCH_WASM=path …   another build of the module (an A/B run of a pagediff.c change)
+//   SBW_BENCH_FOLIOS=1 …    a sixth mode, "4 KiB folios": the incremental backup over a destination
+//                           the page cache holds in 4 KiB folios (python3 evicts it and reads it
+//                           back with POSIX_FADV_RANDOM, untimed), not the large folios a
+//                           sequential write or read leaves: what those cost the page writes
+//                           (BENCHMARKS.md "Large folios")
 import Database from "better-sqlite3";
+import { execFileSync } from "node:child_process";
 import { closeSync, copyFileSync, fdatasyncSync, openSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { generate } from "./gen.mjs";
@@ -56,7 +62,14 @@ const sqlite = await loadSqlite({ vfs: [inline], ...(process.env.SBW_BENCH_WASM 
 const srcFile = join(data, "inc-src.db");
 const prevFile = join(data, "inc-prev.db");
 const destFile = join(data, "inc-dest.db");
-const MODES = ["incremental", "inline reads", "full", "better-sqlite3", "cp+fdatasync"];
+const FOLIOS = "4 KiB folios";
+const MODES = ["incremental", "inline reads", "full", "better-sqlite3", "cp+fdatasync", ...(process.env.SBW_BENCH_FOLIOS ? [FOLIOS] : [])];
+/** Drops file (clean: synced) from the page cache and reads it back without readahead: 4 KiB folios. */
+const smallFolios = (file) => execFileSync("python3", ["-c", `import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+for at in range(0, os.fstat(fd).st_size, 1 << 20): os.pread(fd, 1 << 20, at)`, file]);
 
 const rows = [];
 for (const fraction of [0.01, 0.001]) {
@@ -73,6 +86,7 @@ for (const fraction of [0.01, 0.001]) {
   const native = new Database(srcFile, { readonly: true });
   const run = {
     incremental: () => sqlite.backup(src, destFile),
+    [FOLIOS]: () => sqlite.backup(src, destFile),
     "inline reads": async () => {
       const dest = sqlite.open(destFile, { vfs: inline.name });
       try {
@@ -92,14 +106,15 @@ for (const fraction of [0.01, 0.001]) {
   const wchar = Object.fromEntries(MODES.map((m) => [m, []]));
   const wbytes = Object.fromEntries(MODES.map((m) => [m, []]));
   let written = 0;
-  const prepare = () => {
+  const prepare = (mode) => {
     rmSync(`${destFile}-journal`, { force: true });
     copyFileSync(prevFile, destFile);
     datasync(destFile);
+    if (mode === FOLIOS) smallFolios(destFile);
   };
   // One untimed run of each first: every path JIT-compiled (and loaded) before the clock starts.
   for (const mode of MODES) {
-    prepare();
+    prepare(mode);
     await run[mode]();
   }
   for (let round = 0; round < ROUNDS; round++) {
@@ -107,7 +122,7 @@ for (const fraction of [0.01, 0.001]) {
     const order = MODES.map((_, i) => MODES[(i + round) % MODES.length]);
     if (round % 2) order.reverse();
     for (const mode of order) {
-      prepare();
+      prepare(mode);
       const before = io();
       const t0 = performance.now();
       const r = await run[mode]();
@@ -115,7 +130,7 @@ for (const fraction of [0.01, 0.001]) {
       const after = io();
       wchar[mode].push(after.wchar - before.wchar);
       wbytes[mode].push(after.write_bytes - before.write_bytes);
-      if (mode === "incremental" || mode === "inline reads") {
+      if (mode === "incremental" || mode === "inline reads" || mode === FOLIOS) {
         if (!r.incremental) throw new Error("the incremental path did not run");
         written = r.pagesWritten;
       }
