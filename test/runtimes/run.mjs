@@ -2,7 +2,7 @@
 // Bun; test/runtimes/package.json), each in its own process, SBW_JOBS of them at a time (default:
 // the cores, at most 2: the suites wait on child processes, syncs and pauses much of the time, and
 // pass with the cores fully loaded). A runtime's output is printed whole when it ends. Deno has
-// its own suite (test/deno). Prints each runtime's time and, last, "N passed, N failed" (runtimes).
+// its own suite (test/deno). Prints each runtime's time and, last, "N passed, N failed (T s)" (runtimes).
 // Usage: node test/runtimes/run.mjs [label …]   (default: all; SBW_RUNTIMES=node26,bun also works)
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -64,6 +64,7 @@ async function runRuntime({ label, exe }) {
 }
 
 console.log(`runtimes: ${matrix.map((m) => m.label).join(", ")}, ${jobs} at a time`);
+const started = Date.now();
 const results = new Array(matrix.length);
 let next = 0;
 await Promise.all(Array.from({ length: Math.min(jobs, matrix.length) }, async () => {
@@ -75,5 +76,5 @@ await Promise.all(Array.from({ length: Math.min(jobs, matrix.length) }, async ()
 const passed = results.filter((r) => r.ok).length;
 const failed = results.length - passed;
 console.log(`\n${results.map((r) => r.line).join("\n")}`);
-console.log(`runtimes: ${passed} passed, ${failed} failed`);
+console.log(`runtimes: ${passed} passed, ${failed} failed (${((Date.now() - started) / 1000).toFixed(0)} s)`);
 process.exit(failed === 0 ? 0 : 1);
