@@ -4,8 +4,8 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { loadSqlite, SqliteError, type Database } from "../src/index.js";
-import { dump, fill, integrity, rejects, sqlitePromise, tmpDir } from "./helpers.js";
+import { loadSqlite, NodeFsVfs, SqliteError, type Database } from "../src/index.js";
+import { cli, dump, fill, integrity, rejects, sqlitePromise, tmpDir } from "./helpers.js";
 
 const sqlite = await sqlitePromise;
 
@@ -259,6 +259,51 @@ loop("a source written by the same program between every step finishes in bounde
       clearInterval(timer);
     }
   }
+});
+
+/** The default VFS, counting the syncs of each file's name suffix ("" for the database, "-journal"). */
+class SyncCountingVfs extends NodeFsVfs {
+  override name = "sync-counting";
+  syncs = new Map<string, number>();
+  override open(name: string | null, flags: number) {
+    const r = super.open(name, flags);
+    const suffix = /-(journal|wal)$/.exec(name ?? "")?.[0] ?? "";
+    const file = r.file;
+    const sync = file.sync.bind(file);
+    file.sync = (flags: number) => {
+      this.syncs.set(suffix, (this.syncs.get(suffix) ?? 0) + 1);
+      return sync(flags);
+    };
+    return r;
+  }
+}
+
+loop("a full copy over an existing database spills its cache rarely (journal synced at the commit only), then the connection's threshold is its own again", async () => {
+  const counting = new SyncCountingVfs();
+  const own = await loadSqlite({ vfs: [counting] });
+  const dir = tmpDir();
+  const path = join(dir, "d.db");
+  using src = own.open(":memory:");
+  fill(src, 20_000); // ~10 MiB: 2,500 pages, five times what the default cache holds
+  {
+    using old = own.open(path, { vfs: counting.name });
+    fill(old, 3_000);
+    old.run("UPDATE t SET s = 'old ' || id");
+  }
+  using dest = own.open(path, { vfs: counting.name });
+  dest.exec("PRAGMA cache_size = 300");
+  const threshold = () => dest.get<{ cache_spill: number }>("PRAGMA cache_spill")!.cache_spill;
+  assert.is(threshold(), 300);
+  counting.syncs.clear();
+  const r = await own.backup(src, dest, { incremental: false, pagesPerStep: 100 });
+  assert.is(r.incremental, false);
+  // Rollback journal, synchronous=FULL: the commit syncs the journal twice (before and after its
+  // header's record count), then the database. A spill would add two journal syncs each.
+  assert.is(counting.syncs.get("-journal"), 2, JSON.stringify([...counting.syncs]));
+  assert.is(threshold(), 300, "the connection's spill threshold is its own again");
+  dest.close();
+  assert.is(integrity(path), "ok");
+  assert.is(cli(path, "SELECT count(*), sum(length(v)) FROM t WHERE s LIKE 'row %'").trim(), "20000|8000000", "the source's rows, none of the old");
 });
 
 loop.run();

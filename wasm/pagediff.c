@@ -185,6 +185,22 @@ int sbw_sync_wal(sqlite3 *db, const char *zSchema){
   return sqlite3OsSync(sqlite3PagerJrnlFile(pPager), SQLITE_SYNC_NORMAL);
 }
 
+/*
+** Sets the spill threshold (in pages) of zSchema's cache on db to n and returns the one before
+** (-1: no such schema). The full copy raises it for the copy and sets it back after
+** (src/ops/backup.ts): PRAGMA cache_spill reads back max(cache_size, threshold), not the value.
+*/
+int sbw_cache_spill(sqlite3 *db, const char *zSchema, int n){
+  const int iDb = sqlite3FindDbName(db, zSchema);
+  PCache *pCache;
+  int old;
+  if( iDb<0 || db->aDb[iDb].pBt==0 ) return -1;
+  pCache = sqlite3BtreePager(db->aDb[iDb].pBt)->pPCache;
+  old = pCache->szSpill;
+  pCache->szSpill = n;
+  return old;
+}
+
 /* Ends the scans (and so the source's read transaction) and rolls the destination back. */
 static void rewind_diff(PageDiff *p){
   int i;

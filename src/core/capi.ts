@@ -61,6 +61,8 @@ export interface CApi extends HeapExports {
   sbw_pagediff_ahead_done(p: Ptr, nByte: number): void;
   /** Syncs a WAL database's WAL (its commits durable under synchronous=NORMAL); SQLITE_OK otherwise. */
   sbw_sync_wal(db: Ptr, zSchema: Ptr): number;
+  /** Sets a schema's cache spill threshold (pages); returns the previous one, -1 for no such schema. */
+  sbw_cache_spill(db: Ptr, zSchema: Ptr, nPage: number): number;
 }
 
 /** SQLITE_TRANSIENT: SQLite copies bound text/blobs before the bind call returns. */
