@@ -5,9 +5,9 @@
 // (Node 20-24) into a scratch copy renamed over it (src/ops/backup.ts).
 //
 //   node --import tsx bench/full-over.mjs [MiB=330] [rounds=5] [checkout=.]
-import { closeSync, copyFileSync, fdatasyncSync, openSync, rmSync } from "node:fs";
+import { copyFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { generate } from "./gen.mjs";
+import { datasync, generate } from "./gen.mjs";
 
 const MIB = Number(process.argv[2] ?? 330);
 const ROUNDS = Number(process.argv[3] ?? 5);
@@ -24,14 +24,6 @@ copyFileSync(base, prev);
 const sqlite = await loadSqlite();
 const db = sqlite.open(src);
 db.run("UPDATE items SET n = n + 1 WHERE id % 100 = 0");
-const datasync = (file) => {
-  const fd = openSync(file, "r+");
-  try {
-    fdatasyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-};
 const times = [];
 for (let round = -1; round < ROUNDS; round++) { // round -1: untimed warm-up
   rmSync(`${dest}-journal`, { force: true });

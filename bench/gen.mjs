@@ -1,10 +1,11 @@
 // Builds the benchmark databases deterministically (same bytes on every machine for a given
 // size) with native SQLite via better-sqlite3. Data files live in bench/data/ (git-ignored);
-// an existing file of the right generator version and size is reused.
+// an existing file of the right generator version and size is reused. datasync() puts a copy of
+// one on disk before a timed run.
 //
 //   node gen.mjs <file> <MiB>
 import Database from "better-sqlite3";
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, fdatasyncSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 
 const GEN_VERSION = 1; // bump when the content below changes, so stale files are rebuilt
 
@@ -19,6 +20,16 @@ function pool(bytes) {
     out[i] = x;
   }
   return Buffer.from(out.buffer);
+}
+
+/** fdatasync of a file by name: its pages on disk, so that no timed run pays for writing them back. */
+export function datasync(file) {
+  const fd = openSync(file, "r+");
+  try {
+    fdatasyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export function generate(file, mib) {

@@ -18,9 +18,9 @@
 //                           (BENCHMARKS.md "Large folios")
 import Database from "better-sqlite3";
 import { execFileSync } from "node:child_process";
-import { closeSync, copyFileSync, fdatasyncSync, openSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { generate } from "./gen.mjs";
+import { datasync, generate } from "./gen.mjs";
 
 const { loadSqlite } = await import("../src/index.ts");
 const { NodeFsVfs } = await import("../src/node/fs-vfs.ts");
@@ -36,14 +36,6 @@ const io = () => Object.fromEntries(readFileSync("/proc/self/io", "utf8").trim()
 }));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmtMiB = (b) => `${(b / 2 ** 20).toFixed(1)} MiB`;
-const datasync = (file) => {
-  const fd = openSync(file, "r+");
-  try {
-    fdatasyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-};
 
 /** Node's VFS with files that cannot read off the thread: an incremental backup reads in line. */
 class InlineReadsVfs extends NodeFsVfs {
