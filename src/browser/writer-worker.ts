@@ -24,6 +24,8 @@ export interface WriterRequest {
   data?: ArrayBuffer;
   /** write, read: how many bytes of data (read: the buffer to read into); truncate: the new size. */
   size?: number;
+  /** write: several writes in one, [at, length] of each, their bytes back to back in data (at is unused). */
+  ranges?: number[];
 }
 export interface WriterReply {
   id: number;
@@ -132,9 +134,10 @@ export function writerMain(): void {
         db.read(head, { at: 0 });
         return { size, data: head.buffer, sides };
       }
-      case "read": { // into the buffer sent, which goes back with the bytes
-        const n = inPlace!.db.read(new Uint8Array(m.data!, 0, m.size!), { at: m.at! });
-        return { size: n, data: m.data };
+      case "read": { // into the buffer sent (or a new one), which goes back with the bytes
+        const data = m.data ?? new ArrayBuffer(m.size!);
+        const n = inPlace!.db.read(new Uint8Array(data, 0, m.size!), { at: m.at! });
+        return { size: n, data };
       }
       case "flush":
         (await target(m)).flush();
@@ -163,9 +166,14 @@ export function writerMain(): void {
         sah.truncate(0);
         return;
       }
-      case "write": // the bytes are the first `size` of the buffer, which goes back for reuse
-        writeAll(await target(m), new Uint8Array(m.data!, 0, m.size), m.at!);
+      case "write": { // the bytes are the first `size` of the buffer, which goes back for reuse
+        const h = await target(m);
+        const ranges = m.ranges ?? [m.at!, m.size!];
+        for (let i = 0, from = 0; i < ranges.length; from += ranges[i + 1]!, i += 2) {
+          writeAll(h, new Uint8Array(m.data!, from, ranges[i + 1]), ranges[i]!);
+        }
         return { data: m.data };
+      }
       case "truncate":
         (await target(m)).truncate(m.size!);
         return;
