@@ -47,6 +47,17 @@ test("pagesPerStep and a number onProgress returns fix the step; restarts double
   }
 });
 
+test("a cap bounds adaptive steps only: not pagesPerStep, not the one step after restarts", () => {
+  const p = new Pacing({});
+  for (let i = 0; i < 5; i++) p.adapt(0);
+  assert.is(p.size(), 4096);
+  assert.is(p.size(1024), 1024, "adaptive: capped");
+  assert.is(p.size(8192), 4096, "a cap above the step changes nothing");
+  assert.is(new Pacing({ pagesPerStep: 5000 }).size(1024), 5000, "pagesPerStep: what the caller asked for");
+  for (let i = 0; i < RESTARTS_BEFORE_ONE_STEP; i++) p.restarted();
+  assert.is(p.size(1024), -1, "after the restarts the rest goes in one step, whatever the cap");
+});
+
 test("BUSY waits until busyTimeoutMs has passed since the first BUSY; a step that goes through starts the count again", async () => {
   const waiting = new Pacing({ busyTimeoutMs: 3_600_000 }, [0]);
   await waiting.busy(performance.now(), busyError);

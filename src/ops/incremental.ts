@@ -33,6 +33,13 @@ const INFO_AHEAD_FIRST = 9;
 const INFO_AHEAD_PAGES = 10;
 /** Changed pages kept in the destination's cache before they go to its file between chunks (see flush()). */
 const FLUSH_BYTES = 8 << 20;
+/**
+ * A chunk's most bytes when the destination's pages come from another thread (Vfs.prefetch: the
+ * browser relay): its blocks are then few enough to be reused from chunk to chunk. A new 1 MiB
+ * buffer per block cost ~0.5 ms, more than comparing the block, and chunks of 16 MiB and more
+ * (what 4 ms of compare grows to) left the compare waiting for blocks most of the time.
+ */
+const PREFETCH_CHUNK_BYTES = 4 << 20;
 const REASONS = [
   "",
   "the source is empty",
@@ -195,7 +202,8 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
     for (;;) {
       if (ahead) await ahead;
       ahead = null;
-      if (begun && destPath) await prefetch(pacing.size());
+      const n = pacing.size(begun && destPath ? PREFETCH_CHUNK_BYTES / info(INFO_PAGE_SIZE) : undefined);
+      if (begun && destPath) await prefetch(n);
       ready();
       const before = guard?.stamp() ?? null;
       const t0 = performance.now();
@@ -212,8 +220,8 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
           continue;
         }
       } else {
-        ahead = readAhead(pacing.size());
-        rc = capi.sbw_pagediff_step(p, pacing.size());
+        ahead = readAhead(n);
+        rc = capi.sbw_pagediff_step(p, n);
         steps++;
       }
       const dt = performance.now() - t0;

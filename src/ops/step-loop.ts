@@ -53,9 +53,10 @@ export class Pacing {
     this.#busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
   }
 
-  /** Pages for the next step; -1: all that is left. */
-  size(): number {
-    return this.restarts >= RESTARTS_BEFORE_ONE_STEP ? -1 : this.#pages;
+  /** Pages for the next step; -1: all that is left. An adaptive step is at most `max` pages. */
+  size(max = MAX_PAGES): number {
+    if (this.restarts >= RESTARTS_BEFORE_ONE_STEP) return -1;
+    return this.#adaptive ? Math.min(this.#pages, max) : this.#pages;
   }
 
   /** The copy starts over. */
