@@ -60,7 +60,7 @@ function keepIdle(worker: Worker): void {
 }
 
 /** The main-thread end of the writer worker (see writer-worker.ts). */
-class OpfsWriter implements RelaySink {
+export class OpfsWriter implements RelaySink {
   readonly #worker: Worker;
   readonly #pending = new Map<number, { resolve: (r: WriterReply) => void; reject: (e: SqliteError) => void }>();
   readonly #writes: Promise<void>[] = [];
@@ -73,8 +73,9 @@ class OpfsWriter implements RelaySink {
   /** The first failure of a write: the copy stops at its next step. */
   error: SqliteError | null = null;
 
-  constructor(readonly path: string) {
-    this.#worker = takeWorker();
+  /** `worker`: a writer worker, or what stands for one (tests). */
+  constructor(readonly path: string, worker: Worker = takeWorker()) {
+    this.#worker = worker;
     this.#worker.onmessage = (e: MessageEvent<WriterReply>) => {
       const p = this.#pending.get(e.data.id);
       this.#pending.delete(e.data.id);
