@@ -202,8 +202,10 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
     for (;;) {
       if (ahead) await ahead;
       ahead = null;
-      const n = pacing.size(begun && destPath ? PREFETCH_CHUNK_BYTES / info(INFO_PAGE_SIZE) : undefined);
-      if (begun && destPath) await prefetch(n);
+      // The compare reads the destination (not the fresh copy) through blocks fetched ahead.
+      const fetching = begun && destPath !== "" && info(INFO_FRESH) === 0;
+      const n = pacing.size(fetching ? PREFETCH_CHUNK_BYTES / info(INFO_PAGE_SIZE) : undefined);
+      if (fetching) await prefetch(n);
       ready();
       const before = guard?.stamp() ?? null;
       const t0 = performance.now();
