@@ -8,15 +8,17 @@ import * as assert from "uvu/assert";
 import { OpfsWriter } from "../src/browser/opfs.js";
 import type { WriterRequest } from "../src/browser/writer-worker.js";
 
-/** A worker stand-in: answers every request (giving buffers back) and keeps what it was sent. */
+/** A worker stand-in: keeps what it was sent (transferred, as postMessage does) and answers every request, giving a buffer back. */
 function standIn(size = 1 << 20) {
   const sent: WriterRequest[] = [];
   const worker = {
     onmessage: null as ((e: { data: unknown }) => void) | null,
     onerror: null,
-    postMessage(m: WriterRequest) {
+    postMessage(message: WriterRequest, transfer: Transferable[] = []) {
+      const m = structuredClone(message, { transfer });
       sent.push(m);
-      const reply = m.op === "openInPlace" ? { id: m.id, size, data: new ArrayBuffer(100), sides: false } : { id: m.id, data: m.data };
+      const back = m.op === "openInPlace" ? new ArrayBuffer(100) : m.data?.slice(0);
+      const reply = m.op === "openInPlace" ? { id: m.id, size, data: back, sides: false } : { id: m.id, data: back };
       queueMicrotask(() => worker.onmessage?.({ data: reply }));
     },
     terminate() {},
