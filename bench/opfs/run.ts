@@ -4,7 +4,8 @@
 // Ours' runs also write the same bytes raw in the same worker, between its variants: OPFS's speed
 // moves up to 4x between browser launches, so the ratio within one run is the steadier one.
 // Prints one JSON line: { chromium, mib, sahpool: [MiB/s…], raw: [MiB/s…],
-//   ours: { oneStep, adaptive, rawSameWorker: [MiB/s…], oneStepOfRaw, adaptiveOfRaw: [ratio…] } }.
+//   ours: { oneStep, adaptive, rawSameWorker: [MiB/s…], oneStepOfRaw, adaptiveOfRaw: [ratio…] },
+//   main: { first, next: [MiB/s…], firstOfRaw, nextOfRaw: [ratio…] } }.
 //   node --import tsx bench/opfs/run.ts [MiB=100] [runs=3]
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -44,13 +45,16 @@ async function sahpoolOnce(run: number, mode: "sahpool" | "raw"): Promise<number
   }
 }
 
-/** One run of the browser suite's bench (its own browser): ours through the worker path. */
-function oursOnce(run: number): { oneStepMiBps: number; adaptiveMiBps: number; rawMiBps: number; dbMiB: number } {
+/** One run of the browser suite's bench (its own browser): ours in a worker, then from the page (backupToOpfs). */
+function oursOnce(run: number): { oneStepMiBps: number; adaptiveMiBps: number; rawMiBps: number; dbMiB: number; main: { MiBps: number; warmMiBps: number } } {
   const res = spawnSync(process.execPath, ["--import", "tsx", join(root, "test/browser/bench.ts"), String(mib), "1", String(run)], { cwd: root, encoding: "utf8" });
   if (res.status !== 0) throw new Error(`test/browser/bench.ts failed:\n${res.stderr}`);
-  const line = res.stdout.split("\n").find((l) => l.startsWith("worker (openOpfs + backup)"));
-  if (!line) throw new Error(`test/browser/bench.ts printed no worker result:\n${res.stdout}`);
-  return JSON.parse(line.slice(line.indexOf("{")));
+  const result = (label: string) => {
+    const line = res.stdout.split("\n").find((l) => l.startsWith(label));
+    if (!line) throw new Error(`test/browser/bench.ts printed no "${label}" result:\n${res.stdout}`);
+    return JSON.parse(line.slice(line.indexOf("{")));
+  };
+  return { ...result("worker (openOpfs + backup)"), main: result("main thread (backupToOpfs)") };
 }
 
 // Rotate the order: the machine is shared, so no side gets all the quiet moments.
@@ -70,5 +74,11 @@ console.log(JSON.stringify({
   ours: {
     oneStep: ours.map((w) => w.oneStepMiBps), adaptive: ours.map((w) => w.adaptiveMiBps), rawSameWorker: ours.map((w) => w.rawMiBps),
     oneStepOfRaw: ours.map((w) => w.oneStepMiBps / w.rawMiBps), adaptiveOfRaw: ours.map((w) => w.adaptiveMiBps / w.rawMiBps), dbMiB: ours[0]?.dbMiB,
+  },
+  // backupToOpfs from the page, after the worker's runs: its first call (which starts the writer
+  // worker) and the next, each ÷ the raw write in the worker just before.
+  main: {
+    first: ours.map((w) => w.main.MiBps), next: ours.map((w) => w.main.warmMiBps),
+    firstOfRaw: ours.map((w) => w.main.MiBps / w.rawMiBps), nextOfRaw: ours.map((w) => w.main.warmMiBps / w.rawMiBps),
   },
 }));
