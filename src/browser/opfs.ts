@@ -165,6 +165,11 @@ export class OpfsWriter implements RelaySink {
     this.#post({ op: "truncate", size, file });
   }
 
+  /** A request the copy goes on without waiting for: its failure stops the copy at its next step (see error). */
+  send(m: Omit<WriterRequest, "id">): void {
+    this.#post(m);
+  }
+
   /**
    * Opens the target itself for an incremental backup: null when it is missing or empty or a
    * -journal or -wal beside it is not empty (then the full copy replaces it).
@@ -243,17 +248,24 @@ export async function backupToOpfs(rt: Runtime, relay: RelayVfs, source: Databas
   const { destName = "main" } = options;
   if (destName !== "main") throw new TypeError(`backupToOpfs: destName must be "main" (the OPFS file is the destination database), not ${JSON.stringify(destName)}`);
   const target = splitOpfsPath(path);
+  // The writer worker starts (~15-30 ms when none is idle) while the lock is taken: it touches
+  // no file before a request comes, and requests come only under the lock. So does a look at
+  // the target from here (a page's first OPFS call can take ~20 ms), which decides nothing
+  // but to skip asking the worker about a new file (see inPlace()).
+  const writer = new OpfsWriter(target.full);
+  const absent = (options.incremental ?? "auto") === "auto" ? missingOrEmpty(target) : Promise.resolve(false);
   // Before anything is copied: the target may be open in another tab or worker.
-  const lock = await lockOpfsFile(target.full, "exclusive", "backupToOpfs", options.busyTimeoutMs, options.signal);
-  let writer: OpfsWriter | undefined;
+  const lock = await lockOpfsFile(target.full, "exclusive", "backupToOpfs", options.busyTimeoutMs, options.signal).catch((e) => {
+    writer.release(true); // nothing was sent: the worker waits idle for the next call
+    throw e;
+  });
   let clean = false;
   try {
-    writer = new OpfsWriter(target.full);
-    const result = (await inPlace(rt, relay, writer, source, target, options)) ?? (await freshCopy(rt, relay, writer, source, target, options));
+    const result = (await inPlace(rt, relay, writer, source, target, options, absent)) ?? (await freshCopy(rt, relay, writer, source, target, options));
     clean = true;
     return { ...result, elapsedMs: performance.now() - start };
   } finally {
-    writer?.release(clean);
+    writer.release(clean);
     lock.release();
   }
 }
@@ -265,12 +277,14 @@ type OpfsTarget = ReturnType<typeof splitOpfsPath>;
  * serves the compare's reads from blocks the writer reads ahead, and SQLite's rollback journal
  * goes to OPFS beside the file (written and flushed before any page of the file). Null when
  * options.incremental is false or (with "auto") the file does not qualify: the caller makes the
- * full copy, which replaces the file.
+ * full copy, which replaces the file. `absent`: the target was seen missing or empty from this
+ * thread (with "auto" only, just before the lock: if another context wrote it meanwhile, the
+ * full copy is still right).
  */
 async function inPlace(rt: Runtime, relay: RelayVfs, writer: OpfsWriter, source: Database, { dirs, name, full }: OpfsTarget,
-  options: BackupOptions): Promise<BackupResult | null> {
+  options: BackupOptions, absent: Promise<boolean>): Promise<BackupResult | null> {
   const mode = options.incremental ?? "auto";
-  if (mode === false) return null;
+  if (mode === false || (await absent)) return null;
   const decline = async (why: string) => {
     await writer.request({ op: "close" });
     if (mode === true) throw new SqliteError(`backupToOpfs: incremental: true, but ${why}`, SQLITE_ERROR);
@@ -305,15 +319,25 @@ async function inPlace(rt: Runtime, relay: RelayVfs, writer: OpfsWriter, source:
   }
 }
 
+/** Whether the OPFS file is missing or empty; false when this thread cannot tell (the writer then looks). */
+async function missingOrEmpty({ dirs, name }: OpfsTarget): Promise<boolean> {
+  try {
+    const file = await (await opfsDirectory(dirs, false)).getFileHandle(name);
+    return (await file.getFile()).size === 0;
+  } catch (e) {
+    return (e as { name?: string })?.name === "NotFoundError";
+  }
+}
+
 /** The full copy into a temporary file beside the target, renamed over it at the end. */
 async function freshCopy(rt: Runtime, relay: RelayVfs, writer: OpfsWriter, source: Database, { dirs, name }: OpfsTarget,
   options: BackupOptions): Promise<BackupResult> {
   const relayName = `/backup-${++serial}.db`;
   let dest: Database | undefined;
-  let opened = false;
   try {
-    await writer.request({ op: "open", dirs, name, temp: `.${name}.${Date.now().toString(36)}${++serial}.sbw-tmp` });
-    opened = true;
+    // Not awaited: the copy starts while the worker (maybe still starting) creates the file, and
+    // stops at its next step if that fails.
+    writer.send({ op: "open", dirs, name, temp: `.${name}.${Date.now().toString(36)}${++serial}.sbw-tmp` });
     relay.expect(relayName, writer);
     dest = new Database(rt, relayName, { vfs: relay.name });
     // The temporary file and the rename are the rollback; a journal in memory lets a restart of
@@ -327,7 +351,7 @@ async function freshCopy(rt: Runtime, relay: RelayVfs, writer: OpfsWriter, sourc
     return result;
   } catch (e) {
     dest?.close();
-    if (opened) await writer.request({ op: "abort" }).catch(() => {});
+    await writer.request({ op: "abort" }).catch(() => {});
     throw e;
   } finally {
     relay.forget(relayName);

@@ -363,6 +363,19 @@ test("main thread: a failure mid-copy (incremental in place, and full) rejects a
   }
 });
 
+test("main thread: a target the writer cannot create (its directory is a file) rejects with SQLITE_CANTOPEN and leaves nothing", async (ctx) => {
+  const page = await harness(ctx);
+  const r = await call(page, "mainCannotCreate", dirName("nodir"));
+  // false: the full copy starts before the writer has created its file, and stops on that failure;
+  // "auto": the writer's look at the target fails first.
+  for (const incremental of ["false", "auto"]) {
+    assert.equal(r[incremental].ok, false, incremental);
+    assert.equal(r[incremental].code, 14, JSON.stringify(r[incremental]));
+    assert.match(r[incremental].message, /TypeMismatchError/);
+  }
+  assert.deepEqual(r.files, { blocker: 15 }, "the blocking file as it was, no temporary file");
+});
+
 test("main thread: target held by a worker → SQLITE_BUSY before copying, old file intact", async (ctx) => {
   const page = await harness(ctx);
   const r = await call(page, "mainTargetBusy", `${dirName("busy")}/app.db`);

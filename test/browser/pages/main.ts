@@ -121,6 +121,28 @@ const ops: Record<string, (...args: any[]) => Promise<unknown>> = {
     return { v1: v1.digest, rejection, after, files: Object.keys(await listDir(path.split("/").slice(0, -1).join("/"))) };
   },
 
+  /** A target whose directory is a file: the writer cannot create the copy; what the call rejects with, and what is left. */
+  async mainCannotCreate(dir: string) {
+    const sqlite = await sqlitePromise;
+    const root = await navigator.storage.getDirectory().then((r) => r.getDirectoryHandle(dir, { create: true }));
+    const blocker = await (await root.getFileHandle("blocker", { create: true })).createWritable();
+    await blocker.write("not a directory");
+    await blocker.close();
+    using db = sqlite.open(":memory:");
+    fill(db, 3000, 500);
+    const out: Record<string, unknown> = {};
+    for (const incremental of [false, "auto"] as const) {
+      let events = 0;
+      try {
+        await sqlite.backupToOpfs(db, `${dir}/blocker/app.db`, { incremental, pagesPerStep: 10, onProgress: () => void events++ });
+        out[String(incremental)] = { ok: true, events };
+      } catch (e) {
+        out[String(incremental)] = { ok: false, events, ...errorInfo(e) };
+      }
+    }
+    return { ...out, files: await listDir(dir) };
+  },
+
   /** The target held open by a worker: SQLITE_BUSY once busyTimeoutMs is over, before anything is copied; nothing changes. */
   async mainTargetBusy(path: string) {
     const sqlite = await sqlitePromise;
