@@ -249,8 +249,8 @@ export async function backupToOpfs(rt: Runtime, relay: RelayVfs, source: Databas
   if (destName !== "main") throw new TypeError(`backupToOpfs: destName must be "main" (the OPFS file is the destination database), not ${JSON.stringify(destName)}`);
   const target = splitOpfsPath(path);
   // The writer worker starts (~15-30 ms when none is idle) while the lock is taken: it touches
-  // no file before a request comes, and requests come only under the lock. So does a look at
-  // the target from here (a page's first OPFS call can take ~20 ms), which decides nothing
+  // no file before a request comes, and requests come only under the lock. A look at the target
+  // from here runs meanwhile too (a page's first OPFS call can take ~20 ms); it decides nothing
   // but to skip asking the worker about a new file (see inPlace()).
   const writer = new OpfsWriter(target.full);
   const absent = (options.incremental ?? "auto") === "auto" ? missingOrEmpty(target) : Promise.resolve(false);
