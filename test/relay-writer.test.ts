@@ -92,4 +92,27 @@ test("a batch is sent when it would pass 1 MiB or the file changes, and by settl
   assert.equal(sent.filter((m) => m.op === "write").map((m) => [m.file, m.size]), [["db", 1 << 20], ["db", 44 * 4096], ["journal", 512]]);
 });
 
+test("a worker that fails before any request (it could not start): every request is refused, nothing waits", async () => {
+  const sent: unknown[] = [];
+  const worker = {
+    onmessage: null,
+    onerror: null as ((e: { message: string; preventDefault(): void }) => void) | null,
+    postMessage: (m: unknown) => void sent.push(m), // a dead worker answers nothing
+    terminate() {},
+  };
+  const writer = new OpfsWriter("/t.db", worker as unknown as Worker);
+  // As a worker script that throws at its start: the error event comes before any request.
+  worker.onerror!({ message: "Uncaught ReferenceError: __name is not defined", preventDefault() {} });
+  const settled = (p: Promise<unknown>) => Promise.race([
+    p.then(() => "resolved", (e: Error) => e.message),
+    new Promise((r) => setTimeout(() => r("no answer"), 1000)),
+  ]);
+  const failed = "OPFS copy to /t.db: the writer worker failed: Uncaught ReferenceError: __name is not defined";
+  assert.is(await settled(writer.request({ op: "close" })), failed);
+  writer.send({ op: "open", dirs: [], name: "t.db", temp: ".t.db.1.sbw-tmp" }); // backupToOpfs's full copy does not wait for its open
+  writer.write(0, new Uint8Array(1 << 16));
+  assert.is(await settled(writer.drain(0)), failed);
+  assert.equal(sent, [], "nothing posted to the dead worker");
+});
+
 test.run();

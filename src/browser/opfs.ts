@@ -52,11 +52,15 @@ function keepIdle(worker: Worker): void {
     worker.terminate();
     return;
   }
-  const timer = setTimeout(() => {
-    if (idle?.worker === worker) idle = null;
+  const drop = () => {
+    if (idle?.worker === worker) {
+      clearTimeout(idle.timer);
+      idle = null;
+    }
     worker.terminate();
-  }, IDLE_MS);
-  idle = { worker, timer };
+  };
+  worker.onerror = drop; // one that fails while it waits is not handed out
+  idle = { worker, timer: setTimeout(drop, IDLE_MS) };
 }
 
 /** The main-thread end of the writer worker (see writer-worker.ts). */
@@ -72,6 +76,8 @@ export class OpfsWriter implements RelaySink {
   #batch: { file?: "db" | "journal"; data: ArrayBuffer; used: number; ranges: number[] } | null = null;
   /** The first failure of a write: the copy stops at its next step. */
   error: SqliteError | null = null;
+  /** The worker failed (maybe while starting, before any request): every request after is refused. */
+  #failed: SqliteError | null = null;
 
   /** `worker`: a writer worker, or what stands for one (tests). */
   constructor(readonly path: string, worker: Worker = takeWorker()) {
@@ -87,12 +93,15 @@ export class OpfsWriter implements RelaySink {
     this.#worker.onerror = (e) => {
       e.preventDefault();
       const err = new SqliteError(`OPFS copy to ${path}: the writer worker failed: ${e.message}`, SQLITE_IOERR);
+      this.#failed ??= err;
+      this.error ??= err;
       for (const p of this.#pending.values()) p.reject(err);
       this.#pending.clear();
     };
   }
 
   request(m: Omit<WriterRequest, "id">, transfer: Transferable[] = []): Promise<WriterReply> {
+    if (this.#failed) return Promise.reject(this.#failed); // nobody would answer
     this.#sendBatch(); // the worker carries requests out in the order they were made
     const id = this.#next++;
     return new Promise((resolve, reject) => {
