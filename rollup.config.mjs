@@ -2,10 +2,11 @@
 // the .d.ts and the Node/Deno/Bun entry, which reads wasm/sqlite3.wasm from the package):
 //   dist/browser/index.js  browser entry (window and workers); sqlite3.wasm inlined by
 //                          @rollup/plugin-wasm, so it loads the same from a page served over
-//                          http, from a worker, and from another bundler's output
+//                          http, from a worker, and from another bundler's output; the writer
+//                          worker's script a string (see writerScriptLiteral())
 import wasm from "@rollup/plugin-wasm";
 import { transform } from "esbuild";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -41,10 +42,29 @@ function inlineDefaultWasm() {
   };
 }
 
+/**
+ * The writer worker of backupToOpfs (src/browser/writer-worker.ts) as a string literal: the
+ * bundler of an app that imports this bundle leaves a string alone, where it would rewrite a
+ * function whose source the worker is made from (esbuild's keepNames adds calls to a helper
+ * the worker does not have).
+ */
+function writerScriptLiteral() {
+  const target = path.join(root, "src/browser/writer-worker.ts");
+  return {
+    name: "sbw-writer-script",
+    async load(id) {
+      if (id !== target) return null;
+      const js = await transform(readFileSync(target, "utf8"), { loader: "ts", format: "esm", target: "es2022" });
+      const { writerScript } = await import(`data:text/javascript;base64,${Buffer.from(js.code).toString("base64")}`);
+      return `export function writerScript() { return ${JSON.stringify(writerScript())}; }\n`;
+    },
+  };
+}
+
 export default [
   {
     input: "src/index.browser.ts",
-    plugins: [inlineDefaultWasm(), typescript(), wasm({ targetEnv: "auto-inline" })],
+    plugins: [inlineDefaultWasm(), writerScriptLiteral(), typescript(), wasm({ targetEnv: "auto-inline" })],
     output: { file: "dist/browser/index.js", format: "es", sourcemap: true },
   },
 ];

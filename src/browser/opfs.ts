@@ -14,7 +14,7 @@ import { errorText, opfsDirectory, splitOpfsPath } from "./dom.js";
 import type { OpfsVfs } from "./opfs-vfs.js";
 import type { InPlaceTarget, RelaySink, RelayVfs } from "./relay-vfs.js";
 import { lockOpfsFile } from "./web-locks.js";
-import { writerMain, type WriterReply, type WriterRequest } from "./writer-worker.js";
+import { writerScript, type WriterReply, type WriterRequest } from "./writer-worker.js";
 
 /** Unacknowledged bytes allowed in flight to the writer before the copy waits for it. */
 const MAX_IN_FLIGHT = 8 << 20;
@@ -43,7 +43,7 @@ function takeWorker(): Worker {
     idle = null;
     return worker;
   }
-  writerUrl ??= URL.createObjectURL(new Blob([`(${writerMain.toString()})()`], { type: "text/javascript" }));
+  writerUrl ??= URL.createObjectURL(new Blob([writerScript()], { type: "text/javascript" }));
   return new Worker(writerUrl, { name: "sqlite-backup-wasm opfs writer" });
 }
 

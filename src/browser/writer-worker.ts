@@ -38,6 +38,12 @@ export interface WriterReply {
   sides?: boolean;
 }
 
+/** The worker's script. The browser bundle has it as a string made at build time (rollup.config.mjs),
+ * so that the bundler of an app (keepNames' helpers, async lowered to generators) cannot reach into it. */
+export function writerScript(): string {
+  return `(${writerMain.toString()})()`;
+}
+
 export function writerMain(): void {
   interface Sah {
     read(b: Uint8Array, o: { at: number }): number;

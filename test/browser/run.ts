@@ -535,7 +535,7 @@ test("page closed mid-copy (full copy): the old file stays intact and readable",
 
 // ---------------------------------------------------------------- bundle and demo
 
-test("rollup bundle loads (inlined wasm) in a page, in a module worker and from another bundler's output", async (ctx) => {
+test("rollup bundle loads (inlined wasm) in a page, in a module worker and from another bundler's output (keepNames), which backs up to OPFS", async (ctx) => {
   const page = await ctx.newPage();
   await page.goto(`${baseUrl}/test/browser/bundle.html`);
   await page.waitForFunction("globalThis.bundleResult !== undefined", undefined, { timeout: 30_000 });
@@ -618,10 +618,10 @@ async function bundlePages(): Promise<void> {
     entryPoints: { "pages/main": join(import.meta.dirname, "pages/main.ts"), "pages/worker": join(import.meta.dirname, "pages/worker.ts") },
     bundle: true, format: "esm", target: "es2022", outdir: buildDir, sourcemap: "inline", logLevel: "error",
   });
-  // "Another bundler's output": the rollup bundle re-bundled by esbuild.
+  // "Another bundler's output": the rollup bundle re-bundled by esbuild (keepNames: see bundle-app.js).
   await build({
     entryPoints: { "rebundled/app": join(import.meta.dirname, "bundle-app.js") },
-    bundle: true, format: "esm", target: "es2022", outdir: buildDir, logLevel: "error",
+    bundle: true, format: "esm", target: "es2022", outdir: buildDir, logLevel: "error", keepNames: true,
     alias: { "sqlite-backup-wasm": join(root, "dist/browser/index.js") },
   });
 }
