@@ -103,10 +103,17 @@ test("a worker that fails before any request (it could not start): every request
   const writer = new OpfsWriter("/t.db", worker as unknown as Worker);
   // As a worker script that throws at its start: the error event comes before any request.
   worker.onerror!({ message: "Uncaught ReferenceError: __name is not defined", preventDefault() {} });
-  const settled = (p: Promise<unknown>) => Promise.race([
-    p.then(() => "resolved", (e: Error) => e.message),
-    new Promise((r) => setTimeout(() => r("no answer"), 1000)),
-  ]);
+  const settled = async (p: Promise<unknown>) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      return await Promise.race([
+        p.then(() => "resolved", (e: Error) => e.message),
+        new Promise((r) => (timer = setTimeout(() => r("no answer"), 1000))),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
   const failed = "OPFS copy to /t.db: the writer worker failed: Uncaught ReferenceError: __name is not defined";
   assert.is(await settled(writer.request({ op: "close" })), failed);
   writer.send({ op: "open", dirs: [], name: "t.db", temp: ".t.db.1.sbw-tmp" }); // backupToOpfs's full copy does not wait for its open
