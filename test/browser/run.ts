@@ -284,6 +284,21 @@ test("WAL: a native database with a non-empty -wal is restored on the main threa
   assert.deepEqual(r.backedUp, { n: 800, w: 300, equal: true });
 });
 
+test("WAL: backupToOpfs from the main thread over a native database with a non-empty -wal replaces both; the old WAL is never replayed into the copy", async (ctx) => {
+  const page = await harness(ctx);
+  const files = nativeWalFiles();
+  const dir = dirName("walover");
+  await call(page, "putFiles", Object.fromEntries(Object.entries(files).map(([n, b]) => [`${dir}/${n}`, b])));
+  const r = await call(page, "backupOverWal", `${dir}/n.db`);
+  assert.equal(r.refused?.code, 1, JSON.stringify(r.refused));
+  assert.match(r.refused.message, /-journal or -wal beside it is not empty/);
+  assert.ok(r.afterRefusal["n.db-wal"] > 32, "the refusal changed nothing");
+  assert.equal(r.incremental, false);
+  assert.equal(r.files["n.db-wal"] ?? 0, 0, "the old WAL is gone");
+  assert.deepEqual(Object.keys(r.files).filter((n) => n.endsWith(".sbw-tmp")), []);
+  assert.deepEqual({ tables: r.tables, rows: r.rows, integrity: r.integrity }, { tables: ["fresh"], rows: 3, integrity: "ok" });
+});
+
 test("contention between two workers: the second open is SQLITE_BUSY until the first closes", async (ctx) => {
   const page = await harness(ctx);
   const path = `${dirName("cont")}/c.db`;

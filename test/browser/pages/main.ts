@@ -334,6 +334,28 @@ const ops: Record<string, (...args: any[]) => Promise<unknown>> = {
     return { ...c, integrity: integrity(db), mode: db.get<{ journal_mode: string }>("PRAGMA journal_mode")!.journal_mode, before, after: await listDir(dir) };
   },
 
+  /** backupToOpfs over a database with a non-empty -wal beside it: incremental: true refused, then the full copy; what a restore reads after, and the files. */
+  async backupOverWal(path: string) {
+    const sqlite = await sqlitePromise;
+    const dir = path.split("/").slice(0, -1).join("/");
+    using db = sqlite.open(":memory:");
+    db.exec("CREATE TABLE fresh(x); INSERT INTO fresh VALUES (1), (2), (3)");
+    let refused: unknown = null;
+    try {
+      await sqlite.backupToOpfs(db, path, { incremental: true });
+    } catch (e) {
+      refused = errorInfo(e);
+    }
+    const afterRefusal = await listDir(dir);
+    const res = await sqlite.backupToOpfs(db, path);
+    using back = await sqlite.restoreFromOpfs(path);
+    return {
+      refused, afterRefusal, incremental: res.incremental, files: await listDir(dir),
+      tables: back.all<{ name: string }>("SELECT name FROM sqlite_schema ORDER BY name").map((r) => r.name),
+      rows: back.get<{ n: number }>("SELECT count(*) AS n FROM fresh")!.n, integrity: integrity(back),
+    };
+  },
+
   /** With the file open in another tab: each OPFS call is SQLITE_BUSY once its wait is over, and copied nothing. */
   async busyChecks(path: string, waitMs: number) {
     const sqlite = await sqlitePromise;
