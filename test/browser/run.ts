@@ -245,8 +245,11 @@ test("WAL: journal_mode switched both ways on an open OPFS connection", async (c
   assert.equal(r.integrity, "ok");
 });
 
-/** A native sqlite3 CLI killed after its last commit: the database and a non-empty -wal. */
-function nativeWalFiles(): Record<string, string> {
+/**
+ * A native sqlite3 CLI killed after its last commit: the database and a non-empty -wal, put as
+ * n.db and n.db-wal into a new OPFS directory, which is returned.
+ */
+async function putNativeWal(page: Page, label: string): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), "sbw-native-wal-"));
   try {
     const script = [
@@ -260,7 +263,9 @@ function nativeWalFiles(): Record<string, string> {
     spawnSync("sqlite3", [join(dir, "n.db")], { input: script });
     const files = { db: readFileSync(join(dir, "n.db")), wal: readFileSync(join(dir, "n.db-wal")) };
     assert.ok(files.wal.length > 32, "the native -wal holds frames");
-    return { "n.db": files.db.toString("base64"), "n.db-wal": files.wal.toString("base64") };
+    const opfsDir = dirName(label);
+    await call(page, "putFiles", { [`${opfsDir}/n.db`]: files.db.toString("base64"), [`${opfsDir}/n.db-wal`]: files.wal.toString("base64") });
+    return opfsDir;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -268,9 +273,7 @@ function nativeWalFiles(): Record<string, string> {
 
 test("WAL: a native database with a non-empty -wal is restored on the main thread and in a worker, opened and backed up in a worker", async (ctx) => {
   const page = await harness(ctx);
-  const files = nativeWalFiles();
-  const dir = dirName("walnative");
-  await call(page, "putFiles", Object.fromEntries(Object.entries(files).map(([n, b]) => [`${dir}/${n}`, b])));
+  const dir = await putNativeWal(page, "walnative");
   const main = await call(page, "restoreCount", `${dir}/n.db`);
   assert.deepEqual({ n: main.n, w: main.w, integrity: main.integrity }, { n: 800, w: 300, integrity: "ok" }, "main thread read through the WAL");
   assert.notEqual(main.mode, "wal", "the copy is a plain in-memory database");
@@ -286,9 +289,7 @@ test("WAL: a native database with a non-empty -wal is restored on the main threa
 
 test("WAL: backupToOpfs from the main thread over a native database with a non-empty -wal replaces both; the old WAL is never replayed into the copy", async (ctx) => {
   const page = await harness(ctx);
-  const files = nativeWalFiles();
-  const dir = dirName("walover");
-  await call(page, "putFiles", Object.fromEntries(Object.entries(files).map(([n, b]) => [`${dir}/${n}`, b])));
+  const dir = await putNativeWal(page, "walover");
   const r = await call(page, "backupOverWal", `${dir}/n.db`);
   assert.equal(r.refused?.code, 1, JSON.stringify(r.refused));
   assert.match(r.refused.message, /-journal or -wal beside it is not empty/);
