@@ -8,22 +8,27 @@ import * as assert from "uvu/assert";
 import { OpfsWriter } from "../src/browser/opfs.js";
 import type { WriterRequest } from "../src/browser/writer-worker.js";
 
-/** A worker stand-in: keeps what it was sent (transferred, as postMessage does) and answers every request, giving a buffer back. */
-function standIn(size = 1 << 20) {
+/**
+ * A worker stand-in: keeps what it was sent (transferred, as postMessage does) and answers every
+ * request, giving a buffer back; with `dead`, answers nothing (its `fail()` fires the error event).
+ */
+function standIn({ size = 1 << 20, dead = false } = {}) {
   const sent: WriterRequest[] = [];
   const worker = {
     onmessage: null as ((e: { data: unknown }) => void) | null,
-    onerror: null,
+    onerror: null as ((e: { message: string; preventDefault(): void }) => void) | null,
     postMessage(message: WriterRequest, transfer: Transferable[] = []) {
       const m = structuredClone(message, { transfer });
       sent.push(m);
+      if (dead) return;
       const back = m.op === "openInPlace" ? new ArrayBuffer(100) : m.data?.slice(0);
       const reply = m.op === "openInPlace" ? { id: m.id, size, data: back, sides: false } : { id: m.id, data: back };
       queueMicrotask(() => worker.onmessage?.({ data: reply }));
     },
     terminate() {},
   };
-  return { sent, worker: worker as unknown as Worker };
+  const fail = (message: string) => worker.onerror?.({ message, preventDefault() {} });
+  return { sent, worker: worker as unknown as Worker, fail };
 }
 
 /** The writes the worker carries out, in order: [file, at, bytes] for each, batched or not. */
@@ -93,16 +98,10 @@ test("a batch is sent when it would pass 1 MiB or the file changes, and by settl
 });
 
 test("a worker that fails before any request (it could not start): every request is refused, nothing waits", async () => {
-  const sent: unknown[] = [];
-  const worker = {
-    onmessage: null,
-    onerror: null as ((e: { message: string; preventDefault(): void }) => void) | null,
-    postMessage: (m: unknown) => void sent.push(m), // a dead worker answers nothing
-    terminate() {},
-  };
-  const writer = new OpfsWriter("/t.db", worker as unknown as Worker);
+  const { sent, worker, fail } = standIn({ dead: true });
+  const writer = new OpfsWriter("/t.db", worker);
   // As a worker script that throws at its start: the error event comes before any request.
-  worker.onerror!({ message: "Uncaught ReferenceError: __name is not defined", preventDefault() {} });
+  fail("Uncaught ReferenceError: __name is not defined");
   const settled = async (p: Promise<unknown>) => {
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {

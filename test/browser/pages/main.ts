@@ -124,10 +124,7 @@ const ops: Record<string, (...args: any[]) => Promise<unknown>> = {
   /** A target whose directory is a file: the writer cannot create the copy; what the call rejects with, and what is left. */
   async mainCannotCreate(dir: string) {
     const sqlite = await sqlitePromise;
-    const root = await navigator.storage.getDirectory().then((r) => r.getDirectoryHandle(dir, { create: true }));
-    const blocker = await (await root.getFileHandle("blocker", { create: true })).createWritable();
-    await blocker.write("not a directory");
-    await blocker.close();
+    await ops.putFiles!({ [`${dir}/blocker`]: btoa("not a directory") });
     using db = sqlite.open(":memory:");
     fill(db, 3000, 500);
     const out: Record<string, unknown> = {};
