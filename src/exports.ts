@@ -5,6 +5,8 @@ export { SqliteError, VfsError } from "./core/errors.js";
 export { Backup, type StepResult } from "./handles/backup.js";
 export { Database, type BindParams, type OpenOptions, type Row } from "./handles/database.js";
 export type { BackupOptions, BackupProgress, BackupResult } from "./ops/options.js";
+export type { ByteChunks, RestoreFromStreamOptions } from "./ops/stream/from-stream.js";
+export type { BackupToStreamOptions, StreamProgress } from "./ops/stream/to-stream.js";
 export type { VerifyDifference, VerifyResult, VerifyTable } from "./ops/verify.js";
 export { MemoryVfs } from "./vfs/memory.js";
 export type { OpenResult, Vfs, VfsFile } from "./vfs/types.js";

@@ -4,6 +4,8 @@ import type { BackupOptions, BackupResult } from "./ops/options.js";
 import { Backup } from "./handles/backup.js";
 import { Database, type OpenOptions } from "./handles/database.js";
 import { backup } from "./ops/backup.js";
+import { restoreFromStream, type ByteChunks, type RestoreFromStreamOptions } from "./ops/stream/from-stream.js";
+import { backupToStream, type BackupToStreamOptions } from "./ops/stream/to-stream.js";
 import { verify, type VerifyResult } from "./ops/verify.js";
 import type { Runtime } from "./runtime/runtime.js";
 
@@ -51,6 +53,30 @@ export class Sqlite {
   /** Copies source into dest (a Database or a filename) step by step; see BackupOptions. */
   backup(source: Database, dest: Database | string, options?: BackupOptions): Promise<BackupResult> {
     return backup(this.runtime, source, dest, options);
+  }
+
+  /**
+   * One committed state of `source` as the bytes of a database file (what backup() into a new
+   * file holds), in a stream the consumer pulls chunk by chunk: nothing is read before it asks,
+   * and memory stays bounded whatever the size. A failure or an abort errors the stream (never a
+   * clean end after part of the copy); cancelling it releases everything at once. A WAL source
+   * this runtime can lock is read from a snapshot as the consumer pulls; any other source is
+   * first copied into a temporary file (options.tempDir, default os.tmpdir(); the in-memory VFS
+   * in browsers) that takes the database's size. See docs/streams.md.
+   */
+  backupToStream(source: Database, options?: BackupToStreamOptions): ReadableStream<Uint8Array> {
+    return backupToStream(this.runtime, source, options);
+  }
+
+  /**
+   * Makes the database file in `stream` (a ReadableStream or an (async) iterable of Uint8Array
+   * chunks) the content of `dest` (a filename or an open Database), atomically: until the whole
+   * stream has arrived, agrees with its header and passes PRAGMA quick_check, dest is untouched;
+   * a stream that is cut short, too long or not a database rejects with a SqliteError
+   * (SQLITE_CORRUPT, SQLITE_NOTADB) and leaves no temporary file. See docs/streams.md.
+   */
+  restoreFromStream(stream: ByteChunks, dest: Database | string, options?: RestoreFromStreamOptions): Promise<BackupResult> {
+    return restoreFromStream(this.runtime, stream, dest, options);
   }
 
   /**
