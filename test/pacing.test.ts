@@ -23,22 +23,33 @@ test("adaptive steps start at 128 pages and scale toward TARGET_STEP_MS, by 0.5x
   assert.is(p.size(), MAX_PAGES);
 });
 
-test("pagesPerStep and a number onProgress returns fix the step; restarts double it, then the rest goes in one step", () => {
+test("pagesPerStep and a number onProgress returns (or resolves with) fix the step; restarts double it, then the rest goes in one step", async () => {
   const fixed = new Pacing({ pagesPerStep: 10 });
   fixed.adapt(0);
   assert.is(fixed.size(), 10, "pagesPerStep is not adapted");
 
   const sizes: number[] = [];
-  const p = new Pacing({ onProgress: ({ remaining }) => (remaining === 5 ? 7 : remaining === 4 ? 1.5 : undefined) });
-  p.progress(6, 10);
+  const p = new Pacing({ onProgress: async ({ remaining }) => (remaining === 5 ? 7 : undefined) });
+  await p.progress(6, 10);
   sizes.push(p.size());
-  p.progress(5, 10);
+  await p.progress(5, 10);
   sizes.push(p.size());
   p.adapt(0);
   sizes.push(p.size());
-  p.progress(4, 10); // not an integer: ignored
+  await p.progress(4, 10); // no number: unchanged
   sizes.push(p.size());
   assert.equal(sizes, [128, 7, 7, 7]);
+
+  // A step size that is not -1 or a positive safe integer fails the backup instead of stalling it.
+  for (const bad of [1.5, 0, -0, 2 ** 53, Number.NaN]) {
+    const q = new Pacing({ onProgress: () => bad });
+    let error: unknown = null;
+    await q.progress(1, 2).catch((e) => (error = e));
+    assert.instance(error, TypeError, `onProgress returning ${bad}`);
+  }
+  // Steps beyond C's int range copy everything.
+  const huge = new Pacing({ pagesPerStep: 2 ** 40 });
+  assert.is(huge.size(), -1);
 
   for (let i = 1; i <= RESTARTS_BEFORE_ONE_STEP; i++) {
     p.restarted();

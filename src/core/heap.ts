@@ -98,8 +98,17 @@ export class Scope {
     this.heap.setI64(p, 0n);
     return p;
   }
-  /** A NUL-terminated UTF-8 copy of s; returns [pointer, byte length without the NUL]. */
+  /**
+   * A NUL-terminated UTF-8 copy of s (a name, a path or SQL); returns [pointer, byte length without
+   * the NUL]. A NUL inside s is a TypeError: C would read only the part before it (a path with a
+   * NUL would open another file).
+   */
   cstring(s: string): [number, number] {
+    if (s.includes("\0")) throw new TypeError(`a string passed to SQLite must not contain NUL characters: ${JSON.stringify(s.slice(0, 80))}`);
+    return this.text(s);
+  }
+  /** A NUL-terminated UTF-8 copy of any string (a bound value: NULs inside it are data). */
+  text(s: string): [number, number] {
     const max = s.length * 3 + 1;
     const p = this.alloc(max);
     const { written } = encoder.encodeInto(s, this.heap.u8.subarray(p, p + max - 1));

@@ -286,7 +286,7 @@ export class Database implements Disposable {
       if (v > MAX_INT64 || v < -MAX_INT64 - 1n) throw new RangeError(`parameter ${i}: ${v} does not fit in 64 bits`);
       rc = c.sqlite3_bind_int64(stmt, i, v);
     } else if (typeof v === "string") {
-      const [p, n] = s.cstring(v);
+      const [p, n] = s.text(v);
       rc = c.sqlite3_bind_text(stmt, i, p, n, SQLITE_TRANSIENT);
     } else if (typeof v === "boolean") rc = c.sqlite3_bind_int64(stmt, i, v ? 1n : 0n);
     else if (v instanceof ArrayBuffer || ArrayBuffer.isView(v)) {

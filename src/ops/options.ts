@@ -11,12 +11,19 @@ export interface BackupOptions {
   sourceName?: string;
   /** Schema to copy into. Default "main". */
   destName?: string;
-  /** Pages per step; negative copies everything in one step. Default: adaptive (see README). */
+  /**
+   * Pages per step: -1 (or any negative integer) copies everything in one step; a step larger than
+   * the database copies it all. Default: adaptive (see README).
+   */
   pagesPerStep?: number;
   /** Milliseconds to wait between steps. Default 0 (the loop still yields every step). */
   pauseMs?: number;
-  /** Called after every step and once more with remaining 0. Return a number to change pagesPerStep. */
-  onProgress?: (p: BackupProgress) => void | number;
+  /**
+   * Called after every step and once more with remaining 0 (after the commit). Return a number (as
+   * pagesPerStep) to change the step size. A promise it returns is awaited before the next step; a
+   * throw or a rejection aborts the backup as an abort does.
+   */
+  onProgress?: (p: BackupProgress) => void | number | Promise<void | number>;
   /** Abort: the destination is rolled back and the promise rejects with signal.reason. */
   signal?: AbortSignal;
   /** Keep retrying BUSY/LOCKED this long before rejecting. Default 5000. */
@@ -54,20 +61,47 @@ export const BACKUP_OPTION_KEYS: readonly string[] = [
   "sourceName", "destName", "pagesPerStep", "pauseMs", "onProgress", "signal", "busyTimeoutMs", "verifySource", "incremental",
 ];
 
+/** Most milliseconds a timer can wait (setTimeout's limit: beyond it a timer fires at once). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Throws TypeError for a step size that is not -1 ("all") or a positive safe integer (any other
+ * negative integer also means "all", as in sqlite3_backup_step). `what` names it in the message.
+ */
+export function checkPages(n: unknown, what: string): asserts n is number {
+  if (typeof n !== "number" || !Number.isSafeInteger(n) || n === 0) {
+    throw new TypeError(`${what} must be -1 (all) or a positive safe integer, got ${String(n)}`);
+  }
+}
+
+/** Throws TypeError unless `signal` is an AbortSignal (or undefined). */
+export function checkSignal(signal: unknown): asserts signal is AbortSignal | undefined {
+  if (signal === undefined) return;
+  const isSignal = typeof AbortSignal === "function" ? signal instanceof AbortSignal
+    : typeof (signal as AbortSignal)?.throwIfAborted === "function";
+  if (!isSignal) throw new TypeError(`signal must be an AbortSignal, got ${signal === null ? "null" : typeof signal}`);
+}
+
 /** Throws TypeError for malformed options (naming `where`), and signal.reason when already aborted. */
 export function checkOptions(options: BackupOptions, where = "backup"): void {
   checkKeys(options, BACKUP_OPTION_KEYS, where);
   const { sourceName, destName, pagesPerStep, pauseMs = 0, busyTimeoutMs = DEFAULT_BUSY_TIMEOUT_MS, onProgress, signal, verifySource } = options ?? {};
   for (const [k, v] of [["sourceName", sourceName], ["destName", destName]] as const) {
-    if (v !== undefined && typeof v !== "string") throw new TypeError(`${k} must be a string`);
+    if (v !== undefined && typeof v !== "string") throw new TypeError(`${where}: ${k} must be a string`);
+    if (v?.includes("\0")) throw new TypeError(`${where}: ${k} must not contain NUL characters`);
   }
-  if (verifySource !== undefined && typeof verifySource !== "boolean") throw new TypeError("verifySource must be a boolean");
+  if (verifySource !== undefined && typeof verifySource !== "boolean") throw new TypeError(`${where}: verifySource must be a boolean`);
   const { incremental } = options ?? {};
-  if (incremental !== undefined && typeof incremental !== "boolean" && incremental !== "auto") throw new TypeError('incremental must be true, false or "auto"');
-  if (pagesPerStep !== undefined && !Number.isInteger(pagesPerStep)) throw new TypeError("pagesPerStep must be an integer");
-  for (const [k, v] of [["pauseMs", pauseMs], ["busyTimeoutMs", busyTimeoutMs]] as const) {
-    if (typeof v !== "number" || !(v >= 0)) throw new TypeError(`${k} must be a number >= 0`);
+  if (incremental !== undefined && typeof incremental !== "boolean" && incremental !== "auto") throw new TypeError(`${where}: incremental must be true, false or "auto"`);
+  if (pagesPerStep !== undefined) checkPages(pagesPerStep, `${where}: pagesPerStep`);
+  if (typeof pauseMs !== "number" || !(pauseMs >= 0 && pauseMs <= MAX_TIMER_MS)) {
+    throw new TypeError(`${where}: pauseMs must be a number from 0 to ${MAX_TIMER_MS}, got ${String(pauseMs)}`);
   }
-  if (onProgress !== undefined && typeof onProgress !== "function") throw new TypeError("onProgress must be a function");
+  // Infinity: wait as long as it takes.
+  if (typeof busyTimeoutMs !== "number" || !(busyTimeoutMs >= 0)) {
+    throw new TypeError(`${where}: busyTimeoutMs must be a number >= 0 (Infinity: no limit), got ${String(busyTimeoutMs)}`);
+  }
+  if (onProgress !== undefined && typeof onProgress !== "function") throw new TypeError(`${where}: onProgress must be a function`);
+  checkSignal(signal);
   signal?.throwIfAborted();
 }
