@@ -7,7 +7,7 @@ import { checkKeys } from "../core/options.js";
 import { Database, type OpenOptions } from "../handles/database.js";
 import { backup, sourceGuard } from "../ops/backup.js";
 import { incrementalBackup } from "../ops/incremental.js";
-import { checkOptions, type BackupOptions, type BackupResult } from "../ops/options.js";
+import { checkOptions, checkPages, type BackupOptions, type BackupResult } from "../ops/options.js";
 import type { Runtime } from "../runtime/runtime.js";
 import type { MemoryVfs } from "../vfs/memory.js";
 import { errorText, opfsDirectory, splitOpfsPath } from "./dom.js";
@@ -310,7 +310,8 @@ async function inPlace(rt: Runtime, relay: RelayVfs, writer: OpfsWriter, source:
   let dest: Database | undefined;
   try {
     dest = new Database(rt, relayName, { vfs: relay.name });
-    const result = await incrementalBackup(rt, source, options.sourceName ?? "main", dest, "main", sourceGuard(rt, source, options), options);
+    const guard = sourceGuard(rt, source, options);
+    const result = await incrementalBackup(rt, source, options.sourceName ?? "main", dest, "main", guard, options).finally(() => guard?.close());
     dest.close();
     dest = undefined;
     await writer.drain(0);
@@ -473,12 +474,16 @@ export async function restoreFromOpfs(rt: Runtime, mem: MemoryVfs, path: string,
       const at = done * pageSize;
       await source.copy(at, n * pageSize, (piece, offset) => heap.u8.set(piece, image + offset));
       done += n;
-      const wanted = onProgress?.({ remaining: pageCount - done, pageCount });
-      if (typeof wanted === "number" && Number.isInteger(wanted) && wanted !== 0) pages = wanted; // as in backup()
+      let wanted = onProgress?.({ remaining: pageCount - done, pageCount });
+      if (typeof (wanted as Promise<unknown> | undefined)?.then === "function") wanted = await wanted;
+      if (typeof wanted === "number") {
+        checkPages(wanted, "the step size onProgress returned"); // as in backup()
+        pages = wanted;
+      }
       if (done < pageCount && pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
     }
     signal?.throwIfAborted();
-    if (pageCount === 0) onProgress?.({ remaining: 0, pageCount });
+    if (pageCount === 0) await onProgress?.({ remaining: 0, pageCount });
     // The image has no WAL (it was empty, or was checkpointed into it above), and a memory
     // database cannot have one: the copy is in rollback mode.
     const u8 = heap.u8;

@@ -13,7 +13,8 @@ import {
 } from "../core/constants.js";
 import { VfsError } from "../core/errors.js";
 import { BufferedFile, flushPendingWrites } from "../vfs/buffered.js";
-import type { OpenResult, Vfs, VfsFile } from "../vfs/types.js";
+import type { FileWatch, OpenResult, Vfs, VfsFile } from "../vfs/types.js";
+import { NodeFileWatch } from "./file-watch.js";
 
 const errno = (e: unknown) => (e as NodeJS.ErrnoException)?.code;
 const cantOpen = (name: string, e: unknown) =>
@@ -178,7 +179,8 @@ export class NodeFsVfs implements Vfs {
       try {
         fd = fs.openSync(file, fs.constants.O_RDONLY);
       } catch (e2) {
-        throw cantOpen(file, e2);
+        // A file that does not exist could not be made: the first error says why (EROFS, EACCES).
+        throw cantOpen(file, errno(e2) === "ENOENT" ? e : e2);
       }
       outFlags = (flags & ~(SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)) | SQLITE_OPEN_READONLY;
     }
@@ -226,6 +228,15 @@ export class NodeFsVfs implements Vfs {
 
   fullPathname(name: string): string {
     return path.resolve(name);
+  }
+
+  watch(name: string): FileWatch {
+    return new NodeFileWatch(name);
+  }
+
+  fileId(name: string): string | null {
+    const st = fs.statSync(name, { throwIfNoEntry: false, bigint: true });
+    return st === undefined ? null : `${st.dev}:${st.ino}`;
   }
 
   /**

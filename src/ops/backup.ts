@@ -3,14 +3,17 @@
 // otherwise sqlite3_backup_step, driven by step-loop.ts, straight into the destination, or, for a
 // file source that another process may write while this runtime has no real file locks, into a
 // scratch copy renamed in once the source guard found it consistent (source-guard.ts, scratch.ts).
-import { SQLITE_ACCESS_READ, SQLITE_OK } from "../core/constants.js";
+import { SQLITE_ACCESS_READ, SQLITE_ERROR, SQLITE_OK, SQLITE_READONLY_ROLLBACK } from "../core/constants.js";
+import { SqliteError } from "../core/errors.js";
 import { Backup } from "../handles/backup.js";
 import { Database } from "../handles/database.js";
 import type { Runtime } from "../runtime/runtime.js";
 import { incrementalBackup } from "./incremental.js";
 import { checkOptions, type BackupOptions, type BackupResult } from "./options.js";
+import { lockDestination } from "./dest-lock.js";
+import { rollBackAfterFailure } from "./recover.js";
 import { plainPath, removeCreated, Scratch } from "./scratch.js";
-import { SourceGuard } from "./source-guard.js";
+import { hotJournalError, SourceGuard } from "./source-guard.js";
 import { busyDelays, stepLoop } from "./step-loop.js";
 
 export async function backup(rt: Runtime, source: Database, dest: Database | string, options: BackupOptions = {}): Promise<BackupResult> {
@@ -18,15 +21,63 @@ export async function backup(rt: Runtime, source: Database, dest: Database | str
   if (!(source instanceof Database)) throw new TypeError("source must be a Database");
   if (typeof dest !== "string" && !(dest instanceof Database)) throw new TypeError("dest must be a Database or a filename");
   const { sourceName = "main", destName = "main" } = options;
-  const guard = sourceGuard(rt, source, options);
-  // Over an existing database of the same page size: write only the pages that differ (into a
-  // new or empty file: the fresh copy).
-  const inc = await incrementalBackup(rt, source, sourceName, dest, destName, guard, options);
-  if (inc !== null) return inc;
-  if (guard === null) return copyInto(rt, source, sourceName, dest, destName, options, null);
-  // A new file: built in place, recreated for every attempt, removed on failure.
-  if (typeof dest === "string" && isNewFile(rt, dest)) return copyInto(rt, source, sourceName, dest, destName, options, guard);
-  return guardedCopy(rt, source, sourceName, dest, destName, guard, options);
+  refuseSameFile(rt, source, sourceName, dest, destName);
+  const destFile = destinationFile(rt, dest, destName);
+  const unlock = destFile === null ? () => {} : await lockDestination(destFile, options);
+  let guard: SourceGuard | null = null;
+  try {
+    guard = sourceGuard(rt, source, options);
+    // Over an existing database of the same page size: write only the pages that differ (into a
+    // new or empty file: the fresh copy).
+    const inc = await incrementalBackup(rt, source, sourceName, dest, destName, guard, options);
+    if (inc !== null) return inc;
+    if (guard === null) return await copyInto(rt, source, sourceName, dest, destName, options, null);
+    // A new file: built in place, recreated for every attempt, removed on failure.
+    if (typeof dest === "string" && isNewFile(rt, dest)) return await copyInto(rt, source, sourceName, dest, destName, options, guard);
+    return await guardedCopy(rt, source, sourceName, dest, destName, guard, options);
+  } catch (e) {
+    throw explained(e, rt, source, sourceName);
+  } finally {
+    guard?.close();
+    unlock();
+  }
+}
+
+/** The file of the default VFS that `dest` names or has open, or null (memory, another VFS). */
+function destinationFile(rt: Runtime, dest: Database | string, destName: string): string | null {
+  if (typeof dest === "string") return plainPath(dest) ? rt.vfs().fullPathname(dest) : null;
+  if (!dest.isOpen || rt.vfsOf(dest.state.ptr, destName) !== rt.vfs()) return null;
+  return rt.filename(dest.state.ptr, destName) || null;
+}
+
+/**
+ * The same file on both sides (by path, through symlinks, or as hard links) is refused at once:
+ * a copy would read pages it has just written (SQLite refuses the same connection, not the same file).
+ */
+function refuseSameFile(rt: Runtime, source: Database, sourceName: string, dest: Database | string, destName: string): void {
+  const vfs = rt.vfsOf(source.state.ptr, sourceName);
+  const from = rt.filename(source.state.ptr, sourceName);
+  if (!vfs || !from) return;
+  let to: string;
+  if (typeof dest === "string") {
+    if (!plainPath(dest) || vfs !== rt.vfs()) return;
+    to = vfs.fullPathname(dest);
+  } else {
+    if (!dest.isOpen || rt.vfsOf(dest.state.ptr, destName) !== vfs) return;
+    to = rt.filename(dest.state.ptr, destName);
+    if (!to) return;
+  }
+  const a = vfs.fileId?.(from) ?? from;
+  const b = vfs.fileId?.(to) ?? to;
+  if (a !== null && a === b) {
+    throw new SqliteError(`backup: the source ${from} and the destination ${to} are the same file`, SQLITE_ERROR);
+  }
+}
+
+/** An error that names its real cause: a read-only source whose hot journal cannot be rolled back. */
+function explained(e: unknown, rt: Runtime, source: Database, sourceName: string): unknown {
+  if (!(e instanceof SqliteError) || e.extendedCode !== SQLITE_READONLY_ROLLBACK || e.message.includes("hot journal")) return e;
+  return hotJournalError(source.isOpen ? rt.filename(source.state.ptr, sourceName) : "", e.message);
 }
 
 /** The source guard a backup of `source` needs, if any (source-guard.ts). */
@@ -85,7 +136,8 @@ async function copyInto(rt: Runtime, source: Database, sourceName: string, dest:
       guard,
       afterStep: destVfs?.settle?.bind(destVfs),
       writeBack: destVfs?.writeBack?.bind(destVfs),
-      busyDelaysMs: busyDelays(rt.locking),
+      busyDelaysMs: busyDelays(rt.locking, guard),
+      lockedWhat: `the source ${rt.filename(source.state.ptr, sourceName) || "(in memory)"} or the destination ${rt.filename(destDb.state.ptr, destName) || "(in memory)"}`,
     }, options);
     handle!.finish();
     restoreSpill();
@@ -94,6 +146,7 @@ async function copyInto(rt: Runtime, source: Database, sourceName: string, dest:
     return result;
   } catch (e) {
     handle?.[Symbol.dispose](); // finish before DONE: SQLite rolls the destination back
+    rollBackAfterFailure(destDb, destName);
     restoreSpill();
     if (own) {
       own.db.close();
@@ -158,7 +211,7 @@ async function guardedCopy(rt: Runtime, source: Database, sourceName: string, de
     };
     // The scratch file's pages written back off the thread before the commit syncs it.
     const writeBack = scratch.path === null ? undefined : rt.vfs().writeBack?.bind(rt.vfs());
-    const result = await stepLoop({ current: () => handle!, restart, guard, writeBack }, options);
+    const result = await stepLoop({ current: () => handle!, restart, guard, writeBack, lockedWhat: `the source ${guard.path}` }, options);
     handle!.finish();
     if (!(await scratch.renameOver(dest, destName))) {
       // Progress was reported for the copy from the source; this one is local and cannot restart.

@@ -13,9 +13,10 @@ import { Backup } from "../handles/backup.js";
 import { Database } from "../handles/database.js";
 import type { Runtime } from "../runtime/runtime.js";
 import type { BackupOptions, BackupResult } from "./options.js";
+import { rollBackAfterFailure } from "./recover.js";
 import { plainPath, removeCreated } from "./scratch.js";
 import type { SourceGuard, Stamp } from "./source-guard.js";
-import { busyDelays, Pacing } from "./step-loop.js";
+import { busyDelays, lockedTooLong, Pacing } from "./step-loop.js";
 
 // wasm/pagediff.c's extra results and info selectors.
 const WAIT = -1;
@@ -94,6 +95,7 @@ export async function incrementalBackup(rt: Runtime, source: Database, sourceNam
     return result;
   } finally {
     validated?.[Symbol.dispose]();
+    if (!done) rollBackAfterFailure(destDb, destName);
     if (own) destDb.close();
     if (created !== null && !done) removeCreated(rt, created);
   }
@@ -105,14 +107,17 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
   const { onProgress, signal } = options;
   const { capi, heap } = rt;
   const start = performance.now();
-  const pacing = new Pacing(options, busyDelays(rt.locking));
+  const pacing = new Pacing(options, busyDelays(rt.locking, guard));
   /** Another process is mid-commit on the source: its journal is live, or SQLite would not roll that back (read-only). */
-  const writerMidCommit = (before: Stamp | null, error: unknown) =>
-    before?.writerActive === true || (guard !== null && error instanceof SqliteError && error.extendedCode === SQLITE_READONLY_ROLLBACK);
-  /** The error once BUSY has lasted busyTimeoutMs. */
-  const tooLong = (writer: boolean) => (ms: number) => writer
+  const writerMidCommit = (before: Stamp | null, error: unknown) => {
+    const readOnlyRollback = guard !== null && error instanceof SqliteError && error.extendedCode === SQLITE_READONLY_ROLLBACK;
+    if (readOnlyRollback && before?.hot) throw guard.hotJournal();
+    return (before?.writerActive === true && !before.hot) || readOnlyRollback;
+  };
+  /** The error once BUSY has lasted busyTimeoutMs, on the source (by another process's writer, or not) or the destination. */
+  const tooLong = (on: "writer" | "source" | "destination") => (ms: number) => on === "writer"
     ? guard!.gaveUp(ms, "stayed inside a write transaction on")
-    : new SqliteError(`backup: database is locked for longer than busyTimeoutMs (${ms} ms)`, SQLITE_BUSY);
+    : lockedTooLong(`the ${on} ${rt.filename((on === "source" ? source : dest).state.ptr, on === "source" ? sourceName : destName) || "(in memory)"}`, ms);
   /** The compare's handle, or the error of the connection it failed on (source: onSource). */
   const open = () => heap.scoped((s) => {
     const pp = s.out();
@@ -131,8 +136,8 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
     const t0 = performance.now();
     const r = open();
     if (r.p !== undefined) p = r.p;
-    else if (r.onSource && writerMidCommit(before, r.error)) await pacing.busy(t0, tooLong(true));
-    else if (r.onSource && (r.error.code === SQLITE_BUSY || r.error.code === SQLITE_LOCKED)) await pacing.busy(t0, tooLong(false));
+    else if (r.onSource && writerMidCommit(before, r.error)) await pacing.busy(t0, tooLong("writer"));
+    else if (r.error.code === SQLITE_BUSY || r.error.code === SQLITE_LOCKED) await pacing.busy(t0, tooLong(r.onSource ? "source" : "destination"));
     else if (r.onSource && guard?.tornRead(r.error, before!)) {
       pacing.changing(t0, (ms) => guard.gaveUp(ms, "kept writing"));
       pacing.restarted();
@@ -210,7 +215,7 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
       const before = guard?.stamp() ?? null;
       const t0 = performance.now();
       let rc: number;
-      if (before?.writerActive) rc = WAIT; // another process is mid-transaction: do not read under it
+      if (before?.writerActive && !before.hot) rc = WAIT; // another process is mid-transaction: do not read under it
       else if (!begun) {
         guard?.refreshWalIndex();
         rc = capi.sbw_pagediff_begin(p);
@@ -235,7 +240,7 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
       const lockedOut = error !== null && !onSource && !begun && code === SQLITE_BUSY;
       // A writer keeps the source's read lock out (a rollback-journal source is read a chunk at a
       // time, see wasm/pagediff.c), or, without real locks, another process is mid-commit.
-      const writerBusy = before?.writerActive === true || (onSource && writerMidCommit(before, error));
+      const writerBusy = (before?.writerActive === true && !before.hot) || (onSource && writerMidCommit(before, error));
       const sourceBusy = writerBusy || (onSource && (code === SQLITE_BUSY || code === SQLITE_LOCKED));
       // A destination in use: BEGIN EXCLUSIVE cannot hold PENDING between tries, so readers
       // polling it could keep it out forever; the full copy (which can) takes over.
@@ -245,7 +250,7 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
           steps++; // a retried attempt counts as a step, as in stepLoop (a chunk counted already)
           capi.sbw_pagediff_rewind(p); // nothing held while it waits: begin() may have opened the destination's transaction
         }
-        await pacing.busy(t0, tooLong(writerBusy));
+        await pacing.busy(t0, tooLong(writerBusy ? "writer" : lockedOut ? "destination" : "source"));
         continue;
       }
       // Without real locks, pages another process was rewriting can read as corrupt: copy again.
@@ -272,7 +277,7 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
       pacing.adapt(dt);
       // Page 1 is written last (wasm/pagediff.c), so it counts as remaining until the end: a step
       // of n pages moves the count by n, as the backup API's does.
-      pacing.progress(pageCount - info(INFO_NEXT) + 2, pageCount);
+      await pacing.progress(pageCount - info(INFO_NEXT) + 2, pageCount);
       await pacing.pause();
     }
     // Everything is compared and written: commit, after the VFS wrote back what it can off-thread
@@ -285,7 +290,7 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
     const committed = capi.sbw_pagediff_commit(p);
     if (committed !== SQLITE_OK) throw failure(committed);
     const pageCount = info(INFO_PAGES);
-    onProgress?.({ remaining: 0, pageCount });
+    await onProgress?.({ remaining: 0, pageCount });
     // The fresh copy reports what a full copy does.
     const fresh = info(INFO_FRESH) !== 0;
     return {

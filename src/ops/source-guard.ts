@@ -1,32 +1,63 @@
-// The cross-process guard of backup() for file sources (docs/reliability.md). Node has no
-// advisory locks, so another process (e.g. the native sqlite3 CLI) can write the source while we
-// read it, and SQLite cannot see that. The guard reads a stamp of the source's files straight
-// through its VFS: the database header's change counter and page count (bytes 24..39), the file
-// size, the WAL's size and header (salts change on every restart) and whether a rollback journal
-// is live (starts with its magic). A backup step is one synchronous call in which nothing else of
-// this process runs, so a stamp that differs across a step was changed by someone else.
+// The cross-process guard of backup() for file sources (docs/reliability.md). Where this runtime
+// has no real file locks, another process (e.g. the native sqlite3 CLI) can write the source while
+// we read it, and SQLite cannot see that. So the guard, through the source VFS's FileWatch:
+// - holds a read transaction with the OS's own locks where the runtime can (node:sqlite): then a
+//   rollback-journal source cannot change, and a WAL source's checkpoints stop short of it;
+// - reads a stamp of the source's files around every step: the database header's change counter
+//   and page count, its size, the WAL's size and header, whether a rollback journal is live, and
+//   for a WAL source the WAL index in the -shm (its salts change at every WAL restart, and
+//   nBackfillAttempted says how far a checkpoint writes into the database). A step is one
+//   synchronous call in which nothing else of this process runs, so a stamp that differs across a
+//   step was changed by someone else.
 import {
   SQLITE_ACCESS_EXISTS, SQLITE_BUSY, SQLITE_CORRUPT, SQLITE_IOERR_READ, SQLITE_IOERR_SHORT_READ,
   SQLITE_NOTADB, SQLITE_OPEN_MAIN_DB, SQLITE_OPEN_MAIN_JOURNAL, SQLITE_OPEN_READONLY, SQLITE_OPEN_WAL,
+  SQLITE_READONLY_ROLLBACK,
 } from "../core/constants.js";
 import { errorCode, SqliteError } from "../core/errors.js";
 import type { Database } from "../handles/database.js";
 import type { Runtime } from "../runtime/runtime.js";
 import { shmInvalidate } from "../vfs/heap-shm.js";
-import type { Vfs } from "../vfs/types.js";
+import type { FileWatch, Vfs } from "../vfs/types.js";
 
 const JOURNAL_MAGIC = [0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7];
 
+/** What a stamp reads of the WAL index (walformat.html: two copies of a 48-byte header, then the checkpoint info). */
+const SHM_HEAD_BYTES = 136;
+
+/** The WAL index as the -shm holds it, when its two header copies agree. */
+interface WalIndex {
+  /** Both salts: new at every WAL restart (salt-1 counts up), so they never come back. */
+  readonly salts: string;
+  /** The last committed frame. */
+  readonly mxFrame: number;
+  /** How far the last checkpoint writes (or wrote) WAL frames into the database file; set before it writes. */
+  readonly backfillAttempted: number;
+}
+
 export interface Stamp {
-  /** Everything that changes when anyone commits to the file. */
+  /** Everything that changes when anyone commits to the file (what counts without a WAL index to read). */
   readonly key: string;
-  /** A rollback journal is live: a writer (maybe in another process) is inside a transaction. */
+  /** A rollback journal is live, or a writer keeps the held read transaction out: a writer is inside a transaction. */
   readonly writerActive: boolean;
   readonly wal: boolean;
+  /** A WAL source's index, when its -shm is readable. */
+  readonly walIndex: WalIndex | null;
+  /** The database header's read and write versions (2: WAL mode). */
+  readonly mode: string;
+  /** The FileWatch found a hot journal that needs a read-write open to be rolled back. */
+  readonly hot: boolean;
+}
+
+/** A read-only source's hot journal: the error that names the cause and the remedy. */
+export function hotJournalError(path: string, detail?: string): SqliteError {
+  return new SqliteError(`backup: the source ${path} has a hot journal (${path}-journal), left by a writer that did not finish; ` +
+    `rolling it back needs write access: open the source read-write once (or run the sqlite3 CLI on it), then back up again` +
+    `${detail ? ` (${detail})` : ""}. The destination was not touched.`, SQLITE_READONLY_ROLLBACK);
 }
 
 export class SourceGuard {
-  private constructor(readonly vfs: Vfs, readonly path: string, readonly lockKey: string) {}
+  private constructor(readonly vfs: Vfs, readonly path: string, readonly lockKey: string, readonly watch: FileWatch | null) {}
 
   /**
    * A guard for a file-backed schema, or null: memory and temporary databases, files no other
@@ -41,7 +72,7 @@ export class SourceGuard {
     try {
       const { file } = vfs.open(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_MAIN_DB);
       file.close();
-      return new SourceGuard(vfs, path, file.lockKey);
+      return new SourceGuard(vfs, path, file.lockKey, vfs.watch?.(path) ?? null);
     } catch {
       return null;
     }
@@ -58,18 +89,66 @@ export class SourceGuard {
   }
 
   #stamp(): Stamp {
-    const db = this.#head(this.path, SQLITE_OPEN_MAIN_DB, 24, 16);
-    const wal = this.#head(`${this.path}-wal`, SQLITE_OPEN_WAL, 0, 32);
-    const journal = this.#head(`${this.path}-journal`, SQLITE_OPEN_MAIN_JOURNAL, 0, 8);
-    const writerActive = journal !== null && JOURNAL_MAGIC.every((b, i) => journal.bytes[i] === b);
-    const key = [db, wal].map((h) => (h ? `${h.size}:${Array.from(h.bytes).join(",")}` : "-")).join("|");
-    return { key, writerActive, wal: wal !== null && wal.size > 0 };
+    const held = this.watch?.hold() ?? "unavailable";
+    const db = this.#head("", SQLITE_OPEN_MAIN_DB, 0, 40);
+    const wal = this.#head("-wal", SQLITE_OPEN_WAL, 0, 32);
+    const journal = this.#head("-journal", SQLITE_OPEN_MAIN_JOURNAL, 0, 8);
+    const writerActive = held === "busy" || (journal !== null && JOURNAL_MAGIC.every((b, i) => journal.bytes[i] === b));
+    const walMode = db !== null && db.bytes[18] === 2;
+    const key = [db && { size: db.size, bytes: db.bytes.subarray(24, 40) }, wal]
+      .map((h) => (h ? `${h.size}:${Array.from(h.bytes).join(",")}` : "-")).join("|");
+    return {
+      key, writerActive, wal: wal !== null && wal.size > 0, hot: held === "hot",
+      walIndex: walMode ? this.#walIndex() : null, mode: db ? `${db.bytes[18]},${db.bytes[19]}` : "-",
+    };
   }
 
-  /** Whether another process committed since `start`, or is inside a transaction now. */
+  /** The -shm's WAL index header, read until its two copies agree (a writer may be updating it). */
+  #walIndex(): WalIndex | null {
+    if (this.watch === null) return null;
+    for (let tries = 0; tries < 100; tries++) {
+      const shm = this.watch.head("-shm", 0, SHM_HEAD_BYTES);
+      if (shm === null || shm.size < SHM_HEAD_BYTES) return null;
+      const b = shm.bytes;
+      let same = b[12] === 1; // isInit
+      for (let i = 0; i < 48 && same; i++) same = b[i] === b[48 + i];
+      if (!same) continue;
+      // Native byte order: the -shm is a memory image (little-endian on every platform this runs on).
+      const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+      return { salts: `${v.getUint32(32, true)}:${v.getUint32(36, true)}`, mxFrame: v.getUint32(16, true), backfillAttempted: v.getUint32(128, true) };
+    }
+    return null;
+  }
+
+  /**
+   * Whether another process changed what a copy that began at `start` reads, or is inside a
+   * transaction now. For a WAL source whose index is readable, commits that only append frames
+   * do not count (the copy's snapshot ends before them): a WAL restart (new salts) does, and so
+   * does a checkpoint that writes frames past the snapshot into the database.
+   */
   changedSince(start: Stamp): boolean {
     const now = this.stamp();
-    return now.key !== start.key || now.writerActive;
+    if (now.writerActive) return true;
+    if (start.walIndex !== null && now.walIndex !== null) {
+      return now.mode !== start.mode || now.walIndex.salts !== start.walIndex.salts ||
+        now.walIndex.backfillAttempted > start.walIndex.mxFrame;
+    }
+    return now.key !== start.key;
+  }
+
+  /** The error for a source whose hot journal needs write access to be rolled back. */
+  hotJournal(): SqliteError {
+    return hotJournalError(this.path);
+  }
+
+  /** Whether the source's read lock is (or can be) taken through the OS's own locks. */
+  osReadLock(): boolean {
+    return this.watch !== null && this.watch.hold() !== "unavailable";
+  }
+
+  /** Ends the read transaction held for the copy and closes the files the stamps kept open. */
+  close(): void {
+    this.watch?.close();
   }
 
   /**
@@ -86,9 +165,17 @@ export class SourceGuard {
   /** The error when no consistent copy was possible within busyTimeoutMs: the cause and the remedy. */
   gaveUp(busyTimeoutMs: number, what: "kept writing" | "stayed inside a write transaction on"): SqliteError {
     return new SqliteError(`backup: no consistent copy within busyTimeoutMs (${busyTimeoutMs} ms): another process ${what} the source ` +
-      `file ${this.path}, and this runtime has no real file locks to make it wait (sqlite.locking is "process"). Run on Node >= 26, ` +
-      `Bun, or Deno with --allow-ffi for real file locks, or put the source in WAL mode (PRAGMA journal_mode=WAL). ` +
+      `file ${this.path}${what === "stayed inside a write transaction on" ? ` (or died and left its journal ${this.path}-journal, which the next read-write open rolls back)` : ""}, ` +
+      `and this runtime has no real file locks to make it wait (sqlite.locking is "process"). ${this.#remedy()} ` +
       `The destination was not touched.`, SQLITE_BUSY);
+  }
+
+  /** What would let the next copy through: real locks, the held read transaction, WAL mode. */
+  #remedy(): string {
+    const remedies = ["run on Node >= 26, Bun, or Deno with --allow-ffi for real file locks"];
+    if (this.watch?.hold() !== "held") remedies.push("on Node >= 22.12 or Deno, whose built-in node:sqlite holds the source's read lock for the copy");
+    if (this.stamp().walIndex === null) remedies.push("put the source in WAL mode (PRAGMA journal_mode=WAL), whose writers only append while a copy reads");
+    return `Remedy: ${remedies.join("; or ")}.`;
   }
 
   /**
@@ -99,8 +186,10 @@ export class SourceGuard {
     shmInvalidate(this.lockKey);
   }
 
-  /** Size and the first n bytes at offset of a file, or null when it does not exist. */
-  #head(path: string, kind: number, offset: number, n: number): { size: number; bytes: Uint8Array } | null {
+  /** Size and the first n bytes at offset of the source's file with `suffix`, or null when it does not exist. */
+  #head(suffix: "" | "-wal" | "-journal", kind: number, offset: number, n: number): { size: number; bytes: Uint8Array } | null {
+    if (this.watch !== null) return this.watch.head(suffix, offset, n);
+    const path = this.path + suffix;
     if (!this.vfs.access(path, SQLITE_ACCESS_EXISTS)) return null;
     let file;
     try {

@@ -7,7 +7,7 @@ import { SQLITE_BUSY, SQLITE_LOCKED, SQLITE_READONLY_ROLLBACK } from "../core/co
 import { SqliteError } from "../core/errors.js";
 import type { Backup, StepResult } from "../handles/backup.js";
 import { DEFAULT_BUSY_TIMEOUT_MS } from "../core/options.js";
-import type { BackupOptions, BackupResult } from "./options.js";
+import { checkPages, type BackupOptions, type BackupResult } from "./options.js";
 import type { SourceGuard, Stamp } from "./source-guard.js";
 
 /**
@@ -18,6 +18,7 @@ import type { SourceGuard, Stamp } from "./source-guard.js";
 export const TARGET_STEP_MS = 4;
 export const MIN_PAGES = 16;
 export const MAX_PAGES = 1 << 16;
+const INT32_MAX = 2 ** 31 - 1;
 /** After this many restarts the rest is copied in one step, which no writer can interrupt. */
 export const RESTARTS_BEFORE_ONE_STEP = 3;
 export const BUSY_DELAYS_MS = [1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100];
@@ -28,8 +29,12 @@ export const BUSY_DELAYS_MS = [1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100];
  */
 const OS_BUSY_DELAYS_MS = [1];
 
-/** The waits between BUSY retries under a lock kind. */
-export const busyDelays = (locking: "os" | "process"): readonly number[] => (locking === "os" ? OS_BUSY_DELAYS_MS : BUSY_DELAYS_MS);
+/**
+ * The waits between BUSY retries under a lock kind, or with a source guard that takes the source's
+ * read lock through the OS (source-guard.ts): then, too, a BUSY is another process's commit.
+ */
+export const busyDelays = (locking: "os" | "process", guard: SourceGuard | null): readonly number[] =>
+  (locking === "os" || guard?.osReadLock() ? OS_BUSY_DELAYS_MS : BUSY_DELAYS_MS);
 
 /**
  * The pacing rules of both backup loops (stepLoop below, the compare of incremental.ts): adaptive
@@ -53,9 +58,12 @@ export class Pacing {
     this.#busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
   }
 
-  /** Pages for the next step; -1: all that is left. An adaptive step is at most `max` pages. */
+  /**
+   * Pages for the next step; -1: all that is left. An adaptive step is at most `max` pages. A step
+   * beyond C's int range is "all" (no database has that many pages; C would see a truncated count).
+   */
   size(max = MAX_PAGES): number {
-    if (this.restarts >= RESTARTS_BEFORE_ONE_STEP) return -1;
+    if (this.restarts >= RESTARTS_BEFORE_ONE_STEP || this.#pages < 0 || this.#pages > INT32_MAX) return -1;
     return this.#adaptive ? Math.min(this.#pages, max) : this.#pages;
   }
 
@@ -78,13 +86,17 @@ export class Pacing {
     this.#pages = Math.min(MAX_PAGES, Math.max(MIN_PAGES, Math.round(this.#pages * scale)));
   }
 
-  /** The progress event after a step; a non-zero integer it returns is the step size from then on. */
-  progress(remaining: number, pageCount: number): void {
-    const wanted = this.options.onProgress?.({ remaining, pageCount });
-    if (typeof wanted === "number" && Number.isInteger(wanted) && wanted !== 0) {
-      this.#pages = wanted;
-      this.#adaptive = false;
-    }
+  /**
+   * The progress event after a step, awaited when it returns a promise; a number it returns (or
+   * resolves with) is the step size from then on, checked as pagesPerStep is.
+   */
+  async progress(remaining: number, pageCount: number): Promise<void> {
+    let wanted = this.options.onProgress?.({ remaining, pageCount });
+    if (typeof (wanted as Promise<unknown> | undefined)?.then === "function") wanted = await wanted;
+    if (typeof wanted !== "number") return;
+    checkPages(wanted, "the step size onProgress returned");
+    this.#pages = wanted;
+    this.#adaptive = false;
   }
 
   /** A BUSY (or LOCKED) step at t0: waits before the next try, or throws timedOut() once BUSY has lasted busyTimeoutMs. */
@@ -107,6 +119,12 @@ export class Pacing {
   }
 }
 
+/** The error once `what` (e.g. "the destination /x.db") stayed locked for busyTimeoutMs. */
+export function lockedTooLong(what: string, ms: number, code = SQLITE_BUSY): SqliteError {
+  const kind = code === SQLITE_LOCKED ? "a table of it is locked by another connection of this process" : "another connection or process holds its lock";
+  return new SqliteError(`backup: ${what} stayed locked for longer than busyTimeoutMs (${ms} ms): ${kind}`, code);
+}
+
 /** What stepLoop drives: the current backup, and for the source guard a way to start it over. */
 export interface StepTarget {
   current(): Backup;
@@ -118,6 +136,8 @@ export interface StepTarget {
   writeBack?: () => Promise<void>;
   /** Waits between BUSY retries (default BUSY_DELAYS_MS). */
   busyDelaysMs?: readonly number[];
+  /** What a BUSY step waits for, for its error (e.g. "the source /a.db or the destination /b.db"). */
+  lockedWhat: string;
 }
 
 /**
@@ -129,7 +149,7 @@ export async function stepLoop(target: StepTarget, options: BackupOptions): Prom
   const { onProgress, signal } = options;
   const { current, guard } = target;
   const init = () => target.restart();
-  const pacing = new Pacing(options, target.busyDelaysMs);
+  const pacing = new Pacing(options, target.busyDelaysMs ?? busyDelays("process", guard));
   const start = performance.now();
   let steps = 0;
   let copied = 0;
@@ -145,8 +165,10 @@ export async function stepLoop(target: StepTarget, options: BackupOptions): Prom
     const t0 = performance.now();
     let rc: StepResult;
     let torn = false;
-    writerBusy = before?.writerActive ?? false;
-    if (writerBusy) rc = "busy"; // a live journal: a writer is mid-transaction; do not read under it
+    // A live journal: a writer is mid-transaction; do not read under it. (A hot one, whose writer
+    // died, is rolled back by the step where the source may be written.)
+    writerBusy = (before?.writerActive ?? false) && !before!.hot;
+    if (writerBusy) rc = "busy";
     else {
       if (guard && startStamp === null) {
         guard.refreshWalIndex();
@@ -157,6 +179,7 @@ export async function stepLoop(target: StepTarget, options: BackupOptions): Prom
       } catch (e) {
         if (!(guard && e instanceof SqliteError)) throw e;
         if (e.extendedCode === SQLITE_READONLY_ROLLBACK) {
+          if (before!.hot) throw guard.hotJournal();
           // A read-only source meets another process's live journal: the writer is mid-commit.
           rc = "busy";
           writerBusy = true;
@@ -187,8 +210,7 @@ export async function stepLoop(target: StepTarget, options: BackupOptions): Prom
     if (rc === "busy" || rc === "locked") {
       await pacing.busy(t0, (ms) => {
         if (writerBusy) return guard!.gaveUp(ms, "stayed inside a write transaction on");
-        return new SqliteError(`backup: ${rc === "busy" ? "database is locked" : "database table is locked"} for longer than busyTimeoutMs (${ms} ms)`,
-          rc === "busy" ? SQLITE_BUSY : SQLITE_LOCKED);
+        return lockedTooLong(target.lockedWhat, ms, rc === "busy" ? SQLITE_BUSY : SQLITE_LOCKED);
       });
       continue;
     }
@@ -199,7 +221,7 @@ export async function stepLoop(target: StepTarget, options: BackupOptions): Prom
     if (copied > 0 && now < copied + n) pacing.restarted();
     else pacing.adapt(dt);
     copied = now;
-    pacing.progress(backup.remaining, backup.pageCount);
+    await pacing.progress(backup.remaining, backup.pageCount);
     // The next step commits, and the commit syncs every page written so far. Let the VFS write
     // them back off this thread first, so that sync has little left to block on.
     const next = pacing.size();
@@ -208,7 +230,7 @@ export async function stepLoop(target: StepTarget, options: BackupOptions): Prom
     await pacing.pause();
   }
   const pageCount = current().pageCount;
-  onProgress?.({ remaining: 0, pageCount });
+  await onProgress?.({ remaining: 0, pageCount });
   return { pageCount, steps, restarts: pacing.restarts, elapsedMs: performance.now() - start, pagesWritten: pageCount, pagesCompared: 0, incremental: false };
 }
 

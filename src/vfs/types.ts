@@ -51,6 +51,31 @@ export interface OpenResult {
   outFlags: number;
 }
 
+/** What FileWatch.hold() achieved. */
+export type HoldResult =
+  /** A read transaction is held with the OS's own locks until close(). */
+  | "held"
+  /** A writer holds the file now: try again. */
+  | "busy"
+  /** A hot journal, left by a writer that died, needs a read-write open to be rolled back. */
+  | "hot"
+  /** This runtime cannot take such locks (or the file cannot be opened so). */
+  | "unavailable";
+
+/**
+ * A file that another process may write while it is copied (src/ops/source-guard.ts): fresh
+ * reads of its files' heads, and, where the runtime can, a read transaction held with the OS's
+ * own locks, so other processes' writers and checkpoints wait for it.
+ */
+export interface FileWatch {
+  /** Size and bytes [offset, offset + n) of `${path}${suffix}` as the file holds them now (never cached); null when it does not exist. */
+  head(suffix: "" | "-wal" | "-shm" | "-journal", offset: number, n: number): { size: number; bytes: Uint8Array } | null;
+  /** Takes the read transaction once and keeps it until close(); see HoldResult. */
+  hold(): HoldResult;
+  /** Ends the read transaction, then closes every file it kept open. Never throws. */
+  close(): void;
+}
+
 export interface Vfs {
   readonly name: string;
   readonly mxPathname: number;
@@ -86,4 +111,12 @@ export interface Vfs {
    * file) fetches it ahead. Reads below `from` do not come again, except of page 1.
    */
   prefetch?(path: string, from: number, to: number): Promise<void>;
+  /** Optional: a FileWatch of the file `path` (its full pathname), for the source guard. */
+  watch?(path: string): FileWatch;
+  /**
+   * Optional: the identity of the file `path` names (e.g. device and inode), the same for every
+   * path, link or hard link to it; null when it does not exist. backup() refuses a source and a
+   * destination that are one file.
+   */
+  fileId?(path: string): string | null;
 }
