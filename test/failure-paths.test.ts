@@ -3,9 +3,10 @@
 // on a read-only source. Every case checks the destination byte for byte and the files beside it.
 // The full-disk and read-only cases mount a small tmpfs (root on Linux); elsewhere they are
 // skipped with the reason printed.
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFile, execFileSync, spawnSync } from "node:child_process";
 import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { SQLITE_BUSY, SQLITE_FULL, SqliteError } from "../src/index.js";
@@ -206,6 +207,30 @@ test("busyTimeoutMs covers the destination: another connection's write lock is w
     fill(source, 1);
   }
   source.close();
+});
+
+test("two processes back up into one destination: each copy resolves whole, the destination is always a whole database", async () => {
+  const dir = tmpDir("two");
+  const a = join(dir, "a.db");
+  const b = join(dir, "b.db");
+  nativeDb(a, 300);
+  nativeDb(b, 200);
+  const dest = join(dir, "dest.db");
+  const child = fileURLToPath(new URL("./faults/backup-loop-child.ts", import.meta.url));
+  const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
+  const run = (src: string) => new Promise<string>((resolve, reject) => {
+    const args = [...(isBun ? [] : ["--no-concurrent-recompilation", "--import", "tsx"]), child, src, dest, "8"];
+    execFile(process.execPath, args, { encoding: "utf8" }, (e, out) => (e ? reject(e) : resolve(out)));
+  });
+  const outs = await Promise.all([run(a), run(b)]);
+  const results = outs.flatMap((o) => o.trim().split("\n").map((l) => JSON.parse(l) as { ok: boolean; code?: string; message?: string }));
+  assert.is(results.length, 16);
+  const failed = results.filter((r) => !r.ok);
+  assert.equal(failed, [], "every backup resolved (they took turns)");
+  assert.is(integrity(dest), "ok");
+  const sha = (f: string) => cli(f, ".sha3sum").trim();
+  assert.ok([sha(a), sha(b)].includes(sha(dest)), "the destination is one of the two sources");
+  assert.equal(besides(dir, "").filter((f) => !["a.db", "b.db", "dest.db"].includes(f)), [], "no lock, journal or temporary file left");
 });
 
 test.run();
