@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The command-line tool: backup, restore and verify SQLite files with the library's backup().
-// Exit codes: 0 ok, 1 failure, 2 usage, 130 interrupted (Ctrl-C / SIGTERM; destination unchanged).
+// Exit codes: 0 ok, 1 failure, 2 usage, 130 interrupted (Ctrl-C, SIGTERM or SIGHUP; destination
+// unchanged).
 import { spawn } from "node:child_process";
 import { readFileSync, realpathSync, statSync } from "node:fs";
 import { constants } from "node:os";
@@ -12,7 +13,9 @@ import { checkIntegrity } from "./ops/verify.js";
 const EXIT_OK = 0;
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
-const EXIT_INTERRUPTED = 130; // 128 + SIGINT, what shells report for Ctrl-C
+const EXIT_INTERRUPTED = 130; // 128 + SIGINT, what shells report for Ctrl-C; also for SIGTERM and SIGHUP
+/** The signals that stop a backup or restore cleanly (SIGHUP: the terminal or the SSH session closed). */
+const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 
 const HELP = `sqlite-backup-wasm: copy live SQLite databases safely, with SQLite's Online Backup API
 (SQLite compiled to WebAssembly: nothing native to install).
@@ -44,10 +47,11 @@ Options:
   -v, --version         show the versions, the runtime, and which file locks are in effect
 
 Progress: a bar with pages, rate and ETA when stderr is a terminal, a plain line about once a
-second otherwise. Ctrl-C stops a backup or restore and leaves the destination as it was.
+second otherwise. Ctrl-C, SIGTERM and SIGHUP stop a backup or restore and leave the destination
+as it was.
 
 Exit codes: 0 success, 1 failure (I/O error, not a database, verify found a difference),
-2 usage error, 130 interrupted.
+2 usage error, 130 interrupted (Ctrl-C, SIGTERM or SIGHUP).
 
 Examples:
   npx sqlite-backup-wasm backup app.db backups/app-2024-06-01.db
@@ -212,8 +216,7 @@ async function copy(command: "backup" | "restore", from: string, to: string, opt
 
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => controller.abort(new Interrupted(signal));
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+  for (const s of SIGNALS) process.on(s, onSignal);
   const progress = await Progress.create(command, pageSize, out);
   try {
     const result = await sqlite.backup(source, to, {
@@ -366,12 +369,10 @@ const NO_CONCURRENT_JIT = "--no-concurrent-recompilation";
 function rerunWithFlag(): void {
   const child = spawn(process.execPath, [...process.execArgv, NO_CONCURRENT_JIT, fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: "inherit" });
   const forward = (signal: NodeJS.Signals) => child.kill(signal);
-  process.on("SIGINT", forward);
-  process.on("SIGTERM", forward);
+  for (const s of SIGNALS) process.on(s, forward);
   child.on("exit", (code, signal) => {
     process.exitCode = code ?? 128 + (signal ? constants.signals[signal] : 1);
-    process.off("SIGINT", forward);
-    process.off("SIGTERM", forward);
+    for (const s of SIGNALS) process.off(s, forward);
   });
 }
 

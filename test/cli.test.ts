@@ -46,7 +46,7 @@ function corrupt(file: string): void {
 test("--help explains the commands and exits 0", () => {
   const r = run(["--help"]);
   assert.is(r.status, 0);
-  for (const word of ["backup  <source> <destination>", "restore <backup> <database>", "verify  <source> <copy>", "--pages-per-step", "--pause", "--json", "Exit codes"]) {
+  for (const word of ["backup  <source> <destination>", "restore <backup> <database>", "verify  <source> <copy>", "--pages-per-step", "--pause", "--json", "Exit codes", "SIGHUP"]) {
     assert.ok(r.stdout.includes(word), `help mentions ${word}`);
   }
 });
@@ -226,16 +226,17 @@ test("verify fails on a damaged copy", () => {
   assert.match(r.stdout + r.stderr, /integrity_check of copy\.db failed|malformed/);
 });
 
-/**
- * Starts a slow backup (~40 MiB source, 256 pages per step, 200 ms pauses: ~8 s if left alone),
- * waits until it has copied more than the destination's page cache holds (so the destination file
- * and its rollback journal really are being written), then sends SIGINT.
- */
 /** backup()'s temporary copies beside a destination (src/ops/scratch.ts: `.<name>.<hex>.sbw-tmp`). */
 const stagedCopies = (dir: string) => readdirSync(dir).filter((f) => f.endsWith(".sbw-tmp"));
 
-async function interruptedBackup(dir: string, dest: string): Promise<{ status: number | null; events: Record<string, unknown>[]; journalSeen: boolean }> {
+/**
+ * Starts a slow backup (~40 MiB source, 256 pages per step, 200 ms pauses: ~8 s if left alone),
+ * waits until it has copied more than the destination's page cache holds (so the destination file
+ * and its rollback journal really are being written), then sends `signal`.
+ */
+async function interruptedBackup(dir: string, dest: string, signal: NodeJS.Signals = "SIGINT"): Promise<{ status: number | null; events: Record<string, unknown>[]; journalSeen: boolean }> {
   const child = spawn(process.execPath, [BIN, "backup", "big.db", dest, "--force", "--json", "--pages-per-step", "256", "--pause", "200"], { cwd: dir });
+  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code))); // null: killed by a signal
   const events: Record<string, unknown>[] = [];
   let journalSeen = false;
   let sent = false;
@@ -245,11 +246,11 @@ async function interruptedBackup(dir: string, dest: string): Promise<{ status: n
     if (!sent && e.event === "progress" && (e.copied as number) >= 2048) {
       // In place (its rollback journal) or, without real file locks, a copy beside it to rename.
       journalSeen = existsSync(join(dir, `${dest}-journal`)) || stagedCopies(dir).length > 0;
-      child.kill("SIGINT");
+      child.kill(signal);
       sent = true;
     }
   }
-  const status = child.exitCode ?? (await new Promise<number | null>((r) => child.on("exit", (c) => r(c))));
+  const status = await exited;
   return { status, events, journalSeen };
 }
 
@@ -259,25 +260,27 @@ function makeBig(dir: string): void {
       INSERT INTO big(b) SELECT randomblob(4000) FROM n;`);
 }
 
-test("Ctrl-C mid-backup over an existing destination: exit 130, old destination intact", async () => {
-  const dir = tmpDir("cli");
-  makeBig(dir);
-  cli(join(dir, "dest.db"), `CREATE TABLE keep(id INTEGER PRIMARY KEY, s TEXT);
-    WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
-      INSERT INTO keep(s) SELECT 'old row ' || i || printf('%.500c', '.') FROM n;`);
-  const before = dump(join(dir, "dest.db"));
-  const { status, events, journalSeen } = await interruptedBackup(dir, "dest.db");
-  assert.ok(journalSeen, "the destination was being written when SIGINT arrived");
-  assert.is(status, 130);
-  const last = events.at(-1)!;
-  assert.is(last.event, "error");
-  assert.is(last.interrupted, "SIGINT");
-  assert.ok(!events.some((e) => e.event === "done"));
-  assert.is(integrity(join(dir, "dest.db")), "ok");
-  assert.is(dump(join(dir, "dest.db")), before);
-  assert.not.ok(existsSync(join(dir, "dest.db-journal")), "no journal left behind");
-  assert.equal(stagedCopies(dir), [], "no staged copy left behind");
-});
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+  test(`${signal} mid-backup over an existing destination: exit 130, old destination intact`, async () => {
+    const dir = tmpDir("cli");
+    makeBig(dir);
+    cli(join(dir, "dest.db"), `CREATE TABLE keep(id INTEGER PRIMARY KEY, s TEXT);
+      WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+        INSERT INTO keep(s) SELECT 'old row ' || i || printf('%.500c', '.') FROM n;`);
+    const before = dump(join(dir, "dest.db"));
+    const { status, events, journalSeen } = await interruptedBackup(dir, "dest.db", signal);
+    assert.ok(journalSeen, `the destination was being written when ${signal} arrived`);
+    assert.is(status, 130);
+    const last = events.at(-1)!;
+    assert.is(last.event, "error");
+    assert.is(last.interrupted, signal);
+    assert.ok(!events.some((e) => e.event === "done"));
+    assert.is(integrity(join(dir, "dest.db")), "ok");
+    assert.is(dump(join(dir, "dest.db")), before);
+    assert.not.ok(existsSync(join(dir, "dest.db-journal")), "no journal left behind");
+    assert.equal(stagedCopies(dir), [], "no staged copy left behind");
+  });
+}
 
 test("Ctrl-C mid-backup to a new file leaves no file behind", async () => {
   const dir = tmpDir("cli");
