@@ -2,13 +2,15 @@
 // The command-line tool: backup, restore and verify SQLite files with the library's backup().
 // Exit codes: 0 ok, 1 failure, 2 usage, 130 interrupted (Ctrl-C, SIGTERM or SIGHUP; destination
 // unchanged).
-import { spawn } from "node:child_process";
 import { readFileSync, realpathSync, statSync } from "node:fs";
-import { constants } from "node:os";
-import { fileURLToPath } from "node:url";
+import { isatty, WriteStream } from "node:tty";
 import { parseArgs } from "node:util";
-import { loadSqlite, SqliteError, type BackupProgress, type VerifyDifference } from "./index.js";
-import { checkIntegrity } from "./ops/verify.js";
+import { setFlagsFromString } from "node:v8";
+import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
+import type { BackupProgress, VerifyDifference } from "./index.js";
+
+// Imported where used: on Node 20 the main thread never loads the library (see runInWorker()).
+const library = () => import("./index.js");
 
 const EXIT_OK = 0;
 const EXIT_FAILURE = 1;
@@ -115,7 +117,7 @@ async function main(argv: string[]): Promise<number> {
     return EXIT_OK;
   }
   if (values.version) {
-    const sqlite = await loadSqlite();
+    const sqlite = await (await library()).loadSqlite();
     const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
     const g = globalThis as { Deno?: { version: { deno: string } }; Bun?: { version: string } };
     const runtime = g.Deno ? `deno ${g.Deno.version.deno}` : g.Bun ? `bun ${g.Bun.version}` : `node ${process.versions.node}`;
@@ -156,7 +158,7 @@ async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof UsageError) return usage(e.message, json);
     const err = e as Error;
-    const code = e instanceof SqliteError ? e.codeName : undefined;
+    const code = e instanceof (await library()).SqliteError ? e.codeName : undefined;
     out.error({ command, message: err.message, ...(code ? { code } : {}) }, `${command} failed: ${err.message}${code ? ` (${code})` : ""}`);
     return EXIT_FAILURE;
   }
@@ -205,10 +207,11 @@ async function copy(command: "backup" | "restore", from: string, to: string, opt
   if (command === "backup" && destExists && !opts.force) {
     throw new Failure(`destination ${to} exists; pass --force to replace it`);
   }
-  const sqlite = await loadSqlite();
+  const sqlite = await (await library()).loadSqlite();
   using source = sqlite.open(from, { readonly: true });
   if (command === "restore") {
     // A damaged backup would destroy the database it replaces: check it before touching anything.
+    const { checkIntegrity } = await import("./ops/verify.js");
     const problems = checkIntegrity(source, "quick_check");
     if (problems.length > 0) throw new Failure(`backup ${from} fails PRAGMA quick_check: ${problems.join("; ")}`);
   }
@@ -216,7 +219,7 @@ async function copy(command: "backup" | "restore", from: string, to: string, opt
 
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => controller.abort(new Interrupted(signal));
-  for (const s of SIGNALS) process.on(s, onSignal);
+  onSignals(onSignal);
   const progress = await Progress.create(command, pageSize, out);
   try {
     const result = await sqlite.backup(source, to, {
@@ -269,12 +272,13 @@ class Progress {
   ) {}
 
   static async create(command: string, pageSize: number, out: Out): Promise<Progress> {
-    if (out.json || out.quiet || !process.stderr.isTTY) return new Progress(command, pageSize, out, null);
+    const stream = out.json || out.quiet ? null : terminal();
+    if (stream === null) return new Progress(command, pageSize, out, null);
     // Loaded only for terminals, so scripts and library users never pay for it.
     const { default: cliProgress } = await import("cli-progress");
     const bar = new cliProgress.SingleBar({
       format: `${command} {bar} {percentage}% | {value}/{total} pages | {rate} | ETA {eta_formatted}`,
-      stream: process.stderr,
+      stream,
       hideCursor: true,
       etaBuffer: 50,
       fps: 10,
@@ -321,7 +325,7 @@ class Progress {
 async function verify(sourcePath: string, copyPath: string, out: Out): Promise<number> {
   requireFile(sourcePath, "source");
   requireFile(copyPath, "copy");
-  const sqlite = await loadSqlite();
+  const sqlite = await (await library()).loadSqlite();
   using source = sqlite.open(sourcePath, { readonly: true });
   using copy = sqlite.open(copyPath, { readonly: true });
   const r = await sqlite.verify(source, copy);
@@ -358,26 +362,59 @@ function rate(bytes: number, ms: number): string {
   return ms <= 0 ? "- MiB/s" : `${(bytes / 1048576 / (ms / 1000)).toFixed(1)} MiB/s`;
 }
 
+/** Whether this is the worker thread runInWorker() started. */
+const inWorker = !isMainThread && (workerData as { cliArgs?: unknown } | null)?.cliArgs !== undefined;
+/** In that worker: the handler copy() set for the signals the main thread passes on. */
+let workerSignalHandler: ((signal: NodeJS.Signals) => void) | null = null;
+
+/** Calls `handler` on SIGINT, SIGTERM and SIGHUP from now on. */
+function onSignals(handler: (signal: NodeJS.Signals) => void): void {
+  if (inWorker) workerSignalHandler = handler;
+  else for (const s of SIGNALS) process.on(s, handler);
+}
+
+/** stderr if it is a terminal (for the progress bar), else null; a worker's own stderr is a pipe. */
+function terminal(): NodeJS.WritableStream | null {
+  if (!inWorker) return process.stderr.isTTY ? process.stderr : null;
+  return isatty(2) ? new WriteStream(2) : null;
+}
+
 /**
- * Node 20 can hang at exit (here up to one run in four, 0 CPU, forever): a concurrent TurboFan job
+ * Node 20 can hang at exit (up to 1 run in 4 here, 0 CPU, forever): a concurrent TurboFan job
  * waits for a GC that the exiting main thread never runs (gdb: CollectionBarrier::
- * AwaitCollectionBackground). Compiling JS on the main thread avoids it, and V8 takes that flag
- * only on the command line, so the tool runs itself once more with it, passing signals and the
- * exit code through.
+ * AwaitCollectionBackground). Compiling JS on the thread that runs it avoids it. V8 reads
+ * --no-concurrent-recompilation when it creates an isolate, so the flag set here holds for a
+ * worker started after it, not for this thread: the tool runs in that worker, in this process
+ * (a child process outlived a SIGKILL of its parent), and this thread passes signals on and
+ * exits with the worker's code.
  */
 const NO_CONCURRENT_JIT = "--no-concurrent-recompilation";
-function rerunWithFlag(): void {
-  const child = spawn(process.execPath, [...process.execArgv, NO_CONCURRENT_JIT, fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: "inherit" });
-  const forward = (signal: NodeJS.Signals) => child.kill(signal);
-  for (const s of SIGNALS) process.on(s, forward);
-  child.on("exit", (code, signal) => {
-    process.exitCode = code ?? 128 + (signal ? constants.signals[signal] : 1);
-    for (const s of SIGNALS) process.off(s, forward);
+function runInWorker(): void {
+  setFlagsFromString(NO_CONCURRENT_JIT);
+  const worker = new Worker(new URL(import.meta.url), { workerData: { cliArgs: process.argv.slice(2) } });
+  const pass = (signal: NodeJS.Signals) => worker.postMessage(signal);
+  for (const s of SIGNALS) process.on(s, pass);
+  // A signal the worker has no handler for yet: die of it, as without handlers.
+  worker.on("message", (signal: NodeJS.Signals) => {
+    for (const s of SIGNALS) process.off(s, pass);
+    process.kill(process.pid, signal);
   });
+  worker.on("error", (e) => process.stderr.write(`${e.stack ?? String(e)}\n`));
+  worker.on("exit", (code) => (process.exitCode = code));
+}
+
+/** The worker's side: signals from the main thread go to copy()'s handler, or back to die of. */
+function listenForSignals(): void {
+  const port = parentPort!;
+  port.on("message", (signal: NodeJS.Signals) => (workerSignalHandler ? workerSignalHandler(signal) : port.postMessage(signal)));
+  port.unref(); // the worker still ends when its work is done
 }
 
 // Only Node before 22 needs it (never seen on 22 and later); Deno and Bun take other flags.
 const plainNode = !("Deno" in globalThis) && !("Bun" in globalThis);
-if (!plainNode || Number(process.versions.node.split(".")[0]) >= 22 || process.execArgv.includes(NO_CONCURRENT_JIT)) {
+if (inWorker) {
+  listenForSignals();
+  process.exitCode = await main((workerData as { cliArgs: string[] }).cliArgs);
+} else if (!plainNode || Number(process.versions.node.split(".")[0]) >= 22 || process.execArgv.includes(NO_CONCURRENT_JIT)) {
   process.exitCode = await main(process.argv.slice(2));
-} else rerunWithFlag();
+} else runInWorker();

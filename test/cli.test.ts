@@ -6,8 +6,11 @@ import * as assert from "uvu/assert";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync, closeSync } from "node:fs";
 import { join } from "node:path";
+import { platform } from "node:process";
 import { createInterface } from "node:readline";
+import { setTimeout as sleep } from "node:timers/promises";
 import { cli, integrity, tmpDir } from "./helpers.js";
+import { runtime } from "./runtimes/index.mjs";
 
 const BIN = join(import.meta.dirname, "..", "dist", "cli.js");
 /** The native CLI's .dump (helpers' dump() caps output at 1 MiB; these databases are larger). */
@@ -289,6 +292,44 @@ test("Ctrl-C mid-backup to a new file leaves no file behind", async () => {
   assert.is(status, 130);
   assert.not.ok(existsSync(join(dir, "new.db")));
   assert.not.ok(existsSync(join(dir, "new.db-journal")));
+});
+
+/** Linux: the pids of the processes whose parent is `pid`, and of those whose command line mentions `text`. */
+function processes(pid: number, text: string): { children: number[]; mentioning: number[] } {
+  const children: number[] = [];
+  const mentioning: number[] = [];
+  for (const entry of readdirSync("/proc").filter((e) => /^\d+$/.test(e))) {
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid) children.push(Number(entry));
+      if (readFileSync(`/proc/${entry}/cmdline`, "utf8").includes(text)) mentioning.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return { children, mentioning };
+}
+
+test("Node 20: the CLI is one process, and after a SIGKILL nothing goes on copying", async () => {
+  if (platform !== "linux") return; // reads /proc
+  const dir = tmpDir("cli");
+  makeBig(dir);
+  cli(join(dir, "dest.db"), "CREATE TABLE keep(x); INSERT INTO keep VALUES ('old')");
+  const before = dump(join(dir, "dest.db"));
+  const child = spawn(runtime("node20"), [BIN, "backup", join(dir, "big.db"), join(dir, "dest.db"), "--force", "--full", "--json", "--pages-per-step", "256", "--pause", "200"]);
+  const exited = new Promise<NodeJS.Signals | null>((r) => child.on("exit", (_code, signal) => r(signal)));
+  let children: number[] | undefined;
+  for await (const line of createInterface({ input: child.stdout })) {
+    if ((JSON.parse(line) as { event: string }).event !== "progress") continue;
+    children = processes(child.pid!, dir).children;
+    child.kill("SIGKILL");
+    break;
+  }
+  assert.equal(children, [], "the CLI started no other process");
+  assert.is(await exited, "SIGKILL");
+  await sleep(500); // a few more steps' time
+  assert.equal(processes(child.pid!, dir).mentioning, [], "no process is left working on the backup");
+  assert.is(dump(join(dir, "dest.db")), before);
 });
 
 test.run();
