@@ -3,10 +3,12 @@
 export * from "./core/constants.js";
 export { SqliteError, VfsError } from "./core/errors.js";
 export { Backup, type StepResult } from "./handles/backup.js";
-export { Database, type BindParams, type OpenOptions, type Row } from "./handles/database.js";
+export { Database, type BindParams, type DeserializeOptions, type OpenOptions, type Row, type RunResult, type Transaction } from "./handles/database.js";
+export { RowIterator, Statement } from "./handles/statement.js";
 export type { BackupOptions, BackupProgress, BackupResult } from "./ops/options.js";
 export type { ByteChunks, RestoreFromStreamOptions } from "./ops/stream/from-stream.js";
 export type { BackupToStreamOptions, StreamProgress } from "./ops/stream/to-stream.js";
 export type { VerifyDifference, VerifyResult, VerifyTable } from "./ops/verify.js";
+export { ForwardingFile, ForwardingVfs } from "./vfs/forwarding.js";
 export { MemoryVfs } from "./vfs/memory.js";
-export type { OpenResult, Vfs, VfsFile } from "./vfs/types.js";
+export type { FileWatch, HoldResult, OpenResult, Vfs, VfsFile } from "./vfs/types.js";

@@ -263,7 +263,7 @@ loop("a source written by the same program between every step finishes in bounde
 
 /** The default VFS, counting the syncs of each file's name suffix ("" for the database, "-journal"). */
 class SyncCountingVfs extends NodeFsVfs {
-  override name = "sync-counting";
+  override readonly name = "sync-counting" as "node-fs";
   syncs = new Map<string, number>();
   override open(name: string | null, flags: number) {
     const r = super.open(name, flags);

@@ -445,7 +445,7 @@ async function powerLoss(t: Template, op: "sync" | "write", n: number, mode: Cra
   if (t.wal) assert.ok(error === null ? got === "new" : got !== "mixed", `${ctx}: the WAL destination is ${got} (${String(error)})`);
   else assert.is(got, committed ? "new" : "old", `${ctx}: ${committed ? "after" : "before"} the commit point`);
   assert.not.ok(hotJournal(dest), `${ctx}: no hot journal left`);
-  crashStats[got]++;
+  crashStats[got as "old" | "new"]++;
   if (t.wal) crashStats[got === "old" ? "walOld" : "walNew"]++;
   return true;
 }
@@ -557,7 +557,7 @@ timed("SIGKILL of a process in the middle of an incremental backup: the native C
       assert.is.not(got, "mixed", `${ctx}: the content is the old or the new database`);
       if (out.how === "finished") assert.is(got, "new", `${ctx}: a finished backup`);
       assert.not.ok(hotJournal(dest), `${ctx}: the hot journal was recovered`);
-      seen[got]++;
+      seen[got as "old" | "new"]++;
       if (out.how === "killed" && got === "old") seen.killedMidway++;
       rmSync(dest, { force: true });
     }));

@@ -21,8 +21,8 @@ async function withSyncCalls<T>(fn: (events: Event[]) => Promise<T>, failAsync =
   const events: Event[] = [];
   const paths = new Map<number, string>();
   const path = (fd: number) => paths.get(fd) ?? `fd ${fd}`;
-  fs.openSync = ((p: string, ...rest: []) => {
-    const fd = real.openSync(p, ...rest);
+  fs.openSync = ((p: string, flags?: fs.OpenMode, mode?: fs.Mode) => {
+    const fd = real.openSync(p, flags ?? "r", mode);
     paths.set(fd, p);
     return fd;
   }) as typeof fs.openSync;

@@ -6,7 +6,7 @@
 // process were gone; close() still releases the descriptor. Deletes count as durable at once
 // (node-fs syncs the directory).
 import * as fs from "node:fs";
-import type { OpenResult, Vfs, VfsFile } from "../../src/index.js";
+import { ForwardingFile, ForwardingVfs, type Vfs, type VfsFile } from "../../src/index.js";
 
 export type CrashMode = "drop" | "garble";
 
@@ -16,8 +16,7 @@ interface FileState {
   undo: { offset: number; old: Uint8Array; len: number }[];
 }
 
-export class CrashVfs implements Vfs {
-  readonly mxPathname: number;
+export class CrashVfs extends ForwardingVfs {
   readonly files = new Map<string, FileState>();
   crashed = false;
   /** Paths deleted before the crash (a deleted journal is the commit point). */
@@ -28,8 +27,8 @@ export class CrashVfs implements Vfs {
   #mode: CrashMode = "drop";
   #rand: () => number = Math.random;
 
-  constructor(readonly inner: Vfs, readonly name = `crash-${inner.name}`) {
-    this.mxPathname = inner.mxPathname;
+  constructor(inner: Vfs, name = `crash-${inner.name}`) {
+    super(inner, name);
   }
 
   /** Crash at the n-th sync or write from now. */
@@ -94,34 +93,29 @@ export class CrashVfs implements Vfs {
     this.files.clear();
   }
 
-  open(name: string | null, flags: number): OpenResult {
+  override open(name: string | null, flags: number): ReturnType<Vfs["open"]> {
     this.alive();
-    const r = this.inner.open(name, flags);
-    return { file: new CrashFile(this, r.file, name), outFlags: r.outFlags };
+    return super.open(name, flags);
   }
-  delete(name: string, syncDir: boolean): void {
+  protected override wrapFile(file: VfsFile, name: string | null): VfsFile {
+    return new CrashFile(this, file, name);
+  }
+  override delete(name: string, syncDir: boolean): void {
     this.alive();
-    this.inner.delete(name, syncDir);
+    super.delete(name, syncDir);
     this.files.delete(name);
     this.deleted.push(name);
   }
-  access(name: string, flags: number): boolean {
+  override access(name: string, flags: number): boolean {
     this.alive();
-    return this.inner.access(name, flags);
-  }
-  fullPathname(name: string): string {
-    return this.inner.fullPathname(name);
+    return super.access(name, flags);
   }
 }
 
-class CrashFile implements VfsFile {
-  readonly lockKey: string;
-  readonly lockChanged?: (level: number) => void;
-
+class CrashFile extends ForwardingFile {
   /** path: null for temp files, which do not survive a reboot and need no tracking. */
-  constructor(readonly vfs: CrashVfs, readonly inner: VfsFile, readonly path: string | null) {
-    this.lockKey = inner.lockKey;
-    if (inner.lockChanged) this.lockChanged = (level) => inner.lockChanged!(level);
+  constructor(readonly vfs: CrashVfs, inner: VfsFile, readonly path: string | null) {
+    super(inner);
   }
 
   #track(offset: number, len: number): void {
@@ -132,37 +126,28 @@ class CrashFile implements VfsFile {
     s.undo.push({ offset, old: old.subarray(0, got), len });
   }
 
-  close(): void {
-    this.inner.close();
-  }
-  read(dst: Uint8Array, offset: number): number {
+  override read(dst: Uint8Array, offset: number): number {
     this.vfs.alive();
-    return this.inner.read(dst, offset);
+    return super.read(dst, offset);
   }
-  write(src: Uint8Array, offset: number): void {
+  override write(src: Uint8Array, offset: number): void {
     this.vfs.tick("write");
     this.#track(offset, src.length);
-    this.inner.write(src, offset);
+    super.write(src, offset);
   }
-  truncate(size: number): void {
+  override truncate(size: number): void {
     this.vfs.alive();
     const cur = this.inner.size();
     if (size < cur) this.#track(size, cur - size);
-    this.inner.truncate(size);
+    super.truncate(size);
   }
-  sync(flags: number): void {
+  override sync(flags: number): void {
     this.vfs.tick("sync");
-    this.inner.sync(flags);
+    super.sync(flags);
     if (this.path !== null) this.vfs.files.set(this.path, { syncedSize: this.inner.size(), undo: [] });
   }
-  size(): number {
+  override size(): number {
     this.vfs.alive();
-    return this.inner.size();
-  }
-  sectorSize(): number {
-    return this.inner.sectorSize();
-  }
-  deviceCharacteristics(): number {
-    return this.inner.deviceCharacteristics();
+    return super.size();
   }
 }

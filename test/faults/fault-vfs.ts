@@ -1,5 +1,6 @@
 // A Vfs wrapper that fails the N-th counted call, in the spirit of SQLite's test_vfs/ioerr tests.
-// It wraps at the facade (types.ts), so it works over any Vfs, buffered or not.
+// It wraps at the facade (types.ts), so it works over any Vfs, buffered or not; every hook it does
+// not count reaches the inner VFS through ForwardingVfs, as in production.
 //
 //   transient: only call N fails;   persistent: call N and every later counted call fail.
 //
@@ -7,13 +8,12 @@
 //   "eio"    a plain Error: the bridge maps it to the method's IOERR code (IOERR_READ, _WRITE, …)
 //   "enospc" an Error with code ENOSPC on writes/truncates (the bridge must map it to SQLITE_FULL)
 //   "short"  a write that stores only the first half of its bytes, then throws (a torn write)
-import type { OpenResult, Vfs, VfsFile } from "../../src/index.js";
+import { ForwardingFile, ForwardingVfs, type FileWatch, type Vfs, type VfsFile } from "../../src/index.js";
 
 export type FaultKind = "eio" | "enospc" | "short";
 export type FaultOp = "open" | "delete" | "access" | "read" | "write" | "truncate" | "sync" | "size";
 
-export class FaultVfs implements Vfs {
-  readonly mxPathname: number;
+export class FaultVfs extends ForwardingVfs {
   /** Counted calls since arm(). */
   calls = 0;
   /** Failures injected since arm(). */
@@ -31,8 +31,8 @@ export class FaultVfs implements Vfs {
   #kind: FaultKind = "eio";
   #ops: ReadonlySet<FaultOp> | null = null;
 
-  constructor(readonly inner: Vfs, readonly name = `fault-${inner.name}`) {
-    this.mxPathname = inner.mxPathname;
+  constructor(inner: Vfs, name = `fault-${inner.name}`) {
+    super(inner, name);
   }
 
   /** Fail the n-th counted call from now (n >= 1), only counting `ops` when given. */
@@ -74,79 +74,72 @@ export class FaultVfs implements Vfs {
     throw Object.assign(new Error(`injected EIO in ${op}`), { code: "EIO" });
   }
 
-  open(name: string | null, flags: number): OpenResult {
-    if (this.shouldFail("open")) this.fail("open");
-    const r = this.inner.open(name, flags);
-    return { file: new FaultFile(this, r.file), outFlags: r.outFlags };
+  protected override wrapFile(file: VfsFile): VfsFile {
+    if (this.shouldFail("open")) {
+      file.close();
+      this.fail("open");
+    }
+    return new FaultFile(this, file);
   }
-  delete(name: string, syncDir: boolean): void {
+  override delete(name: string, syncDir: boolean): void {
     if (this.shouldFail("delete")) this.fail("delete");
-    this.inner.delete(name, syncDir);
+    super.delete(name, syncDir);
     if (this.#failAt !== 0 && this.hits === 0) this.deletedBeforeFault.push(name);
   }
-  access(name: string, flags: number): boolean {
+  override access(name: string, flags: number): boolean {
     if (this.shouldFail("access")) this.fail("access");
-    return this.inner.access(name, flags);
+    return super.access(name, flags);
   }
-  fullPathname(name: string): string {
-    return this.inner.fullPathname(name);
+  /** The source guard's reads of a file's head count and fail as reads. */
+  protected override forwardWatch(path: string): FileWatch {
+    const watch = super.forwardWatch(path);
+    return {
+      head: (suffix, offset, n) => {
+        if (this.shouldFail("read")) this.fail("read");
+        return watch.head(suffix, offset, n);
+      },
+      hold: () => watch.hold(),
+      close: () => watch.close(),
+    };
   }
 }
 
-class FaultFile implements VfsFile {
-  readonly lockKey: string;
-  readonly lockChanged?: (level: number) => void;
-  readonly fileControl?: (op: number, arg: number) => number;
-  readonly readAsync?: (dst: Uint8Array, offset: number) => Promise<number>;
-
-  constructor(readonly vfs: FaultVfs, readonly inner: VfsFile) {
-    this.lockKey = inner.lockKey;
-    // Optional hooks pass straight through, and exist only when the inner file has them.
-    if (inner.lockChanged) this.lockChanged = (level) => inner.lockChanged!(level);
-    if (inner.fileControl) this.fileControl = (op, arg) => inner.fileControl!(op, arg);
-    if (inner.readAsync) {
-      // Counted and failed as reads (rejecting, as a failed read off the thread does).
-      this.readAsync = async (dst, offset) => {
-        vfs.readsAhead++;
-        if (vfs.shouldFail("read")) vfs.fail("read");
-        try {
-          return await inner.readAsync!(dst, offset);
-        } finally {
-          if (dst.byteLength === 0) vfs.readsAheadDetached++;
-        }
-      };
-    }
+class FaultFile extends ForwardingFile {
+  constructor(readonly vfs: FaultVfs, inner: VfsFile) {
+    super(inner);
   }
 
-  close(): void {
-    this.inner.close(); // never failed: SQLite ignores xClose errors and the fd must not leak
-  }
-  read(dst: Uint8Array, offset: number): number {
+  /** Counted and failed as reads (rejecting, as a failed read off the thread does). */
+  protected override async forwardReadAsync(dst: Uint8Array, offset: number): Promise<number> {
+    this.vfs.readsAhead++;
     if (this.vfs.shouldFail("read")) this.vfs.fail("read");
-    return this.inner.read(dst, offset);
-  }
-  write(src: Uint8Array, offset: number): void {
-    if (this.vfs.shouldFail("write")) {
-      this.vfs.fail("write", () => this.inner.write(src.subarray(0, src.length >> 1), offset));
+    try {
+      return await super.forwardReadAsync(dst, offset);
+    } finally {
+      if (dst.byteLength === 0) this.vfs.readsAheadDetached++;
     }
-    this.inner.write(src, offset);
   }
-  truncate(size: number): void {
+  // close() is never failed: SQLite ignores xClose errors and the fd must not leak.
+  override read(dst: Uint8Array, offset: number): number {
+    if (this.vfs.shouldFail("read")) this.vfs.fail("read");
+    return super.read(dst, offset);
+  }
+  override write(src: Uint8Array, offset: number): void {
+    if (this.vfs.shouldFail("write")) {
+      this.vfs.fail("write", () => super.write(src.subarray(0, src.length >> 1), offset));
+    }
+    super.write(src, offset);
+  }
+  override truncate(size: number): void {
     if (this.vfs.shouldFail("truncate")) this.vfs.fail("truncate");
-    this.inner.truncate(size);
+    super.truncate(size);
   }
-  sync(flags: number): void {
+  override sync(flags: number): void {
     if (this.vfs.shouldFail("sync")) this.vfs.fail("sync");
-    this.inner.sync(flags);
+    super.sync(flags);
   }
-  size(): number {
+  override size(): number {
     if (this.vfs.shouldFail("size")) this.vfs.fail("size");
-    return this.inner.size();
-  }
-  sectorSize(): number {
-    return this.inner.sectorSize();
-  }
-  deviceCharacteristics(): number {
-    return this.inner.deviceCharacteristics();
+    return super.size();
   }
 }
