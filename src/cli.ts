@@ -88,25 +88,41 @@ class Out {
   }
 }
 
+const OPTIONS = {
+  "pages-per-step": { type: "string" },
+  pause: { type: "string" },
+  "busy-timeout": { type: "string" },
+  force: { type: "boolean", short: "f" },
+  full: { type: "boolean" },
+  json: { type: "boolean" },
+  quiet: { type: "boolean", short: "q" },
+  help: { type: "boolean", short: "h" },
+  version: { type: "boolean", short: "v" },
+} as const;
+
+/**
+ * "--pages-per-step -1" as "--pages-per-step=-1": parseArgs takes a value that starts with "-"
+ * only after "=" (else it calls it ambiguous). Only before "--": what follows is positionals.
+ */
+function joinNegativeValues(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === "--") return [...out, ...argv.slice(i)];
+    const next = argv[i + 1];
+    const takesValue = arg.startsWith("--") && OPTIONS[arg.slice(2) as keyof typeof OPTIONS]?.type === "string";
+    if (takesValue && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else out.push(arg);
+  }
+  return out;
+}
+
 async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        "pages-per-step": { type: "string" },
-        pause: { type: "string" },
-        "busy-timeout": { type: "string" },
-        force: { type: "boolean", short: "f" },
-        full: { type: "boolean" },
-        json: { type: "boolean" },
-        quiet: { type: "boolean", short: "q" },
-        help: { type: "boolean", short: "h" },
-        version: { type: "boolean", short: "v" },
-      },
-    });
+    parsed = parseArgs({ args: joinNegativeValues(argv), allowPositionals: true, strict: true, options: OPTIONS });
   } catch (e) {
     return usage((e as Error).message, argv.includes("--json"));
   }
@@ -170,11 +186,14 @@ function usage(message: string, json: boolean): number {
   return EXIT_USAGE;
 }
 
+/** "all" or -1, or a positive safe integer in decimal digits (more than the database's pages: all). */
 function parsePages(v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
-  if (v === "all") return -1;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n === 0 || n < -1) throw new UsageError(`--pages-per-step must be a positive integer or "all", got "${v}"`);
+  if (v === "all" || v === "-1") return -1;
+  const n = /^\d+$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || n === 0) {
+    throw new UsageError(`--pages-per-step must be a positive integer up to 2^53-1, or "all" (-1), got "${v}"`);
+  }
   return n;
 }
 

@@ -56,7 +56,9 @@ test("--help explains the commands and exits 0", () => {
 
 test("usage errors exit 2 with a hint, also as JSON", () => {
   for (const args of [[], ["copy", "a", "b"], ["backup", "a.db"], ["backup", "a", "b", "c"], ["backup", "a", "b", "--pause", "soon"],
-    ["backup", "a", "b", "--pages-per-step", "0"], ["backup", "a", "b", "--nope"], ["verify", "a", "b", "--force"]]) {
+    ["backup", "a", "b", "--pages-per-step", "0"], ["backup", "a", "b", "--pages-per-step", "1.5"], ["backup", "a", "b", "--pages-per-step", "-2"],
+    ["backup", "a", "b", "--pages-per-step", "9007199254740992"], ["backup", "a", "b", "--pages-per-step=1e3"],
+    ["backup", "a", "b", "--nope"], ["verify", "a", "b", "--force"]]) {
     const r = run(args);
     assert.is(r.status, 2, args.join(" "));
     assert.match(r.stderr, /--help/);
@@ -129,12 +131,26 @@ test("--json: one object per line, progress then done; --pages-per-step sets the
   assert.is(integrity(join(dir, "copy.db")), "ok");
 });
 
-test("--pages-per-step all copies in one step", () => {
+test("--pages-per-step all, -1, =-1 or more pages than the database copies in one step", () => {
   const dir = tmpDir("cli");
   makeSource(join(dir, "src.db"));
-  const r = run(["backup", "src.db", "copy.db", "--json", "--pages-per-step", "all"], dir);
-  assert.is(r.status, 0, r.stderr);
-  assert.is(jsonLines(r.stdout).at(-1)!.steps, 1);
+  for (const args of [["--pages-per-step", "all"], ["--pages-per-step", "-1"], ["--pages-per-step=-1"], ["--pages-per-step", "4294967296"],
+    ["--pages-per-step", "9007199254740991"]]) {
+    const r = run(["backup", "src.db", "copy.db", "--force", "--full", "--json", ...args], dir);
+    assert.is(r.status, 0, `${args.join(" ")}: ${r.stdout}${r.stderr}`);
+    assert.is(jsonLines(r.stdout).at(-1)!.steps, 1, args.join(" "));
+  }
+});
+
+test("positionals after -- are files, even ones that look like options", () => {
+  const dir = tmpDir("cli");
+  makeSource(join(dir, "src.db"));
+  const r = run(["backup", "--json", "--pages-per-step", "-1", "--", "src.db", "--full"], dir);
+  assert.is(r.status, 0, r.stdout + r.stderr);
+  assert.is(jsonLines(r.stdout).at(-1)!.destination, "--full");
+  assert.is(integrity(join(dir, "--full")), "ok");
+  assert.is(run(["backup", "--", "src.db", "-1"], dir).status, 0);
+  assert.ok(existsSync(join(dir, "-1")));
 });
 
 test("a missing source or one that is not a database fails with 1 and creates nothing", () => {
