@@ -348,4 +348,27 @@ test("Node 20: the CLI is one process, and after a SIGKILL nothing goes on copyi
   assert.is(dump(join(dir, "dest.db")), before);
 });
 
+test("the scratch file of a backup killed mid-copy is removed by the next backup to that destination", async () => {
+  const dir = tmpDir("cli");
+  makeBig(dir);
+  cli(join(dir, "dest.db"), "CREATE TABLE keep(x); INSERT INTO keep VALUES ('old')");
+  const node20 = runtime("node20"); // no real file locks: a --full copy is built in a scratch file
+  const args = [BIN, "backup", "big.db", "dest.db", "--force", "--full", "--json"];
+  const child = spawn(node20, [...args, "--pages-per-step", "256", "--pause", "200"], { cwd: dir });
+  const exited = new Promise((r) => child.on("exit", r));
+  for await (const line of createInterface({ input: child.stdout })) {
+    const e = JSON.parse(line) as Record<string, unknown>;
+    if (e.event === "progress" && (e.copied as number) >= 2048) {
+      child.kill("SIGKILL");
+      break;
+    }
+  }
+  await exited;
+  assert.is(stagedCopies(dir).length, 1, "the killed copy left its scratch file");
+  const r = spawnSync(node20, args, { cwd: dir, encoding: "utf8", timeout: 60_000 });
+  assert.is(r.status, 0, r.stdout + r.stderr);
+  assert.equal(stagedCopies(dir), []);
+  assert.is(dump(join(dir, "dest.db")), dump(join(dir, "big.db")));
+});
+
 test.run();

@@ -1,6 +1,7 @@
 // The staging file of a guarded copy (backup() of a file source without real file locks): a
-// scratch database beside the destination file, renamed over it once the copy is verified. It
-// reaches node:fs through process.getBuiltinModule, so browser bundles import nothing of Node.
+// scratch database beside the destination file, renamed over it once the copy is verified; what
+// a killed copy left there is removed by the next one. It reaches node:fs through
+// process.getBuiltinModule, so browser bundles import nothing of Node.
 import type * as NodeFs from "node:fs";
 import { SQLITE_ACCESS_EXISTS, SQLITE_ACCESS_READ, SQLITE_IOERR, SQLITE_IOERR_FSYNC, SQLITE_OPEN_MAIN_DB, SQLITE_OPEN_READONLY } from "../core/constants.js";
 import { SqliteError } from "../core/errors.js";
@@ -35,15 +36,12 @@ export class Scratch {
 
   static create(rt: Runtime, dest: Database | string, destName: string): Scratch {
     const fs = nodeFs();
-    let file: string | null = null;
-    if (typeof dest === "string") file = plainPath(dest) ? rt.vfs().fullPathname(dest) : null;
-    else if (rt.vfsOf(dest.state.ptr, destName) === rt.vfs()) file = rt.filename(dest.state.ptr, destName) || null;
-    if (fs && file !== null) {
-      const target = realTarget(fs, file);
+    const target = fs && destFile(rt, fs, dest, destName);
+    if (fs && target) {
+      removeStale(fs, target);
       const dir = dirOf(target);
-      const random = Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("");
       try {
-        return new Scratch(rt, `${dir}.${target.slice(dir.length)}.${random}.sbw-tmp`, fs);
+        return new Scratch(rt, `${dir}.${target.slice(dir.length)}.${scratchId()}.sbw-tmp`, fs);
       } catch {
         // e.g. no write permission on the directory: build the copy in a private temporary file
       }
@@ -132,6 +130,91 @@ export class Scratch {
       file.close();
     }
   }
+}
+
+/** The file of the default VFS that `dest` names, through symlinks; null for any other destination. */
+function destFile(rt: Runtime, fs: typeof NodeFs, dest: Database | string, destName: string): string | null {
+  let file: string | null = null;
+  if (typeof dest === "string") file = plainPath(dest) ? rt.vfs().fullPathname(dest) : null;
+  else if (rt.vfsOf(dest.state.ptr, destName) === rt.vfs()) file = rt.filename(dest.state.ptr, destName) || null;
+  return file === null ? null : realTarget(fs, file);
+}
+
+/** Pids that fit the 8 hex digits of a scratch name (Linux's limit is 2^22); 0 for none. */
+const MAX_PID = 0x3fffffff;
+const ownPid = (): number => {
+  const pid = (globalThis as { process?: { pid?: unknown } }).process?.pid;
+  return typeof pid === "number" && pid > 0 && pid <= MAX_PID ? pid : 0;
+};
+
+/** The 16 hex digits of a scratch name: the creating process's pid, then 32 random bits. */
+function scratchId(): string {
+  const random = Array.from(crypto.getRandomValues(new Uint8Array(4)), (b) => b.toString(16).padStart(2, "0")).join("");
+  return ownPid().toString(16).padStart(8, "0") + random;
+}
+
+/**
+ * How long a leftover whose creator cannot be shown gone (its pid in use again, or no pid in the
+ * name) is kept after its last change. A live copy changes its file as it goes.
+ */
+export const STALE_SCRATCH_MS = 24 * 60 * 60 * 1000;
+
+/** Whether process `pid` has ended: false when it runs, is this process, or cannot be asked. */
+function processGone(pid: number): boolean {
+  const p = (globalThis as { process?: { pid?: number; kill?: (pid: number, signal: number) => void } }).process;
+  if (!(pid > 0 && pid <= MAX_PID) || pid === p?.pid || typeof p?.kill !== "function") return false;
+  // Deno asks the user for run permission (kill) it was not given: do not ask.
+  const deno = (globalThis as { Deno?: { permissions?: { querySync?: (d: { name: string }) => { state: string } } } }).Deno;
+  if (deno && deno.permissions?.querySync?.({ name: "run" }).state !== "granted") return false;
+  try {
+    p.kill(pid, 0);
+    return false;
+  } catch (e) {
+    return (e as { code?: string }).code === "ESRCH"; // EPERM: it runs, as another user
+  }
+}
+
+/**
+ * Removes the scratch files that killed copies left beside `target`: exactly
+ * `.<name>.<16 hex>.sbw-tmp`, with their -journal and -wal, when the pid in the name has no
+ * process or nothing changed them for STALE_SCRATCH_MS; never one open in this realm. Best
+ * effort: never throws.
+ */
+function removeStale(fs: typeof NodeFs, target: string): void {
+  const dir = dirOf(target);
+  const name = target.slice(dir.length).replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const pattern = new RegExp(`^\\.${name}\\.([0-9a-f]{16})\\.sbw-tmp(?:-journal|-wal)?$`);
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  const ids = new Set(entries.map((e) => pattern.exec(e)?.[1]).filter((id) => id !== undefined));
+  for (const id of ids) {
+    const path = `${dir}.${target.slice(dir.length)}.${id}.sbw-tmp`;
+    const files = [path, `${path}-journal`, `${path}-wal`];
+    try {
+      if (isOpenInRealm(realTarget(fs, path))) continue;
+      if (!processGone(parseInt(id.slice(0, 8), 16))) {
+        const changed = Math.max(...files.map((f) => fs.statSync(f, { throwIfNoEntry: false })?.mtimeMs ?? 0));
+        if (Date.now() - changed < STALE_SCRATCH_MS) continue;
+      }
+      for (const f of files.reverse()) fs.rmSync(f, { force: true });
+    } catch {
+      // best effort: a leftover kept costs disk space only
+    }
+  }
+}
+
+/**
+ * Removes what killed backups left beside `dest`'s file (see removeStale()); for every route of
+ * backup(), before it writes. Nothing for a destination that is not a file of the default VFS.
+ */
+export function removeStaleScratch(rt: Runtime, dest: Database | string, destName = "main"): void {
+  const fs = nodeFs();
+  const target = fs && destFile(rt, fs, dest, destName);
+  if (fs && target) removeStale(fs, target);
 }
 
 /** The directory part of an absolute path, with its trailing separator. */
