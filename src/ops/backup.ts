@@ -12,7 +12,7 @@ import { incrementalBackup } from "./incremental.js";
 import { checkOptions, type BackupOptions, type BackupResult } from "./options.js";
 import { lockDestination } from "./dest-lock.js";
 import { rollBackAfterFailure } from "./recover.js";
-import { plainPath, removeCreated, Scratch } from "./scratch.js";
+import { plainPath, removeCreated, removeStaleScratch, Scratch } from "./scratch.js";
 import { hotJournalError, SourceGuard } from "./source-guard.js";
 import { busyDelays, stepLoop } from "./step-loop.js";
 
@@ -24,6 +24,7 @@ export async function backup(rt: Runtime, source: Database, dest: Database | str
   refuseSameFile(rt, source, sourceName, dest, destName);
   const destFile = destinationFile(rt, dest, destName);
   const unlock = destFile === null ? () => {} : await lockDestination(destFile, options);
+  removeStaleScratch(rt, dest, destName); // what killed copies left beside it (scratch.ts)
   let guard: SourceGuard | null = null;
   try {
     guard = sourceGuard(rt, source, options);
