@@ -3,4 +3,5 @@
 export * from "./exports.js";
 export { loadSqlite, type LoadOptions } from "./node/load.js";
 export { NodeFsVfs } from "./node/fs-vfs.js";
+export { fileTarget } from "./node/file-target.js";
 export type { Sqlite } from "./sqlite.js";

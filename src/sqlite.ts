@@ -6,6 +6,9 @@ import { Database, type OpenOptions } from "./handles/database.js";
 import { backup } from "./ops/backup.js";
 import { restoreFromStream, type ByteChunks, type RestoreFromStreamOptions } from "./ops/stream/from-stream.js";
 import { backupToStream, type BackupToStreamOptions } from "./ops/stream/to-stream.js";
+import { replicate, type ReplicateOptions, type Replicator } from "./ops/replica/replicate.js";
+import { restoreReplica, verifyReplica, type ReplicaVerifyResult, type RestoreReplicaOptions, type RestoreResult, type VerifyReplicaOptions } from "./ops/replica/restore.js";
+import type { ReplicaTarget } from "./ops/replica/target.js";
 import { verify, type VerifyResult } from "./ops/verify.js";
 import type { Runtime } from "./runtime/runtime.js";
 
@@ -77,6 +80,35 @@ export class Sqlite {
    */
   restoreFromStream(stream: ByteChunks, dest: Database | string, options?: RestoreFromStreamOptions): Promise<BackupResult> {
     return restoreFromStream(this.runtime, stream, dest, options);
+  }
+
+  /**
+   * Replicates `source` (a Database, or a filename opened and closed by the replicator) into
+   * `target` continuously: a sync every intervalMs when it changed, each uploading only the pages
+   * that changed since the last (a full snapshot at first and every snapshotIntervalMs), as
+   * immutable, checksummed and chained objects; see ReplicateOptions and docs/replicas.md.
+   */
+  replicate(source: Database | string, target: ReplicaTarget, options?: ReplicateOptions): Replicator {
+    return replicate(this.runtime, source, target, options);
+  }
+
+  /**
+   * Makes the state of one sync in `target` (default: the last; options.at a Date or a seq) the
+   * content of `dest`, atomically, after every object's checksums, the chain and PRAGMA
+   * integrity_check passed. A replica that cannot prove the state rejects with a SqliteError
+   * (SQLITE_CORRUPT; SQLITE_AUTH for a wrong key) and leaves dest as it was.
+   */
+  restoreReplica(target: ReplicaTarget, dest: Database | string, options?: RestoreReplicaOptions): Promise<RestoreResult> {
+    return restoreReplica(this.runtime, target, dest, options);
+  }
+
+  /**
+   * Restores a sync of `target` into a temporary file and checks it: every checksum and the
+   * chain (a SqliteError when they fail, as in restoreReplica), the database hash the sync
+   * recorded, and PRAGMA integrity_check (`ok`, `integrity`).
+   */
+  verifyReplica(target: ReplicaTarget, options?: VerifyReplicaOptions): Promise<ReplicaVerifyResult> {
+    return verifyReplica(this.runtime, target, options);
   }
 
   /**

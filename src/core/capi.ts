@@ -59,6 +59,8 @@ export interface CApi extends HeapExports {
   sbw_pagediff_fresh(p: Ptr, allow: number): void;
   sbw_pagediff_ahead(p: Ptr, from: number, nPage: number): Ptr;
   sbw_pagediff_ahead_done(p: Ptr, nByte: number): void;
+  /** The pages the compare wrote this pass (page 1 last); their count into *pn. */
+  sbw_pagediff_pgnos(p: Ptr, pn: Ptr): Ptr;
   /** Syncs a WAL database's WAL (its commits durable under synchronous=NORMAL); SQLITE_OK otherwise. */
   sbw_sync_wal(db: Ptr, zSchema: Ptr): number;
   /** Sets a schema's cache spill threshold (pages); returns the previous one, -1 for no such schema. */

@@ -55,18 +55,22 @@ export async function restoreFromStream(rt: Runtime, input: ByteChunks, dest: Da
   let writer: TempWriter | null = null;
   let staged: Database | null = null;
   let renamed = false;
+  let writtenBack: Promise<void> | null = null;
   const stopOnAbort = () => chunks.stop(signal!.reason);
   signal?.addEventListener("abort", stopOnAbort, { once: true });
   try {
     path = scratch?.path ?? tempName(rt, "restore", tempDir);
     writer = new TempWriter(rt, path, BUFFER_BYTES, scratch === null);
     const header = await receive(chunks, writer, signal, onProgress);
-    await writer.finish(scratch !== null); // a file renamed into place must be on disk first
     const pageCount = writer.size / header.pageSize;
-
+    // A file that may be renamed into place must be on disk first: it goes there off the thread
+    // while quick_check reads it.
+    writtenBack = scratch !== null ? writer.writeBack() : null;
     staged = new Database(rt, path);
     if (scratch !== null) scratch.db = staged; // closed and removed by scratch.discard()
     quickCheck(staged);
+    await writtenBack;
+    await writer.finish(scratch !== null);
     signal?.throwIfAborted();
     let result: BackupResult;
     if (scratch !== null && (renamed = await scratch.renameOver(dest, "main"))) {
@@ -83,6 +87,7 @@ export async function restoreFromStream(rt: Runtime, input: ByteChunks, dest: Da
     throw e;
   } finally {
     signal?.removeEventListener("abort", stopOnAbort);
+    await writtenBack; // never rejects; the file stays open until its write-back is over
     writer?.abandon();
     staged?.close();
     scratch?.discard();

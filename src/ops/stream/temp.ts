@@ -156,16 +156,25 @@ export class TempWriter {
   }
 
   /**
+   * Starts writing the file back to the disk off the thread (Node: fdatasync in libuv's thread
+   * pool), so that a durable finish() finds little left. Never rejects; await it before closing.
+   */
+  writeBack(): Promise<void> {
+    this.flush();
+    return this.rt.vfs().writeBack?.() ?? Promise.resolve();
+  }
+
+  /**
    * Writes what is buffered and closes the file (which flushes the VFS's own buffering); with
    * `durable`, syncs it first, after the VFS wrote back what it could off the thread.
    */
   async finish(durable: boolean): Promise<void> {
     try {
-      this.flush();
       if (durable) {
-        await this.rt.vfs().writeBack?.();
+        await this.writeBack();
         this.#file.sync(SQLITE_SYNC_NORMAL);
       }
+      this.flush();
       this.#closed = true;
       this.#file.close();
     } catch (e) {
