@@ -1,9 +1,16 @@
-// The browser bundle, straight from src/ (esbuild strips the types; tsc emits the rest of dist/,
-// the .d.ts and the Node/Deno/Bun entry, which reads wasm/sqlite3.wasm from the package):
-//   dist/browser/index.js  browser entry (window and workers); sqlite3.wasm inlined by
-//                          @rollup/plugin-wasm, so it loads the same from a page served over
-//                          http, from a worker, and from another bundler's output; the writer
-//                          worker's script a string (see writerScriptLiteral())
+// The browser bundles, straight from src/ (esbuild strips the types; tsc emits the rest of dist/,
+// the .d.ts and the Node/Deno/Bun entry, which reads wasm/sqlite3.wasm from the package). Each is
+// one file holding the package's dependencies, with the writer worker's script as a string (see
+// writerScriptLiteral()):
+//   dist/browser/index.js          browser entry (window and workers): the wasm is
+//                                  new URL("../../wasm/sqlite3.wasm", import.meta.url), which Vite,
+//                                  webpack and Rollup's asset plugins emit as one asset, fetched
+//                                  once and cached for the page and its workers
+//   dist/browser/inline.js         the same with sqlite3.wasm inlined by @rollup/plugin-wasm
+//                                  ("sqlite-backup-wasm/inline"): one file, for esbuild or no bundler
+//   dist/browser/writer-worker.js  the writer worker as a script an app can serve itself (a
+//                                  Content-Security-Policy without worker-src blob:)
+// No source maps: the package does not ship them.
 import wasm from "@rollup/plugin-wasm";
 import { transform } from "esbuild";
 import { existsSync, readFileSync } from "node:fs";
@@ -30,6 +37,19 @@ function typescript() {
   };
 }
 
+const dependencies = Object.keys(JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")).dependencies ?? {});
+
+/** The package's dependencies bundled in (their "import" build), so that the bundle has no bare import. */
+function dependenciesInside() {
+  return {
+    name: "sbw-dependencies",
+    resolveId(source) {
+      const name = source.startsWith("@") ? source.split("/").slice(0, 2).join("/") : source.split("/")[0];
+      return dependencies.includes(name) ? fileURLToPath(import.meta.resolve(source)) : null;
+    },
+  };
+}
+
 /** The browser's default wasm: the module bytes inlined instead of a URL beside the package. */
 function inlineDefaultWasm() {
   const target = path.join(root, "src/browser/wasm-default.ts");
@@ -48,23 +68,45 @@ function inlineDefaultWasm() {
  * function whose source the worker is made from (esbuild's keepNames adds calls to a helper
  * the worker does not have).
  */
-function writerScriptLiteral() {
+function writerScriptLiteral({ emit = false } = {}) {
   const target = path.join(root, "src/browser/writer-worker.ts");
   return {
     name: "sbw-writer-script",
     async load(id) {
       if (id !== target) return null;
-      const js = await transform(readFileSync(target, "utf8"), { loader: "ts", format: "esm", target: "es2022" });
-      const { writerScript } = await import(`data:text/javascript;base64,${Buffer.from(js.code).toString("base64")}`);
-      return `export function writerScript() { return ${JSON.stringify(writerScript())}; }\n`;
+      const script = await writerScriptText();
+      return `export function writerScript() { return ${JSON.stringify(script)}; }\n`;
     },
+    async generateBundle() {
+      if (emit) this.emitFile({ type: "asset", fileName: "writer-worker.js", source: `${await writerScriptText()}\n` });
+    },
+  };
+}
+
+async function writerScriptText() {
+  const target = path.join(root, "src/browser/writer-worker.ts");
+  const js = await transform(readFileSync(target, "utf8"), { loader: "ts", format: "esm", target: "es2022" });
+  const { writerScript } = await import(`data:text/javascript;base64,${Buffer.from(js.code).toString("base64")}`);
+  return writerScript();
+}
+
+/** aws4fetch (s3Target's signing) inlined: the bundle imports nothing by a bare name. */
+function inlineAws4fetch() {
+  return {
+    name: "sbw-aws4fetch",
+    resolveId: (source) => (source === "aws4fetch" ? path.join(root, "node_modules/aws4fetch/dist/aws4fetch.esm.mjs") : null),
   };
 }
 
 export default [
   {
     input: "src/index.browser.ts",
-    plugins: [inlineDefaultWasm(), writerScriptLiteral(), typescript(), wasm({ targetEnv: "auto-inline" })],
-    output: { file: "dist/browser/index.js", format: "es", sourcemap: true },
+    plugins: [writerScriptLiteral({ emit: true }), dependenciesInside(), typescript()],
+    output: { file: "dist/browser/index.js", format: "es", sourcemap: false },
+  },
+  {
+    input: "src/index.browser.ts",
+    plugins: [inlineDefaultWasm(), writerScriptLiteral(), dependenciesInside(), typescript(), wasm({ targetEnv: "auto-inline" })],
+    output: { file: "dist/browser/inline.js", format: "es", sourcemap: false },
   },
 ];

@@ -116,6 +116,8 @@ typedef struct PageDiff {
   int bReleased;              /* the source's read lock is let go between calls now (see releases()) */
   unsigned iCookie;           /* the destination's new schema cookie (old + 1) */
   int reason;                 /* SBW_* qualification result of the last begin() */
+  unsigned *aPgno;            /* the pages put_page() wrote this pass, in order (sbw_pagediff_pgnos()) */
+  int nPgno, nPgnoAlloc;
   int errDest;                /* the last error is the destination connection's (else the source's) */
 } PageDiff;
 
@@ -211,6 +213,7 @@ static void rewind_diff(PageDiff *p){
   if( p->iNext && !sqlite3_get_autocommit(p->pDst) ) sqlite3_exec(p->pDst, "ROLLBACK", 0, 0, 0);
   p->iNext = 0;
   p->nWritten = p->nCompared = 0;
+  p->nPgno = 0;
   restore_spill(p);
   sqlite3_free(p->aSrcWin);
   sqlite3_free(p->aDstWin);
@@ -233,6 +236,7 @@ void sbw_pagediff_close(PageDiff *p){
   sqlite3_free(p->zSrc);
   sqlite3_free(p->zDst);
   sqlite3_free(p->aPage1);
+  sqlite3_free(p->aPgno);
   sqlite3_free(p->aAhead[0].a);  /* the host has no read under way into them (see sbw_pagediff_ahead()) */
   sqlite3_free(p->aAhead[1].a);
   sqlite3_free(p);
@@ -284,6 +288,13 @@ static void forget_parse(PageDiff *p, unsigned pgno){
 
 static int put_page(PageDiff *p, unsigned pgno, const void *aData){
   int rc;
+  if( p->nPgno==p->nPgnoAlloc ){
+    const int n = p->nPgnoAlloc ? p->nPgnoAlloc*2 : 256;
+    unsigned *a = sqlite3_realloc64(p->aPgno, (sqlite3_uint64)n*sizeof(unsigned));
+    if( a==0 ){ sqlite3Error(p->pDst, SQLITE_NOMEM); return SQLITE_NOMEM; }
+    p->aPgno = a;
+    p->nPgnoAlloc = n;
+  }
   sqlite3_bind_int64(p->pPut, 1, pgno);
   sqlite3_bind_blob(p->pPut, 2, aData, p->szPage, SQLITE_STATIC);
   rc = sqlite3_step(p->pPut);
@@ -291,6 +302,7 @@ static int put_page(PageDiff *p, unsigned pgno, const void *aData){
   if( rc!=SQLITE_DONE ) return rc;
   forget_parse(p, pgno);
   p->nWritten++;
+  p->aPgno[p->nPgno++] = pgno;
   return SQLITE_OK;
 }
 
@@ -884,6 +896,14 @@ int sbw_pagediff_commit(PageDiff *p){
 /* Whether an empty destination gets the fresh copy (see fresh_qualifies()) rather than being
 ** declined (SBW_NO_DEST_PAGES); off by default. */
 void sbw_pagediff_fresh(PageDiff *p, int bAllow){ p->bAllowFresh = bAllow; }
+
+/* The pages put_page() wrote in this pass, in the order written (page 1 last; the fresh copy's
+** straight writes are not listed); *pn gets their count. Read before commit() (replicas upload
+** what an incremental backup changed, src/ops/replica/). */
+const unsigned *sbw_pagediff_pgnos(PageDiff *p, int *pn){
+  *pn = p->nPgno;
+  return p->aPgno;
+}
 
 /* Restarts from a fresh snapshot: the caller calls begin() again. */
 void sbw_pagediff_rewind(PageDiff *p){ rewind_diff(p); }

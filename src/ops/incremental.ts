@@ -41,6 +41,11 @@ const FLUSH_BYTES = 8 << 20;
  * (what 4 ms of compare grows to) left the compare waiting for blocks most of the time.
  */
 const PREFETCH_CHUNK_BYTES = 4 << 20;
+/**
+ * @internal Replicas (ops/replica/): a function set here for a destination is called with the
+ * compare's handle just before its commit, to read the pages written (sbw_pagediff_pgnos()).
+ */
+export const beforeCommit = new WeakMap<Database, (p: number) => void>();
 const REASONS = [
   "",
   "the source is empty",
@@ -287,6 +292,7 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
       await destVfs.writeBack();
     }
     ready();
+    beforeCommit.get(dest)?.(p);
     const committed = capi.sbw_pagediff_commit(p);
     if (committed !== SQLITE_OK) throw failure(committed);
     const pageCount = info(INFO_PAGES);

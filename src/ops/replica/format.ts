@@ -1,0 +1,290 @@
+// The replica's objects (docs/replicas.md): each holds pages of one sync (a part of it: a sync
+// larger than PART_BYTES is split), behind a header that names the sync, its predecessor and the
+// pages, and ends in the chain hash: the SHA-256 of the header, which includes the previous
+// object's chain hash and the SHA-256 of the pages. So a changed, missing, reordered or
+// substituted object breaks the chain. The pages may be gzipped and then encrypted
+// (AES-256-GCM, a random 96-bit IV per object, the header as additional data).
+import { SQLITE_AUTH, SQLITE_CORRUPT, SQLITE_MISUSE } from "../../core/constants.js";
+import { SqliteError } from "../../core/errors.js";
+
+export type Kind = "snapshot" | "delta";
+export const HASH_BYTES = 32;
+const MAGIC = [0x53, 0x42, 0x57, 0x52]; // "SBWR"
+const FORMAT_VERSION = 1;
+const FLAG_SNAPSHOT = 1;
+const FLAG_GZIP = 2;
+const FLAG_ENCRYPTED = 4;
+const IV_BYTES = 12;
+const KEY_CHECK_BYTES = 8;
+const FIXED_BYTES = 176; // up to the runs (see encodeHeader)
+/** Most page bytes in one object: what a sync holds in memory at a time. */
+export const PART_BYTES = 8 << 20;
+export const ZERO_HASH = new Uint8Array(HASH_BYTES);
+/** The object with the lease (who replicates into the target, and the last complete sync). */
+export const LEASE_NAME = "lease.json";
+
+export interface ObjectHeader {
+  kind: Kind;
+  seq: number;
+  /** The sync this one applies on top of (0: none; a snapshot needs none). */
+  prevSeq: number;
+  /** ms since the epoch of the sync's snapshot of the source. */
+  timeMs: number;
+  part: number;
+  parts: number;
+  pageSize: number;
+  /** The database's page count after the sync. */
+  pageCount: number;
+  /** The pages this object holds, as runs [first, count], ascending. */
+  runs: Uint32Array;
+  gzip: boolean;
+  encrypted: boolean;
+  iv: Uint8Array;
+  keyCheck: Uint8Array;
+  /** The chain hash of the object before this one (ZERO_HASH: none). */
+  prevChain: Uint8Array;
+  /** SHA-256 of the pages (before compression and encryption). */
+  contentHash: Uint8Array;
+  /** The last part of a sync: the database's hash after it (dbHash()); else zeros. */
+  dbHash: Uint8Array;
+  /** SHA-256 of the encoded header up to here. */
+  chain: Uint8Array;
+  /** Bytes after the header. */
+  payloadLength: number;
+}
+
+/** The object name of a sync's part: sorts by sequence number, then part. */
+export function objectName(h: Pick<ObjectHeader, "seq" | "timeMs" | "part" | "parts" | "kind">): string {
+  return `${pad(h.seq, 16)}-${pad(h.timeMs, 15)}-${pad(h.part, 5)}of${pad(h.parts, 5)}.${h.kind}`;
+}
+const pad = (n: number, w: number) => String(n).padStart(w, "0");
+
+export interface ParsedName {
+  name: string;
+  seq: number;
+  timeMs: number;
+  part: number;
+  parts: number;
+  kind: Kind;
+}
+const NAME_RE = /^(\d{16})-(\d{15})-(\d{5})of(\d{5})\.(snapshot|delta)$/;
+/** The fields of an object name; null for any other name. */
+export function parseName(name: string): ParsedName | null {
+  const m = NAME_RE.exec(name);
+  if (!m) return null;
+  const parts = Number(m[4]);
+  const part = Number(m[3]);
+  if (parts < 1 || part >= parts) return null;
+  return { name, seq: Number(m[1]), timeMs: Number(m[2]), part, parts, kind: m[5] as Kind };
+}
+
+export const corrupt = (message: string) => new SqliteError(message, SQLITE_CORRUPT);
+
+export async function sha256(...pieces: Uint8Array[]): Promise<Uint8Array> {
+  const data = pieces.length === 1 ? pieces[0]! : concat(pieces);
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>));
+}
+
+export function concat(pieces: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(pieces.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of pieces) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+export const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** An AES-256-GCM key and its check value (what an object records, to tell a wrong key apart). */
+export interface Cipher {
+  key: CryptoKey;
+  check: Uint8Array;
+}
+
+/** The key of the encryptionKey option: a CryptoKey for AES-GCM, or its 32 raw bytes. */
+export async function cipherOf(key: CryptoKey | Uint8Array | undefined, where: string): Promise<Cipher | null> {
+  if (key === undefined) return null;
+  let k: CryptoKey;
+  if (key instanceof Uint8Array) {
+    if (key.length !== 32) throw new TypeError(`${where}: encryptionKey must be 32 bytes (AES-256), got ${key.length}`);
+    k = await crypto.subtle.importKey("raw", key as Uint8Array<ArrayBuffer>, "AES-GCM", false, ["encrypt", "decrypt"]);
+  } else if (typeof CryptoKey !== "undefined" && key instanceof CryptoKey) {
+    if (key.algorithm.name !== "AES-GCM" || !key.usages.includes("encrypt") || !key.usages.includes("decrypt")) {
+      throw new TypeError(`${where}: encryptionKey must be an AES-GCM key for encrypt and decrypt`);
+    }
+    k = key;
+  } else throw new TypeError(`${where}: encryptionKey must be a CryptoKey or a Uint8Array of 32 bytes`);
+  // 16 zero bytes under an all-zero IV, which no object uses: the same for the same key.
+  const check = await crypto.subtle.encrypt({ name: "AES-GCM", iv: new Uint8Array(IV_BYTES) }, k, new Uint8Array(16));
+  return { key: k, check: new Uint8Array(check, 0, KEY_CHECK_BYTES) };
+}
+
+function encodeHeader(h: Omit<ObjectHeader, "chain">): Uint8Array {
+  const size = FIXED_BYTES + h.runs.length * 4 + HASH_BYTES;
+  const b = new Uint8Array(size);
+  const v = new DataView(b.buffer);
+  b.set(MAGIC, 0);
+  v.setUint16(4, FORMAT_VERSION);
+  v.setUint16(6, (h.kind === "snapshot" ? FLAG_SNAPSHOT : 0) | (h.gzip ? FLAG_GZIP : 0) | (h.encrypted ? FLAG_ENCRYPTED : 0));
+  v.setUint32(8, size);
+  v.setBigUint64(12, BigInt(h.seq));
+  v.setBigUint64(20, BigInt(h.prevSeq));
+  v.setBigUint64(28, BigInt(h.timeMs));
+  v.setUint32(36, h.part);
+  v.setUint32(40, h.parts);
+  v.setUint32(44, h.pageSize);
+  v.setUint32(48, h.pageCount);
+  v.setUint32(52, h.runs.length / 2);
+  v.setUint32(56, h.payloadLength);
+  b.set(h.iv, 60);
+  b.set(h.keyCheck, 72);
+  b.set(h.prevChain, 80);
+  b.set(h.contentHash, 112);
+  b.set(h.dbHash, 144);
+  for (let i = 0; i < h.runs.length; i++) v.setUint32(FIXED_BYTES + i * 4, h.runs[i]!);
+  return b;
+}
+
+/** What encodeObject() needs besides the pages. */
+export type NewObject = Omit<ObjectHeader, "chain" | "payloadLength" | "gzip" | "encrypted" | "iv" | "keyCheck" | "contentHash">;
+
+/** An object: the header (its chain hash last), then the pages, gzipped and encrypted as asked. */
+export async function encodeObject(h: NewObject, pages: Uint8Array, gzip: boolean, cipher: Cipher | null): Promise<{ bytes: Uint8Array; chain: Uint8Array }> {
+  const contentHash = await sha256(pages);
+  let payload = gzip ? await compress(pages) : pages;
+  const iv = cipher ? crypto.getRandomValues(new Uint8Array(IV_BYTES)) : new Uint8Array(IV_BYTES);
+  const full: Omit<ObjectHeader, "chain"> = {
+    ...h, contentHash, gzip, encrypted: cipher !== null, iv, keyCheck: cipher?.check ?? new Uint8Array(KEY_CHECK_BYTES),
+    payloadLength: payload.length + (cipher ? 16 : 0),
+  };
+  const header = encodeHeader(full);
+  const chain = await sha256(header.subarray(0, header.length - HASH_BYTES));
+  header.set(chain, header.length - HASH_BYTES);
+  if (cipher) {
+    payload = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv: iv as Uint8Array<ArrayBuffer>, additionalData: header as Uint8Array<ArrayBuffer> },
+      cipher.key, payload as Uint8Array<ArrayBuffer>));
+  }
+  return { bytes: concat([header, payload]), chain };
+}
+
+/** The header of an object's bytes, its chain hash checked; SQLITE_CORRUPT when it is not one. */
+export async function decodeHeader(bytes: Uint8Array, name: string): Promise<ObjectHeader> {
+  if (bytes.length < FIXED_BYTES + HASH_BYTES || MAGIC.some((m, i) => bytes[i] !== m)) throw corrupt(`replica object ${name} is not a replica object`);
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (v.getUint16(4) !== FORMAT_VERSION) throw corrupt(`replica object ${name} has format version ${v.getUint16(4)} (this version reads ${FORMAT_VERSION})`);
+  const size = v.getUint32(8);
+  const nRuns = v.getUint32(52);
+  if (size !== FIXED_BYTES + nRuns * 8 + HASH_BYTES || size > bytes.length) throw corrupt(`replica object ${name}: its header is damaged`);
+  const header = bytes.subarray(0, size);
+  const chain = header.slice(size - HASH_BYTES);
+  if (!equalBytes(await sha256(header.subarray(0, size - HASH_BYTES)), chain)) throw corrupt(`replica object ${name}: its header does not match its checksum`);
+  const flags = v.getUint16(6);
+  const runs = new Uint32Array(nRuns * 2);
+  for (let i = 0; i < runs.length; i++) runs[i] = v.getUint32(FIXED_BYTES + i * 4);
+  return {
+    kind: flags & FLAG_SNAPSHOT ? "snapshot" : "delta",
+    seq: Number(v.getBigUint64(12)), prevSeq: Number(v.getBigUint64(20)), timeMs: Number(v.getBigUint64(28)),
+    part: v.getUint32(36), parts: v.getUint32(40), pageSize: v.getUint32(44), pageCount: v.getUint32(48),
+    runs, gzip: (flags & FLAG_GZIP) !== 0, encrypted: (flags & FLAG_ENCRYPTED) !== 0,
+    iv: header.slice(60, 72), keyCheck: header.slice(72, 80), prevChain: header.slice(80, 112),
+    contentHash: header.slice(112, 144), dbHash: header.slice(144, 176), chain, payloadLength: v.getUint32(56),
+  };
+}
+
+/** The pages of an object whose header was decoded: decrypted, decompressed and checked. */
+export async function decodePages(bytes: Uint8Array, h: ObjectHeader, name: string, cipher: Cipher | null): Promise<Uint8Array> {
+  const headerSize = FIXED_BYTES + h.runs.length * 4 + HASH_BYTES;
+  if (bytes.length !== headerSize + h.payloadLength) throw corrupt(`replica object ${name} is ${bytes.length} bytes, its header says ${headerSize + h.payloadLength}`);
+  let payload = bytes.subarray(headerSize);
+  if (h.encrypted) {
+    if (cipher === null) throw new SqliteError(`the replica is encrypted: pass its encryptionKey`, SQLITE_AUTH);
+    if (!equalBytes(cipher.check, h.keyCheck)) throw new SqliteError(`replica object ${name} was encrypted with another key than the encryptionKey given`, SQLITE_AUTH);
+    try {
+      payload = new Uint8Array(await crypto.subtle.decrypt({ name: "AES-GCM", iv: h.iv as Uint8Array<ArrayBuffer>, additionalData: bytes.subarray(0, headerSize) as Uint8Array<ArrayBuffer> },
+        cipher.key, payload as Uint8Array<ArrayBuffer>));
+    } catch {
+      throw corrupt(`replica object ${name} fails its authentication (changed after it was written)`);
+    }
+  } else if (cipher !== null) {
+    throw new SqliteError(`replica object ${name} is not encrypted, but an encryptionKey was given`, SQLITE_MISUSE);
+  }
+  let pages: Uint8Array;
+  try {
+    pages = h.gzip ? await decompress(payload) : payload;
+  } catch {
+    throw corrupt(`replica object ${name}: its compressed pages are damaged`);
+  }
+  let n = 0;
+  for (let i = 1; i < h.runs.length; i += 2) n += h.runs[i]!;
+  if (pages.length !== n * h.pageSize) throw corrupt(`replica object ${name} holds ${pages.length} bytes of pages, its header says ${n * h.pageSize}`);
+  if (!equalBytes(await sha256(pages), h.contentHash)) throw corrupt(`replica object ${name}: its pages do not match their checksum`);
+  return pages;
+}
+
+async function compress(b: Uint8Array): Promise<Uint8Array> {
+  return pipe(b, new CompressionStream("gzip"));
+}
+async function decompress(b: Uint8Array): Promise<Uint8Array> {
+  return pipe(b, new DecompressionStream("gzip"));
+}
+async function pipe(b: Uint8Array, t: CompressionStream | DecompressionStream): Promise<Uint8Array> {
+  const writer = t.writable.getWriter();
+  const written = writer.write(b as Uint8Array<ArrayBuffer>).then(() => writer.close());
+  written.catch(() => {}); // the read below reports the failure
+  const chunks: Uint8Array[] = [];
+  const reader = t.readable.getReader();
+  for (;;) {
+    const r = await reader.read();
+    if (r.done) break;
+    chunks.push(r.value);
+  }
+  await written;
+  return chunks.length === 1 ? chunks[0]! : concat(chunks);
+}
+
+/** Pages as runs [first, count] from ascending page numbers. */
+export function runsOf(pgnos: ArrayLike<number>): Uint32Array {
+  const out: number[] = [];
+  for (let i = 0; i < pgnos.length; i++) {
+    const p = pgnos[i]!;
+    if (out.length > 0 && out[out.length - 2]! + out[out.length - 1]! === p) out[out.length - 1]!++;
+    else out.push(p, 1);
+  }
+  return Uint32Array.from(out);
+}
+
+/**
+ * The hash of a whole database: SHA-256 over its pages' SHA-256s in page order, page 1's taken
+ * with the bytes every copy sets anew (change counter, schema cookie, version-valid-for, SQLite
+ * version) zeroed: two copies of one state hash the same.
+ */
+export async function dbHash(pageHashes: Uint8Array, pageCount: number): Promise<Uint8Array> {
+  return sha256(pageHashes.subarray(0, pageCount * HASH_BYTES));
+}
+
+/** SHA-256 of one page (page 1 normalized, see dbHash()). */
+export async function pageHash(pgno: number, page: Uint8Array): Promise<Uint8Array> {
+  if (pgno !== 1) return sha256(page);
+  const p = page.slice();
+  p.fill(0, 24, 28);
+  p.fill(0, 40, 44);
+  p.fill(0, 92, 100);
+  return sha256(p);
+}
+
+/** The hashes of `count` pages from `first` on, whose bytes are in `pages`, into `into`. */
+export async function hashPages(into: Uint8Array, first: number, count: number, pages: Uint8Array, pageSize: number): Promise<void> {
+  const BATCH = 256;
+  for (let i = 0; i < count; i += BATCH) {
+    const n = Math.min(BATCH, count - i);
+    const hs = await Promise.all(Array.from({ length: n }, (_, k) => pageHash(first + i + k, pages.subarray((i + k) * pageSize, (i + k + 1) * pageSize))));
+    hs.forEach((h, k) => into.set(h, (first + i + k - 1) * HASH_BYTES));
+  }
+}

@@ -1,0 +1,302 @@
+// restoreReplica() and verifyReplica(): the state of one sync, rebuilt from the last snapshot at
+// or before it and the deltas after, every object's checksums and its link to the one before
+// checked; a staging file gets the pages, passes PRAGMA integrity_check, and only then becomes
+// the destination (renamed over it, or copied in with backup()). Anything that cannot be proven
+// is a SqliteError and no database.
+import { SQLITE_CANTOPEN, SQLITE_IOERR, SQLITE_OPEN_CREATE, SQLITE_OPEN_MAIN_DB, SQLITE_OPEN_READWRITE, SQLITE_SYNC_NORMAL } from "../../core/constants.js";
+import { errorCode, SqliteError } from "../../core/errors.js";
+import { checkKeys, DEFAULT_BUSY_TIMEOUT_MS } from "../../core/options.js";
+import { Database } from "../../handles/database.js";
+import type { Runtime } from "../../runtime/runtime.js";
+import type { VfsFile } from "../../vfs/types.js";
+import { backup } from "../backup.js";
+import { checkSignal, type BackupResult } from "../options.js";
+import { Scratch } from "../scratch.js";
+import { removeTemp, tempName } from "../stream/temp.js";
+import { checkIntegrity, type VerifyResult } from "../verify.js";
+import {
+  cipherOf, corrupt, dbHash, decodeHeader, decodePages, equalBytes, HASH_BYTES, hashPages, hex, parseName, ZERO_HASH,
+  type Cipher, type ObjectHeader, type ParsedName,
+} from "./format.js";
+import { readLease } from "./lease.js";
+import { checkTarget, type ReplicaTarget } from "./target.js";
+
+export interface RestoreReplicaOptions {
+  /** A Date: the last sync at or before it; a number: a sync's seq (SyncInfo.seq). Default: the last sync. */
+  at?: Date | number;
+  /** The key the replica was written with (encryptionKey of replicate()). */
+  encryptionKey?: CryptoKey | Uint8Array;
+  signal?: AbortSignal;
+  /** Where the staging file goes when it cannot go beside dest. Default: os.tmpdir() (browsers: the in-memory VFS). */
+  tempDir?: string;
+  /** How long a busy destination is waited for. Default 5000. */
+  busyTimeoutMs?: number;
+}
+export type VerifyReplicaOptions = Omit<RestoreReplicaOptions, "busyTimeoutMs">;
+
+export interface RestoreResult extends BackupResult {
+  /** The sync restored. */
+  seq: number;
+  /** When that sync read its source. */
+  time: Date;
+  pageSize: number;
+  /** Objects read (a snapshot's parts and the deltas after it). */
+  objects: number;
+  bytesDownloaded: number;
+}
+
+export interface ReplicaVerifyResult extends VerifyResult {
+  seq: number;
+  time: Date;
+  pageCount: number;
+  pageSize: number;
+  objects: number;
+  /** The database hash the sync recorded, and the restored one's: equal when ok. */
+  hash: string;
+}
+
+const KEYS = ["at", "encryptionKey", "signal", "tempDir", "busyTimeoutMs"];
+
+interface Plan {
+  /** The syncs to apply, each its parts in order: a snapshot, then the deltas after it. */
+  syncs: ParsedName[][];
+  /** The chain hash the lease records for the last sync (hex), when that is the one restored. */
+  leaseChain: string;
+}
+
+function checkOptions(options: RestoreReplicaOptions, where: string, keys = KEYS): void {
+  checkKeys(options, keys, where);
+  const { at, tempDir, busyTimeoutMs, signal } = options;
+  if (at !== undefined && !(at instanceof Date && !Number.isNaN(at.getTime())) && !(Number.isSafeInteger(at) && (at as number) >= 1)) {
+    throw new TypeError(`${where}: at must be a Date or a sync's seq (an integer >= 1)`);
+  }
+  if (tempDir !== undefined && typeof tempDir !== "string") throw new TypeError(`${where}: tempDir must be a string`);
+  if (busyTimeoutMs !== undefined && !(typeof busyTimeoutMs === "number" && busyTimeoutMs >= 0)) throw new TypeError(`${where}: busyTimeoutMs must be a number >= 0`);
+  checkSignal(signal);
+  signal?.throwIfAborted();
+}
+
+/** Which objects rebuild the sync `at` (see RestoreReplicaOptions.at). */
+async function plan(target: ReplicaTarget, at: Date | number | undefined): Promise<Plan> {
+  const bySeq = new Map<number, ParsedName[]>();
+  for (const n of (await target.list()).map(parseName)) {
+    if (n === null) continue;
+    const l = bySeq.get(n.seq) ?? [];
+    l.push(n);
+    bySeq.set(n.seq, l);
+  }
+  const complete = [...bySeq.entries()].filter(([, l]) => l.length === l[0]!.parts && new Set(l.map((n) => n.part)).size === l.length
+    && l.every((n) => n.parts === l[0]!.parts && n.kind === l[0]!.kind && n.timeMs === l[0]!.timeMs))
+    .map(([seq, l]) => ({ seq, parts: l.sort((a, b) => a.part - b.part) }))
+    .sort((a, b) => a.seq - b.seq);
+  if (complete.length === 0) throw new SqliteError(`${target.url} holds no replica (no complete sync)`, SQLITE_CANTOPEN);
+  const last = complete[complete.length - 1]!;
+  let chosen: typeof last | undefined;
+  let leaseChain = "";
+  if (at === undefined) {
+    chosen = last;
+    const lease = await readLease(target);
+    if (lease && lease.seq > last.seq) throw corrupt(`${target.url}: its last sync ${lease.seq} (as its lease records) is missing or incomplete; the last complete one is ${last.seq}`);
+    if (lease && lease.seq === last.seq) leaseChain = lease.chain;
+  } else if (typeof at === "number") {
+    chosen = complete.find((c) => c.seq === at);
+    if (!chosen) {
+      const why = at > last.seq ? `the last is ${last.seq}` : bySeq.has(at) ? "it is incomplete" : `the replica holds syncs ${complete[0]!.seq} to ${last.seq}`;
+      throw new SqliteError(`${target.url} has no sync ${at}: ${why}`, SQLITE_CANTOPEN);
+    }
+  } else {
+    const t = at.getTime();
+    chosen = complete.filter((c) => c.parts[0]!.timeMs <= t).pop();
+    if (!chosen) throw new SqliteError(`${target.url} has no sync at or before ${at.toISOString()} (the first is of ${new Date(complete[0]!.parts[0]!.timeMs).toISOString()})`, SQLITE_CANTOPEN);
+  }
+  const snapshot = complete.filter((c) => c.seq <= chosen.seq && c.parts[0]!.kind === "snapshot").pop();
+  if (!snapshot) throw corrupt(`${target.url}: no snapshot at or before sync ${chosen.seq}`);
+  return { syncs: complete.filter((c) => c.seq >= snapshot.seq && c.seq <= chosen.seq).map((c) => c.parts), leaseChain };
+}
+
+interface Applied {
+  last: ObjectHeader;
+  objects: number;
+  bytes: number;
+}
+
+/** Writes the planned syncs' pages into `file`, checking every object and the chain. */
+async function apply(target: ReplicaTarget, p: Plan, cipher: Cipher | null, file: VfsFile, signal: AbortSignal | undefined): Promise<Applied> {
+  const all = p.syncs.flat();
+  let prev: ObjectHeader | null = null;
+  let prevName = "";
+  let bytes = 0;
+  const fetch = (i: number) => {
+    const got = target.get(all[i]!.name);
+    got.catch(() => {}); // awaited below, or dropped after an earlier failure
+    return got;
+  };
+  let next = fetch(0);
+  for (let i = 0; i < all.length; i++) {
+    signal?.throwIfAborted();
+    const n = all[i]!;
+    const obj = await next;
+    if (i + 1 < all.length) next = fetch(i + 1);
+    if (obj === null) throw corrupt(`${target.url}: object ${n.name} disappeared during the restore`);
+    bytes += obj.length;
+    const h = await decodeHeader(obj, n.name);
+    if (h.seq !== n.seq || h.timeMs !== n.timeMs || h.part !== n.part || h.parts !== n.parts || h.kind !== n.kind) {
+      throw corrupt(`${target.url}: object ${n.name} holds sync ${h.seq} part ${h.part} of ${h.parts} (${h.kind}): renamed or substituted`);
+    }
+    if (prev === null) {
+      if (h.kind !== "snapshot" || h.part !== 0) throw corrupt(`${target.url}: the restore must begin with a snapshot, not ${n.name}`);
+    } else {
+      if (!equalBytes(h.prevChain, prev.chain)) throw corrupt(`${target.url}: the chain is broken at ${n.name}: it does not follow ${prevName} (an object missing, reordered or replaced)`);
+      if (h.part === 0 && h.prevSeq !== prev.seq) throw corrupt(`${target.url}: ${n.name} follows sync ${h.prevSeq}, but the one before it here is ${prev.seq} (an object missing)`);
+      if (h.pageSize !== prev.pageSize && h.kind === "delta") throw corrupt(`${target.url}: ${n.name} has page size ${h.pageSize} after ${prev.pageSize}`);
+    }
+    const pages = await decodePages(obj, h, n.name, cipher);
+    let at = 0;
+    try {
+      for (let r = 0; r < h.runs.length; r += 2) {
+        const len = h.runs[r + 1]! * h.pageSize;
+        file.write(pages.subarray(at, at + len), (h.runs[r]! - 1) * h.pageSize);
+        at += len;
+      }
+      if (h.part === h.parts - 1) file.truncate(h.pageCount * h.pageSize);
+    } catch (e) {
+      throw ioError(e, "cannot write the restored database");
+    }
+    prev = h;
+    prevName = n.name;
+  }
+  if (p.leaseChain !== "" && hex(prev!.chain) !== p.leaseChain) throw corrupt(`${target.url}: the last sync ${prev!.seq} is not the one its lease records (replaced)`);
+  return { last: prev!, objects: all.length, bytes };
+}
+
+function ioError(e: unknown, what: string): SqliteError {
+  if (e instanceof SqliteError) return e;
+  return new SqliteError(`${what}: ${(e as Error)?.message ?? e}`, errorCode(e, SQLITE_IOERR));
+}
+
+function openRaw(rt: Runtime, path: string): VfsFile {
+  try {
+    return rt.vfs().open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_MAIN_DB).file;
+  } catch (e) {
+    throw ioError(e, `cannot create ${path}`);
+  }
+}
+
+function integrityOrThrow(db: Database, where: string): void {
+  const problems = checkIntegrity(db);
+  if (problems.length > 0) throw corrupt(`${where}: the restored database fails PRAGMA integrity_check: ${problems.slice(0, 5).join("; ")}`);
+}
+
+export async function restoreReplica(rt: Runtime, target: ReplicaTarget, dest: Database | string, options: RestoreReplicaOptions = {}): Promise<RestoreResult> {
+  const where = "restoreReplica";
+  const start = performance.now();
+  checkTarget(target, where);
+  checkOptions(options, where);
+  if (typeof dest !== "string" && !(dest instanceof Database)) throw new TypeError(`${where}: dest must be a Database or a filename`);
+  const { signal, tempDir, busyTimeoutMs = DEFAULT_BUSY_TIMEOUT_MS } = options;
+  const cipher = await cipherOf(options.encryptionKey, where);
+  const p = await plan(target, options.at);
+
+  // Beside a destination file (renamed over it when that is safe); else a temporary file.
+  let scratch: Scratch | null = Scratch.create(rt, dest, "main");
+  if (scratch.path === null) {
+    scratch.discard();
+    scratch = null;
+  } else {
+    scratch.db.close(); // the pages are written raw; SQLite opens the file again once they are in
+  }
+  let path: string | null = null;
+  let file: VfsFile | null = null;
+  let staged: Database | null = null;
+  let renamed = false;
+  try {
+    path = scratch?.path ?? tempName(rt, "restore", tempDir);
+    file = openRaw(rt, path);
+    const applied = await apply(target, p, cipher, file, signal);
+    try {
+      await rt.vfs().writeBack?.();
+      file.sync(SQLITE_SYNC_NORMAL);
+      file.close();
+    } catch (e) {
+      throw ioError(e, `cannot write ${path}`);
+    } finally {
+      file = null;
+    }
+    staged = new Database(rt, path);
+    if (scratch !== null) scratch.db = staged; // closed and removed by scratch.discard()
+    integrityOrThrow(staged, where);
+    signal?.throwIfAborted();
+    const h = applied.last;
+    const result: RestoreResult = {
+      pageCount: h.pageCount, steps: 0, restarts: 0, elapsedMs: 0, pagesWritten: h.pageCount, pagesCompared: 0, incremental: false,
+      seq: h.seq, time: new Date(h.timeMs), pageSize: h.pageSize, objects: applied.objects, bytesDownloaded: applied.bytes,
+    };
+    if (scratch !== null && (renamed = await scratch.renameOver(dest, "main"))) {
+      // in place
+    } else {
+      const r = await backup(rt, staged, dest, { signal, busyTimeoutMs, verifySource: false });
+      Object.assign(result, { steps: r.steps, restarts: r.restarts, pagesWritten: r.pagesWritten, pagesCompared: r.pagesCompared, incremental: r.incremental });
+    }
+    result.elapsedMs = performance.now() - start;
+    return result;
+  } finally {
+    try {
+      file?.close();
+    } catch {
+      // thrown away below
+    }
+    staged?.close();
+    scratch?.discard();
+    if (path !== null && !renamed) removeTemp(rt, path);
+  }
+}
+
+export async function verifyReplica(rt: Runtime, target: ReplicaTarget, options: VerifyReplicaOptions = {}): Promise<ReplicaVerifyResult> {
+  const where = "verifyReplica";
+  checkTarget(target, where);
+  checkOptions(options, where, KEYS.filter((k) => k !== "busyTimeoutMs"));
+  const { signal, tempDir } = options;
+  const cipher = await cipherOf(options.encryptionKey, where);
+  const p = await plan(target, options.at);
+  const path = tempName(rt, "verify", tempDir);
+  let file: VfsFile | null = null;
+  let db: Database | null = null;
+  try {
+    file = openRaw(rt, path);
+    const applied = await apply(target, p, cipher, file, signal);
+    const h = applied.last;
+    // The restored database's hash, as the replicator took it of its copy.
+    const hashes = new Uint8Array(h.pageCount * HASH_BYTES);
+    const per = Math.max(1, Math.floor((8 << 20) / h.pageSize));
+    for (let first = 1; first <= h.pageCount; first += per) {
+      signal?.throwIfAborted();
+      const count = Math.min(per, h.pageCount - first + 1);
+      const bytes = new Uint8Array(count * h.pageSize);
+      if (file.read(bytes, (first - 1) * h.pageSize) !== bytes.length) throw corrupt(`${where}: short read of the restored database`);
+      await hashPages(hashes, first, count, bytes, h.pageSize);
+    }
+    file.close();
+    file = null;
+    const hash = await dbHash(hashes, h.pageCount);
+    if (!equalBytes(h.dbHash, ZERO_HASH) && !equalBytes(hash, h.dbHash)) {
+      throw corrupt(`${where}: the database rebuilt for sync ${h.seq} does not have the hash that sync recorded`);
+    }
+    db = new Database(rt, path);
+    const integrity = checkIntegrity(db);
+    const tables = integrity.length > 0 ? [] : db.all<{ name: string }>(
+      "SELECT name FROM pragma_table_list WHERE schema = 'main' AND type IN ('table', 'shadow') AND name <> 'sqlite_schema' ORDER BY name")
+      .map(({ name }) => ({ name, rows: Number(db!.get<{ n: number }>(`SELECT count(*) AS n FROM main."${name.replaceAll('"', '""')}"`)!.n), same: true }));
+    return {
+      ok: integrity.length === 0, integrity, differences: [], tables,
+      seq: h.seq, time: new Date(h.timeMs), pageCount: h.pageCount, pageSize: h.pageSize, objects: applied.objects, hash: hex(hash),
+    };
+  } finally {
+    try {
+      file?.close();
+    } catch {
+      // thrown away below
+    }
+    db?.close();
+    removeTemp(rt, path);
+  }
+}
