@@ -90,14 +90,6 @@ async function writerScriptText() {
   return writerScript();
 }
 
-/** aws4fetch (s3Target's signing) inlined: the bundle imports nothing by a bare name. */
-function inlineAws4fetch() {
-  return {
-    name: "sbw-aws4fetch",
-    resolveId: (source) => (source === "aws4fetch" ? path.join(root, "node_modules/aws4fetch/dist/aws4fetch.esm.mjs") : null),
-  };
-}
-
 export default [
   {
     input: "src/index.browser.ts",
