@@ -2,7 +2,7 @@
 // five, where they fell, and how many exceeded 16 ms. Quicker to repeat than the full harness.
 // With a previous backup, the backup goes over a copy of it (the incremental path). SBW_BENCH_WARM=1
 // makes one untimed backup of the same kind first: a process's first backup also waits for the
-// engine to compile its code paths (BENCHMARKS.md, "The incremental compare").
+// engine to compile its code paths (docs/performance.md, "Repeat backups").
 //   node --import tsx bench/event-loop.mjs [source.sqlite] ['{"pagesPerStep":-1}'] [previous.sqlite]
 import { copyFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

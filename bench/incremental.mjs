@@ -7,7 +7,8 @@
 // with 1% and 0.1% of its pages changed. Before each timed run the previous backup is copied into
 // place and fdatasync'ed (untimed), so no run pays for writing back the setup's copy. Prints
 // medians of time and of bytes written by this process (/proc/self/io: wchar = bytes passed to
-// write(), write_bytes = bytes sent to storage), and checks the issue's targets.
+// write(), write_bytes = bytes sent to storage), a Markdown table, and last one JSON line with
+// everything (bench/run.mjs saves it as the "incremental" part).
 //
 //   node --import tsx bench/incremental.mjs [MiB=330] [rounds=5]
 //   SBW_BENCH_WASM=path …   another build of the module (an A/B run of a pagediff.c change)
@@ -15,7 +16,7 @@
 //                           the page cache holds in 4 KiB folios (python3 evicts it and reads it
 //                           back with POSIX_FADV_RANDOM, untimed), not the large folios a
 //                           sequential write or read leaves: what those cost the page writes
-//                           (BENCHMARKS.md "Large folios")
+//                           (docs/performance.md, "Repeat backups")
 import Database from "better-sqlite3";
 import { execFileSync } from "node:child_process";
 import { copyFileSync, readFileSync, rmSync } from "node:fs";
@@ -65,6 +66,7 @@ for at in range(0, os.fstat(fd).st_size, 1 << 20): os.pread(fd, 1 << 20, at)`, f
 
 // The ratios follow the host's memory bandwidth (the compare reads both files from the page
 // cache; native's backup writes the database twice): printed so runs on other hosts compare.
+let copyGiBps;
 {
   const from = new Uint8Array(64 << 20).fill(1);
   const to = new Uint8Array(64 << 20);
@@ -74,7 +76,8 @@ for at in range(0, os.fstat(fd).st_size, 1 << 20): os.pread(fd, 1 << 20, at)`, f
     to.set(from);
     best = Math.min(best, performance.now() - t0);
   }
-  console.log(`host: a 64 MiB memory copy takes ${best.toFixed(1)} ms (${(1 / 16 / (best / 1000)).toFixed(1)} GiB/s), best of 5`);
+  copyGiBps = 1 / 16 / (best / 1000);
+  console.log(`host: a 64 MiB memory copy takes ${best.toFixed(1)} ms (${copyGiBps.toFixed(1)} GiB/s), best of 5`);
 }
 
 const rows = [];
@@ -151,15 +154,12 @@ for (const fraction of [0.01, 0.001]) {
     console.log(`  ${k.padEnd(15)} ${m[k].toFixed(0).padStart(5)} ms [${times[k].map((t) => t.toFixed(0)).join(", ")}]` +
       `  wchar ${fmtMiB(median(wchar[k]))}, write_bytes ${fmtMiB(median(wbytes[k]))}`);
   }
-  const need = fraction >= 0.01 ? 8 : 15;
-  const share = median(wchar.incremental) / dbBytes;
-  console.log(`  targets: incremental ≤ 1/${need} of better-sqlite3 (${(m["better-sqlite3"] / m.incremental).toFixed(1)}x faster: ` +
-    `${m.incremental * need <= m["better-sqlite3"] ? "met" : "NOT met"})` +
-    (fraction >= 0.01
-      ? `; ≤ cp+fdatasync (${m.incremental <= m["cp+fdatasync"] ? "met" : "NOT met"}); ` +
-        `bytes written ≤ 3% (${(share * 100).toFixed(1)}%: ${share <= 0.03 ? "met" : "NOT met"})`
-      : ""));
-  rows.push({ fraction, written, pages, m, wchar: median(wchar.incremental) });
+  console.log(`  better-sqlite3 ÷ incremental: ${(m["better-sqlite3"] / m.incremental).toFixed(1)}x`);
+  rows.push({
+    fraction, written, pages, m, wchar: median(wchar.incremental), times,
+    wcharByMode: Object.fromEntries(MODES.map((k) => [k, median(wchar[k])])),
+    writeBytesByMode: Object.fromEntries(MODES.map((k) => [k, median(wbytes[k])])),
+  });
 }
 console.log("\n| pages changed | pages written | incremental | in-line reads | full copy | better-sqlite3 backup() | cp + fdatasync | written (wchar), incremental |");
 console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
@@ -169,3 +169,4 @@ for (const r of rows) {
     `${fmtMiB(r.wchar)} (${((100 * r.wchar) / (r.pages * 4096)).toFixed(1)}%) |`);
 }
 for (const f of [srcFile, prevFile, destFile, `${destFile}-journal`]) rmSync(f, { force: true });
+console.log(JSON.stringify({ node: process.version, locking: sqlite.locking, mib: MIB, rounds: ROUNDS, copyGiBps, modes: MODES, rows }));

@@ -2,7 +2,8 @@
 // file locks on Node 26; the in-process fallback on Node 22) against better-sqlite3 and
 // node:sqlite, in rollback-journal and WAL mode, with a paced (~100 commits/s) and an unpaced
 // writer. Every copy is judged by the native CLI: integrity_check and two application
-// invariants (the balances' sum is constant; the counter equals the log's row count).
+// invariants (the balances' sum is constant; the counter equals the log's row count). Prints a
+// Markdown table, then one JSON line with the rows (bench/run.mjs saves it as the "live" part).
 //   node live.mjs [--count N] [--mib M]      (run `npm install` here and `npm run build` above first)
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { mkdirSync, rmSync } from "node:fs";
@@ -87,3 +88,4 @@ for (const mode of ["delete", "wal"]) {
 }
 console.log(`\n| journal | writer | peer | copies completed | consistent (native CLI) | median time | errors |\n|---|---|---|---|---|---|---|`);
 for (const r of rows) console.log(`| ${r.mode} | ${r.writer} | ${r.peer} | ${r.completed} | ${r.consistent} | ${Number.isNaN(r.median) ? "–" : `${Math.round(r.median)} ms`} | ${r.errors} |`);
+console.log(JSON.stringify({ count: COUNT, mib: MIB, rows: rows.map((r) => ({ ...r, median: Number.isNaN(r.median) ? null : r.median })) }));

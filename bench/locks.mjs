@@ -1,9 +1,10 @@
-// Real file locks vs the in-process table (issue 11), under Node 26 (node:ffi):
+// Real file locks vs the in-process table, under Node 26 (node:ffi):
 // - file -> file backup() of a ~100 MiB database, `locking: "os"` (OFD locks) vs "process";
 // - WAL write throughput (one commit per small transaction) and read throughput (one read
 //   transaction per point query), with the real mmap'd -shm ("os") vs the heap shm ("process").
 // Each measurement runs in a fresh process (the library from src/ through tsx, so it measures
-// the working tree), the two lockings alternate within each round, and the medians are printed.
+// the working tree), the two lockings alternate within each round, and the medians are printed,
+// then one JSON line with every run (bench/run.mjs saves it as the "locks" part).
 //
 //   node bench/locks.mjs [--rounds 5] [--mib 100] [--node path/to/node26]
 import { execFileSync, spawnSync } from "node:child_process";
@@ -97,3 +98,4 @@ console.log(`\nmedians of ${rounds}          os (OFD + real -shm)   process (tab
 console.log(`backup file -> file    ${m("os", "backup").toFixed(0).padStart(8)} ms ${m("process", "backup").toFixed(0).padStart(22)} ms ${pct(m("os", "backup"), m("process", "backup")).padStart(20)}`);
 console.log(`WAL commits/s          ${m("os", "writes").toFixed(0).padStart(11)} ${m("process", "writes").toFixed(0).padStart(25)} ${pct(m("os", "writes"), m("process", "writes")).padStart(20)}`);
 console.log(`WAL point reads/s      ${m("os", "reads").toFixed(0).padStart(11)} ${m("process", "reads").toFixed(0).padStart(25)} ${pct(m("os", "reads"), m("process", "reads")).padStart(20)}`);
+console.log(JSON.stringify({ node: execFileSync(node, ["--version"], { encoding: "utf8" }).trim(), mib, sourceMiB: statSync(src).size / 2 ** 20, rounds, results }));

