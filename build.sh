@@ -53,7 +53,7 @@ fi
 
 fetch_source
 
-# Compile-time options, each with its reason (README "Compile options" repeats this list).
+# Compile-time options, each with its reason (docs/architecture.md "Compile options" repeats this list).
 DEFINES=(
   -DSQLITE_OS_OTHER=1                # no built-in OS layer: our host VFSes (wasm/bridge.c) are the only ones
   -DSQLITE_THREADSAFE=0              # one thread per instance: no mutexes
@@ -101,7 +101,7 @@ LDFLAGS=(
   -sSUPPORT_LONGJMP=0                # SQLite never uses setjmp/longjmp
 )
 # -Oz: 45% smaller than -O2 (1283 KB -> 706 KB raw, 516 KB -> 340 KB gzip) with no measurable
-# loss in backup or query speed (V8 inlines what LLVM no longer does); see README "Size".
+# loss in backup or query speed (V8 inlines what LLVM no longer does); see docs/performance.md "Build choices that do not matter".
 OPT=${SBW_OPT:--Oz}
 
 inputs=("$SRC/sqlite3.c" "$SRC/sqlite3.h" wasm/bridge.c wasm/faults.c wasm/pagediff.c wasm/exports.txt build.sh)

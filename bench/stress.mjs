@@ -220,7 +220,7 @@ function provenance(dist) {
 const sql = (file, ...s) => execFileSync(SQLITE3, ["-batch", "-bail", file, ...s], { encoding: "utf8", maxBuffer: 64 << 20 }).trim();
 const countLogs = (file) => Number(sql(file, "SELECT count(*) FROM log"));
 
-/** The issue's source: 200,000 accounts of 1000 each, their index, a log padded to the size, a counter. */
+/** The source: 200,000 accounts of 1000 each, their index, a log padded to the size, a counter. */
 function makeSource(file, cfg) {
   sql(file, `PRAGMA journal_mode=DELETE;
     CREATE TABLE acct(id INTEGER PRIMARY KEY, bal INTEGER);
@@ -381,7 +381,7 @@ async function runRuntime(label, exe, { cfg, dist, template, tmp, live }) {
 
   const flags = label.startsWith("deno")
     ? ["run", "--sloppy-imports", "--allow-read", "--allow-write", "--allow-env", "--allow-sys", ...(label === "deno-ffi" ? ["--allow-ffi"] : [])]
-    : label === "bun" ? [] : ["--no-concurrent-recompilation"]; // Node 20 can hang at exit after wasm work (README)
+    : label === "bun" ? [] : ["--no-concurrent-recompilation"]; // Node 20 can hang at exit after wasm work (docs/runtimes.md)
   const childCfg = { dist: pathToFileURL(dist).href, source, work, copies, seconds: cfg.seconds, pending: cfg.pending, busyMs: cfg.busyMs, control: cfg.control };
   const proc = spawn(exe, [...flags, SELF, "--child", JSON.stringify(childCfg)], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
   live.add(proc);

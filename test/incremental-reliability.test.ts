@@ -218,7 +218,7 @@ async function ioRun(t: Template, n: number, s: IoSweep, ctx: string): Promise<n
   const hits = fault.hits;
   fault.disarm();
   // SQLite's commit point is the deletion of the journal: a failure after it is reported,
-  // although the new content is durable (README, backup()). In WAL mode it is the commit frame's
+  // although the new content is durable (docs/api.md, backup()). In WAL mode it is the commit frame's
   // write, which these events do not tell apart: a failing WAL destination may be either.
   const committed = deletedBeforeFault(`${dest}-journal`);
   const firstOp = events.find((e) => e.startsWith("fault "))?.split(" ")[2];

@@ -1,4 +1,4 @@
-// Real file locks (issue 11): native sqlite3 processes, processes of ours and connections of this
+// Real file locks: native sqlite3 processes, processes of ours and connections of this
 // process on the same files at once (the checks are in test/native/lock-checks.ts, shared with
 // the Deno runner). They need "os" locking (Node >= 26, Bun; Deno with --allow-ffi). Where the
 // runtime has no FFI (Node 20-24) the suite says so: it asserts that locking is "process" with a

@@ -39,8 +39,8 @@ const unsynced = new Set<NodeFile>();
 /**
  * Write-behind: after this many bytes written to a database, journal or WAL, an fdatasync starts
  * in libuv's thread pool, so the disk works while SQLite goes on and the final sync has little
- * left. 330 MiB file -> file backup, 6 runs each (bench/notes.md): 248-269 ms without, 196-261 ms
- * at 16 MiB.
+ * left. 330 MiB file -> file backup (docs/performance.md "Why ~4 ms steps"): 248-269 ms without,
+ * 196-261 ms at 16 MiB.
  */
 const WRITE_BEHIND_BYTES = 16 << 20;
 /** Write-backs under way (write-behind's too): NodeFsVfs.writeBack() waits for them as well. */

@@ -13,7 +13,7 @@ export interface BackupOptions {
   destName?: string;
   /**
    * Pages per step: -1 (or any negative integer) copies everything in one step; a step larger than
-   * the database copies it all. Default: adaptive (see README).
+   * the database copies it all. Default: adaptive (steps of ~4 ms, docs/api.md).
    */
   pagesPerStep?: number;
   /** Milliseconds to wait between steps. Default 0 (the loop still yields every step). */
@@ -35,11 +35,10 @@ export interface BackupOptions {
   verifySource?: boolean;
   /**
    * "auto" (default): over a destination that is already a database with the source's page size
-   * (not in use; a WAL one is checkpointed first), compare every page and write only the differing ones
-   * (src/ops/incremental.ts), when the source is in-memory or in WAL mode and needs no source guard;
-   * otherwise a full copy. false: always the full copy. true: also for a rollback-journal source
-   * (its writers wait during the compare); reject with SqliteError (SQLITE_ERROR) when the
-   * destination does not qualify.
+   * (not in use; a WAL one is checkpointed first), compare every page and write only the differing
+   * ones (src/ops/incremental.ts); into a new or empty file, write every page straight into it;
+   * otherwise a full copy. false: always the full copy (the backup API). true: the compare or
+   * nothing: reject with SqliteError (SQLITE_ERROR) when the destination does not qualify.
    */
   incremental?: boolean | "auto";
 }

@@ -12,7 +12,7 @@ import type { SourceGuard, Stamp } from "./source-guard.js";
 
 /**
  * Adaptive steps aim at this much work per step, so the event loop stays responsive. Measured
- * (BENCHMARKS.md, 330 MiB file -> file): at 8 ms, I/O jitter and the 2x growth made 5 of 6 runs
+ * (docs/performance.md, 330 MiB file -> file): at 8 ms, I/O jitter and the 2x growth made 5 of 6 runs
  * block >16 ms in some step (up to 47 ms); at 4 ms, 0 of 6 (max 11.6 ms) for ~5% of throughput.
  */
 export const TARGET_STEP_MS = 4;

@@ -10,7 +10,7 @@ import { processLocking } from "../vfs/process-locks.js";
 import type { Vfs, VfsFile } from "../vfs/types.js";
 import { HostBridge } from "./host.js";
 
-/** Which locks an instance takes, and why (see README "Locking"). */
+/** Which locks an instance takes, and why (docs/runtimes.md). */
 export interface LockingInfo {
   locking: Locking;
   /** e.g. "OFD locks through node:ffi", or why only the in-process table is used. */

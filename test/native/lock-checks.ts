@@ -1,4 +1,4 @@
-// The real-lock checks (issue 11): native sqlite3 processes, processes of ours and connections of
+// The real-lock checks: native sqlite3 processes, processes of ours and connections of
 // this process on the same files at once, in rollback-journal and WAL mode, with real file locks
 // ("os" locking). Runtime-neutral (node:assert, node:child_process), so the uvu suite
 // (test/native-locks.test.ts: Node 26, Bun) and the Deno runner (test/deno/run.ts with
