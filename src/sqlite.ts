@@ -2,7 +2,8 @@
 // operations (backup(), verify()). It holds a Runtime (src/runtime/) and adds nothing of its own.
 import type { BackupOptions, BackupResult } from "./ops/options.js";
 import { Backup } from "./handles/backup.js";
-import { Database, type OpenOptions } from "./handles/database.js";
+import { Database, deserializeDatabase, type DeserializeOptions, type OpenOptions } from "./handles/database.js";
+import { DEFAULT_BUSY_TIMEOUT_MS } from "./core/options.js";
 import { backup } from "./ops/backup.js";
 import { restoreFromStream, type ByteChunks, type RestoreFromStreamOptions } from "./ops/stream/from-stream.js";
 import { backupToStream, type BackupToStreamOptions } from "./ops/stream/to-stream.js";
@@ -44,8 +45,19 @@ export class Sqlite {
     return this.runtime.host.vfses.map((v) => v.name);
   }
 
+  /** Opens a database file (or ":memory:", or a file: URI); see OpenOptions and docs/database.md. */
   open(filename: string, options?: OpenOptions): Database {
-    return new Database(this.runtime, filename, options);
+    if (options === null || (options !== undefined && typeof options !== "object")) return new Database(this.runtime, filename, options); // its TypeError
+    return new Database(this.runtime, filename, { ...options, busyTimeoutMs: options?.busyTimeoutMs === undefined ? DEFAULT_BUSY_TIMEOUT_MS : options.busyTimeoutMs });
+  }
+
+  /**
+   * A new in-memory Database whose content is the database file image `data` (a file the user
+   * picked, serialize()'s output, sql.js's export()). The bytes are copied: later changes to
+   * either side do not reach the other. SQLITE_NOTADB when the bytes are not a database.
+   */
+  deserialize(data: Uint8Array | ArrayBuffer | ArrayBufferView, options?: DeserializeOptions): Database {
+    return deserializeDatabase(this.runtime, data, options);
   }
 
   /** sqlite3_backup_init(D, N, S, M): destination first, as in C. */

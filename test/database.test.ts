@@ -154,7 +154,7 @@ files("a hot journal left by a killed native sqlite3 is rolled back on open", as
 files("file: URIs, read-only opens, and locking between connections", () => {
   const dir = tmpDir();
   const path = join(dir, "u.db");
-  using rw = sqlite.open(`file:${path}?cache=private`);
+  using rw = sqlite.open(`file:${path}?cache=private`, { busyTimeoutMs: 0 });
   rw.exec("CREATE TABLE t(x); INSERT INTO t VALUES (1)");
   using ro = sqlite.open(`file:${path}?mode=ro`);
   assert.equal(ro.all("SELECT x FROM t"), [{ x: 1 }]);

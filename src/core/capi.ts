@@ -19,13 +19,20 @@ export interface CApi extends HeapExports {
   sqlite3_file_control(db: Ptr, zSchema: Ptr, op: number, pArg: Ptr): number;
   sqlite3_serialize(db: Ptr, zSchema: Ptr, piSize: Ptr, flags: number): Ptr;
   sqlite3_deserialize(db: Ptr, zSchema: Ptr, pData: Ptr, szDb: bigint, szBuf: bigint, flags: number): number;
+  sqlite3_busy_timeout(db: Ptr, ms: number): number;
+  sqlite3_get_autocommit(db: Ptr): number;
 
   sqlite3_prepare_v3(db: Ptr, zSql: Ptr, nByte: number, flags: number, ppStmt: Ptr, pzTail: Ptr): number;
   sqlite3_step(stmt: Ptr): number;
   sqlite3_finalize(stmt: Ptr): number;
+  sqlite3_reset(stmt: Ptr): number;
+  sqlite3_clear_bindings(stmt: Ptr): number;
+  sqlite3_stmt_readonly(stmt: Ptr): number;
+  sqlite3_stmt_status(stmt: Ptr, op: number, resetFlg: number): number;
   sqlite3_bind_parameter_count(stmt: Ptr): number;
   sqlite3_bind_parameter_name(stmt: Ptr, i: number): Ptr;
   sqlite3_bind_null(stmt: Ptr, i: number): number;
+  sqlite3_bind_int(stmt: Ptr, i: number, v: number): number;
   sqlite3_bind_int64(stmt: Ptr, i: number, v: bigint): number;
   sqlite3_bind_double(stmt: Ptr, i: number, v: number): number;
   sqlite3_bind_text(stmt: Ptr, i: number, p: Ptr, n: number, destructor: number): number;

@@ -1,15 +1,16 @@
-// A connection. It owns its handle and the backups that use it: close() finishes them first,
-// so no C pointer outlives what it points to.
-import { SQLITE_TRANSIENT } from "../core/capi.js";
+// A connection. It owns its handle, its prepared statements and the backups that use it:
+// close() finalizes and finishes them first, so no C pointer outlives what it points to.
 import {
-  SQLITE_BLOB, SQLITE_DONE, SQLITE_ERROR, SQLITE_FLOAT, SQLITE_INTEGER, SQLITE_NULL, SQLITE_OK,
-  SQLITE_OPEN_CREATE, SQLITE_OPEN_EXRESCODE, SQLITE_OPEN_READONLY, SQLITE_OPEN_READWRITE,
-  SQLITE_OPEN_URI, SQLITE_ROW, SQLITE_TEXT,
+  SQLITE_DESERIALIZE_FREEONCLOSE, SQLITE_DESERIALIZE_READONLY, SQLITE_DESERIALIZE_RESIZEABLE, SQLITE_DONE,
+  SQLITE_ERROR, SQLITE_OK, SQLITE_OPEN_CREATE, SQLITE_OPEN_EXRESCODE, SQLITE_OPEN_READONLY,
+  SQLITE_OPEN_READWRITE, SQLITE_OPEN_URI, SQLITE_ROW,
 } from "../core/constants.js";
 import { SqliteError } from "../core/errors.js";
-import type { Scope } from "../core/heap.js";
 import { checkKeys } from "../core/options.js";
 import type { Runtime } from "../runtime/runtime.js";
+import { finalizeStmtState, Statement, type BindParams, type Row, type RunResult, type StmtState } from "./statement.js";
+
+export type { BindParams, Row, RunResult } from "./statement.js";
 
 export interface OpenOptions {
   /** Open read-only. Default false. */
@@ -18,11 +19,34 @@ export interface OpenOptions {
   create?: boolean;
   /** VFS name; default: the runtime's default VFS (Node/Deno: "node-fs"). */
   vfs?: string;
+  /**
+   * How long a statement waits for another connection's lock before it fails with SQLITE_BUSY
+   * (sqlite3_busy_timeout). Default 5000 through sqlite.open(); 0 fails at once. The wait blocks
+   * the thread, and only locks another process can release are waited for: see docs/database.md.
+   */
+  busyTimeoutMs?: number;
 }
 /** The keys of OpenOptions: any other key is a TypeError. */
-export const OPEN_OPTION_KEYS = ["readonly", "create", "vfs"] as const;
-export type BindParams = readonly unknown[] | Record<string, unknown>;
-export type Row = Record<string, null | number | bigint | string | Uint8Array>;
+export const OPEN_OPTION_KEYS = ["readonly", "create", "vfs", "busyTimeoutMs"] as const;
+
+/** A transaction function made by db.transaction(fn); the variants choose how it begins. */
+export interface Transaction<F extends (...args: never[]) => unknown> {
+  /** Runs fn inside BEGIN … COMMIT (a SAVEPOINT when a transaction is open), rolled back if it throws. */
+  (...args: Parameters<F>): ReturnType<F>;
+  /** The same, with BEGIN DEFERRED. */
+  deferred(...args: Parameters<F>): ReturnType<F>;
+  /** The same, with BEGIN IMMEDIATE: the write lock is taken at once. */
+  immediate(...args: Parameters<F>): ReturnType<F>;
+  /** The same, with BEGIN EXCLUSIVE. */
+  exclusive(...args: Parameters<F>): ReturnType<F>;
+}
+
+/** Options of sqlite.deserialize(). */
+export interface DeserializeOptions {
+  /** A read-only database: writes fail with SQLITE_READONLY. Default false. */
+  readonly?: boolean;
+}
+const DESERIALIZE_KEYS = ["readonly"] as const;
 
 /** A backup's C handle and what it depends on; shared with Backup and the finalizers. */
 export interface BackupState {
@@ -39,6 +63,10 @@ export interface BackupState {
 export interface DbState {
   ptr: number;
   readonly backups: Set<BackupState>;
+  readonly statements: Set<StmtState>;
+  /** How many running operations turned the busy handler off, and the timeout they turn back on. */
+  busySuspended: number;
+  busySaved: number;
 }
 
 /** sqlite3_backup_finish on the raw state, once; caches the last counters. Returns its rc. */
@@ -57,6 +85,7 @@ export function finishBackupState(rt: Runtime, s: BackupState, by: string): numb
 
 function closeDbState(rt: Runtime, s: DbState): void {
   for (const b of [...s.backups]) finishBackupState(rt, b, "its database was closed");
+  for (const st of [...s.statements]) finalizeStmtState(rt, st, "its database was closed");
   rt.capi.sqlite3_close_v2(s.ptr);
   s.ptr = 0;
 }
@@ -66,17 +95,23 @@ const finalizer = new FinalizationRegistry<{ rt: Runtime; state: DbState }>(({ r
   if (state.ptr) closeDbState(rt, state);
 });
 
-const MAX_INT64 = (1n << 63n) - 1n;
+const SAVEPOINT = '"\t_sbw_tx"'; // a name no application picks by accident
 
 export class Database implements Disposable {
   readonly filename: string;
   /** @internal The instance this connection lives in. */ readonly runtime: Runtime;
   #state: DbState | null;
+  /** BEGIN, COMMIT, … of transaction(), prepared once. */
+  readonly #control = new Map<string, Statement>();
 
-  /** @internal Use sqlite.open(). */
+  /** @internal Use sqlite.open(). No busy timeout unless options.busyTimeoutMs says so. */
   constructor(rt: Runtime, filename: string, options: OpenOptions = {}) {
     if (typeof filename !== "string") throw new TypeError("filename must be a string");
     checkKeys(options, OPEN_OPTION_KEYS, "open");
+    const { busyTimeoutMs = 0 } = options;
+    if (typeof busyTimeoutMs !== "number" || !(busyTimeoutMs >= 0)) {
+      throw new TypeError(`open: busyTimeoutMs must be a number >= 0 (Infinity: no limit), got ${String(busyTimeoutMs)}`);
+    }
     this.runtime = rt;
     this.filename = filename;
     const { capi, heap } = rt;
@@ -97,7 +132,8 @@ export class Database implements Disposable {
       }
       return db;
     });
-    this.#state = { ptr, backups: new Set() };
+    if (busyTimeoutMs > 0) capi.sqlite3_busy_timeout(ptr, busyMs(busyTimeoutMs));
+    this.#state = { ptr, backups: new Set(), statements: new Set(), busySuspended: 0, busySaved: 0 };
     finalizer.register(this, { rt, state: this.#state }, this);
   }
 
@@ -138,36 +174,78 @@ export class Database implements Disposable {
     });
   }
 
+  /**
+   * How long a statement waits for a lock another process holds (PRAGMA busy_timeout); setting it
+   * calls sqlite3_busy_timeout. See OpenOptions.busyTimeoutMs.
+   */
+  get busyTimeoutMs(): number {
+    const s = this.state;
+    return s.busySuspended > 0 ? s.busySaved : this.busyTimeoutMsRaw();
+  }
+  set busyTimeoutMs(ms: number) {
+    if (typeof ms !== "number" || !(ms >= 0)) throw new TypeError(`busyTimeoutMs must be a number >= 0 (Infinity: no limit), got ${String(ms)}`);
+    const s = this.state;
+    if (s.busySuspended > 0) s.busySaved = busyMs(ms);
+    else this.runtime.capi.sqlite3_busy_timeout(s.ptr, busyMs(ms));
+  }
+
+  /** True inside BEGIN … COMMIT (sqlite3_get_autocommit() is 0). */
+  get inTransaction(): boolean {
+    return this.runtime.capi.sqlite3_get_autocommit(this.state.ptr) === 0;
+  }
+
+  /** Compiles one statement for many runs; see Statement. Finalize it (or `using`) when done. */
+  prepare<T = Row>(sql: string): Statement<T> {
+    return new Statement<T>(this, sql);
+  }
+
   /** Runs one statement; returns the changes it made and the last inserted rowid. */
-  run(sql: string, params?: BindParams): { changes: number; lastInsertRowid: number | bigint } {
-    return this.#statement(sql, params, (stmt, db) => {
-      const { capi } = this.runtime;
-      let rc;
-      while ((rc = capi.sqlite3_step(stmt)) === SQLITE_ROW);
-      if (rc !== SQLITE_DONE) throw this.runtime.errorFromDb(db);
-      return { changes: Number(capi.sqlite3_changes64(db)), lastInsertRowid: toJsInteger(capi.sqlite3_last_insert_rowid(db)) };
-    });
+  run(sql: string, params?: BindParams): RunResult {
+    const stmt = new Statement(this, sql, false);
+    try {
+      return stmt.run(params);
+    } finally {
+      stmt.finalize();
+    }
   }
 
   /** The first row as an object, or undefined. */
   get<T = Row>(sql: string, params?: BindParams): T | undefined {
-    return this.#statement(sql, params, (stmt, db) => {
-      const rc = this.runtime.capi.sqlite3_step(stmt);
-      if (rc === SQLITE_ROW) return this.#row(stmt, this.#columns(stmt)) as T;
-      if (rc !== SQLITE_DONE) throw this.runtime.errorFromDb(db);
-      return undefined;
-    });
+    const stmt = new Statement<T>(this, sql, false);
+    try {
+      return stmt.get(params);
+    } finally {
+      stmt.finalize();
+    }
   }
 
   /** All rows as objects. */
   all<T = Row>(sql: string, params?: BindParams): T[] {
-    return this.#statement(sql, params, (stmt, db) => {
-      const rows: T[] = [];
-      const columns = this.#columns(stmt);
-      let rc;
-      while ((rc = this.runtime.capi.sqlite3_step(stmt)) === SQLITE_ROW) rows.push(this.#row(stmt, columns) as T);
-      if (rc !== SQLITE_DONE) throw this.runtime.errorFromDb(db);
-      return rows;
+    const stmt = new Statement<T>(this, sql, false);
+    try {
+      return stmt.all(params);
+    } finally {
+      stmt.finalize();
+    }
+  }
+
+  /**
+   * Wraps fn in a transaction: calling the result runs BEGIN, fn, COMMIT, and ROLLBACK instead
+   * of COMMIT when fn throws (the error is rethrown). Called inside another transaction it uses
+   * a SAVEPOINT, so an inner failure undoes only its own part. fn must be synchronous.
+   */
+  transaction<F extends (...args: never[]) => unknown>(fn: F): Transaction<F> {
+    if (typeof fn !== "function") throw new TypeError("transaction() needs a function");
+    const make = (begin: string) => {
+      const db = this;
+      return function (this: unknown, ...args: Parameters<F>): ReturnType<F> {
+        return db.#transact(begin, fn, this, args) as ReturnType<F>;
+      };
+    };
+    return Object.assign(make("BEGIN"), {
+      deferred: make("BEGIN DEFERRED"),
+      immediate: make("BEGIN IMMEDIATE"),
+      exclusive: make("BEGIN EXCLUSIVE"),
     });
   }
 
@@ -211,124 +289,106 @@ export class Database implements Disposable {
     }
   }
 
+  /** @internal PRAGMA busy_timeout as it is now. */
+  busyTimeoutMsRaw(): number {
+    return this.get<{ timeout: number }>("PRAGMA busy_timeout")!.timeout;
+  }
+
+  #transact(begin: string, fn: (...args: never[]) => unknown, self: unknown, args: unknown[]): unknown {
+    const nested = this.inTransaction;
+    const commit = nested ? `RELEASE ${SAVEPOINT}` : "COMMIT";
+    this.#controlStatement(nested ? `SAVEPOINT ${SAVEPOINT}` : begin).run();
+    try {
+      const result = fn.apply(self, args as never[]);
+      if (typeof (result as PromiseLike<unknown> | null)?.then === "function") {
+        throw new TypeError("a transaction function must not return a promise: the transaction would stay open across await");
+      }
+      this.#controlStatement(commit).run();
+      return result;
+    } catch (e) {
+      if (this.isOpen && this.inTransaction) {
+        this.#controlStatement(nested ? `ROLLBACK TO ${SAVEPOINT}` : "ROLLBACK").run();
+        if (nested) this.#controlStatement(commit).run();
+      }
+      throw e;
+    }
+  }
+
+  #controlStatement(sql: string): Statement {
+    let stmt = this.#control.get(sql);
+    if (!stmt?.isAlive) this.#control.set(sql, (stmt = new Statement(this, sql)));
+    return stmt;
+  }
+
   #begin(): number {
     const db = this.state.ptr;
     this.runtime.enter();
     return db;
   }
-
-  #statement<T>(sql: string, params: BindParams | undefined, fn: (stmt: number, db: number) => T): T {
-    if (typeof sql !== "string") throw new TypeError("sql must be a string");
-    const { capi, heap } = this.runtime;
-    const db = this.#begin();
-    return heap.scoped((s) => {
-      const [pSql, n] = s.cstring(sql);
-      const ppStmt = s.out();
-      const pzTail = s.out();
-      if (capi.sqlite3_prepare_v3(db, pSql, n, 0, ppStmt, pzTail) !== SQLITE_OK) throw this.runtime.errorFromDb(db);
-      const stmt = heap.i32(ppStmt);
-      if (!stmt) throw new RangeError("the SQL string contains no statement");
-      try {
-        this.#rejectSecondStatement(db, heap.i32(pzTail), pSql + n, s);
-        this.#bind(stmt, params, s);
-        return fn(stmt, db);
-      } finally {
-        capi.sqlite3_finalize(stmt);
-      }
-    });
-  }
-
-  #rejectSecondStatement(db: number, tail: number, end: number, s: Scope): void {
-    if (tail >= end) return;
-    const { capi, heap } = this.runtime;
-    const ppStmt = s.out();
-    const pzTail = s.out();
-    const rc = capi.sqlite3_prepare_v3(db, tail, end - tail, 0, ppStmt, pzTail);
-    const next = heap.i32(ppStmt);
-    capi.sqlite3_finalize(next);
-    if (rc !== SQLITE_OK || next) {
-      throw new RangeError("the SQL string contains more than one statement; use exec() for scripts");
-    }
-  }
-
-  #bind(stmt: number, params: BindParams | undefined, s: Scope): void {
-    const { capi, heap } = this.runtime;
-    const count = capi.sqlite3_bind_parameter_count(stmt);
-    if (params === undefined || params === null) {
-      if (count > 0) throw new RangeError(`the statement has ${count} parameter(s) but none were given`);
-      return;
-    }
-    if (Array.isArray(params)) {
-      if (params.length !== count) throw new RangeError(`the statement has ${count} parameter(s), ${params.length} given`);
-      for (let i = 1; i <= count; i++) this.#bindValue(stmt, i, params[i - 1], s);
-      return;
-    }
-    if (typeof params !== "object" || ArrayBuffer.isView(params)) {
-      throw new TypeError("params must be an array (for ?) or a plain object (for :name, @name, $name, ?NNN)");
-    }
-    const named = params as Record<string, unknown>;
-    for (let i = 1; i <= count; i++) {
-      const name = heap.cstring(capi.sqlite3_bind_parameter_name(stmt, i));
-      if (!name) throw new RangeError(`parameter ${i} is a bare "?": pass an array`);
-      const key = name.slice(1);
-      if (!Object.hasOwn(named, key)) throw new RangeError(`missing named parameter "${key}"`);
-      this.#bindValue(stmt, i, named[key], s);
-    }
-  }
-
-  #bindValue(stmt: number, i: number, v: unknown, s: Scope): void {
-    const c = this.runtime.capi;
-    let rc: number;
-    if (v === null || v === undefined) rc = c.sqlite3_bind_null(stmt, i);
-    else if (typeof v === "number") {
-      rc = Number.isSafeInteger(v) ? c.sqlite3_bind_int64(stmt, i, BigInt(v)) : c.sqlite3_bind_double(stmt, i, v);
-    } else if (typeof v === "bigint") {
-      if (v > MAX_INT64 || v < -MAX_INT64 - 1n) throw new RangeError(`parameter ${i}: ${v} does not fit in 64 bits`);
-      rc = c.sqlite3_bind_int64(stmt, i, v);
-    } else if (typeof v === "string") {
-      const [p, n] = s.text(v);
-      rc = c.sqlite3_bind_text(stmt, i, p, n, SQLITE_TRANSIENT);
-    } else if (typeof v === "boolean") rc = c.sqlite3_bind_int64(stmt, i, v ? 1n : 0n);
-    else if (v instanceof ArrayBuffer || ArrayBuffer.isView(v)) {
-      const bytes = v instanceof ArrayBuffer ? new Uint8Array(v) : new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
-      rc = c.sqlite3_bind_blob(stmt, i, s.bytes(bytes), bytes.byteLength, SQLITE_TRANSIENT);
-    } else throw new TypeError(`parameter ${i}: cannot bind a value of type ${typeof v}`);
-    if (rc !== SQLITE_OK) throw this.runtime.errorFromDb(this.state.ptr);
-  }
-
-  #columns(stmt: number): string[] {
-    const { capi, heap } = this.runtime;
-    const n = capi.sqlite3_column_count(stmt);
-    return Array.from({ length: n }, (_, i) => heap.cstring(capi.sqlite3_column_name(stmt, i)) ?? `column${i}`);
-  }
-
-  #row(stmt: number, columns: string[]): Row {
-    const { capi, heap } = this.runtime;
-    const row: Row = {};
-    for (let i = 0; i < columns.length; i++) {
-      let v: Row[string];
-      switch (capi.sqlite3_column_type(stmt, i)) {
-        case SQLITE_INTEGER: v = toJsInteger(capi.sqlite3_column_int64(stmt, i)); break;
-        case SQLITE_FLOAT: v = capi.sqlite3_column_double(stmt, i); break;
-        case SQLITE_TEXT: {
-          const p = capi.sqlite3_column_text(stmt, i);
-          v = heap.utf8(p, capi.sqlite3_column_bytes(stmt, i));
-          break;
-        }
-        case SQLITE_BLOB: {
-          const p = capi.sqlite3_column_blob(stmt, i);
-          v = heap.u8.slice(p, p + capi.sqlite3_column_bytes(stmt, i)); // a copy, never a heap view
-          break;
-        }
-        case SQLITE_NULL:
-        default: v = null;
-      }
-      row[columns[i]!] = v;
-    }
-    return row;
-  }
 }
 
-function toJsInteger(v: bigint): number | bigint {
-  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+/** A busy timeout as sqlite3_busy_timeout takes it: whole ms in an int (Infinity: ~24 days). */
+function busyMs(ms: number): number {
+  return Math.min(Math.ceil(ms), 0x7fffffff);
+}
+
+/**
+ * @internal Turns off the busy handlers of these connections for an operation that retries
+ * BUSY itself, asynchronously (backup()): a handler would block the thread for up to its timeout
+ * inside one step. Returns the function that turns them back on (nested calls count).
+ */
+export function suspendBusyTimeouts(rt: Runtime, dbs: readonly (Database | string)[]): () => void {
+  const states: DbState[] = [];
+  for (const db of dbs) {
+    if (!(db instanceof Database) || !db.isOpen) continue;
+    const s = db.state;
+    if (s.busySuspended++ === 0) {
+      s.busySaved = db.busyTimeoutMsRaw();
+      if (s.busySaved > 0) rt.capi.sqlite3_busy_timeout(s.ptr, 0);
+    }
+    states.push(s);
+  }
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    for (const s of states) {
+      if (--s.busySuspended === 0 && s.ptr && s.busySaved > 0) rt.capi.sqlite3_busy_timeout(s.ptr, s.busySaved);
+    }
+  };
+}
+
+/**
+ * A new in-memory Database holding the database file image `data` (sqlite3_deserialize on a
+ * copy that SQLite owns and frees). A WAL image is read as a rollback-journal one (an in-memory
+ * database has no WAL). SQLITE_NOTADB when the bytes are not a database.
+ */
+export function deserializeDatabase(rt: Runtime, data: Uint8Array | ArrayBuffer | ArrayBufferView, options: DeserializeOptions = {}): Database {
+  checkKeys(options, DESERIALIZE_KEYS, "deserialize");
+  let bytes: Uint8Array;
+  if (data instanceof ArrayBuffer) bytes = new Uint8Array(data);
+  else if (ArrayBuffer.isView(data)) bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  else throw new TypeError("deserialize: data must be a Uint8Array, an ArrayBuffer or another ArrayBufferView");
+  const { capi, heap } = rt;
+  const db = new Database(rt, ":memory:");
+  try {
+    const size = bytes.byteLength;
+    const flags = SQLITE_DESERIALIZE_FREEONCLOSE | (options.readonly ? SQLITE_DESERIALIZE_READONLY : SQLITE_DESERIALIZE_RESIZEABLE);
+    rt.enter();
+    const rc = heap.scoped((s) => {
+      const zMain = s.cstring("main")[0];
+      const image = heap.alloc(size);
+      const u8 = heap.u8;
+      u8.set(bytes, image);
+      if (size >= 20 && u8[image + 18] === 2 && u8[image + 19] === 2) u8[image + 18] = u8[image + 19] = 1;
+      // SQLite owns the image from here, and frees it even when this fails.
+      return capi.sqlite3_deserialize(db.state.ptr, zMain, image, BigInt(size), BigInt(size), flags);
+    });
+    if (rc !== SQLITE_OK) throw rt.errorFromCall(rc, db.state.ptr);
+    db.get("SELECT count(*) FROM sqlite_schema"); // SQLITE_NOTADB for bytes that are no database
+    return db;
+  } catch (e) {
+    db.close();
+    throw e;
+  }
 }

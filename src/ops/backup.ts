@@ -6,7 +6,7 @@
 import { SQLITE_ACCESS_READ, SQLITE_ERROR, SQLITE_OK, SQLITE_READONLY_ROLLBACK } from "../core/constants.js";
 import { SqliteError } from "../core/errors.js";
 import { Backup } from "../handles/backup.js";
-import { Database } from "../handles/database.js";
+import { Database, suspendBusyTimeouts } from "../handles/database.js";
 import type { Runtime } from "../runtime/runtime.js";
 import { incrementalBackup } from "./incremental.js";
 import { checkOptions, type BackupOptions, type BackupResult } from "./options.js";
@@ -26,7 +26,10 @@ export async function backup(rt: Runtime, source: Database, dest: Database | str
   const unlock = destFile === null ? () => {} : await lockDestination(destFile, options);
   removeStaleScratch(rt, dest, destName); // what killed copies left beside it (scratch.ts)
   let guard: SourceGuard | null = null;
+  let resumeBusy = () => {};
   try {
+    // BUSY is retried below without blocking the thread, up to options.busyTimeoutMs.
+    resumeBusy = suspendBusyTimeouts(rt, [source, dest]);
     guard = sourceGuard(rt, source, options);
     // Over an existing database of the same page size: write only the pages that differ (into a
     // new or empty file: the fresh copy).
@@ -40,6 +43,7 @@ export async function backup(rt: Runtime, source: Database, dest: Database | str
     throw explained(e, rt, source, sourceName);
   } finally {
     guard?.close();
+    resumeBusy();
     unlock();
   }
 }
