@@ -1,0 +1,143 @@
+// Prepared statements: 100,000 inserts in one transaction through prepare(), ours against
+// better-sqlite3 (native) and the official wasm build (@sqlite.org/sqlite-wasm, oo1 API). Each
+// measurement runs in a fresh process under Node 22 (better-sqlite3 13 needs it); the peers
+// alternate within each round and the order rotates every round. Prints the numbers only.
+//
+//   node bench/statements.mjs [--rounds N] [--rows N]     (needs `npm run build` and `npm install` in bench/)
+//
+// One process: three transactions, each into a new table with its own statement; "first" is
+// the first one (a cold JIT), "warm" the faster of the other two.
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const args = process.argv.slice(2);
+const option = (name, fallback) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : fallback;
+};
+const ROWS = Number(option("--rows", 100_000));
+const INSERT = "INSERT INTO t%(name, score, n) VALUES (?, ?, ?)";
+const CREATE = "CREATE TABLE t%(id INTEGER PRIMARY KEY, name TEXT, score REAL, n INTEGER)";
+
+/** One peer in this process: the three transactions' wall-clock and CPU times in ms. */
+async function measure(peer, target) {
+  const file = target === "file" ? join(mkdtempSync(join(tmpdir(), "sbw-stmt-")), "bench.db") : ":memory:";
+  const times = [];
+  const cpu = [];
+  let c0 = null;
+  let t0 = 0;
+  const start = () => {
+    c0 = process.cpuUsage();
+    t0 = performance.now();
+  };
+  const stop = () => {
+    times.push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1000);
+  };
+  try {
+    if (peer === "ours") {
+      const { loadSqlite } = await import("../dist/index.js");
+      const sqlite = await loadSqlite();
+      const db = sqlite.open(file);
+      for (let k = 0; k < 3; k++) {
+        db.exec(CREATE.replace("%", k));
+        const stmt = db.prepare(INSERT.replace("%", k));
+        const insertAll = db.transaction(() => {
+          for (let i = 0; i < ROWS; i++) stmt.run([`name ${i}`, i * 0.25, i]);
+        });
+        start();
+        insertAll();
+        stop();
+        stmt.finalize();
+      }
+      db.close();
+    } else if (peer === "better-sqlite3") {
+      const Database = createRequire(import.meta.url)("better-sqlite3");
+      const db = new Database(file);
+      for (let k = 0; k < 3; k++) {
+        db.exec(CREATE.replace("%", k));
+        const stmt = db.prepare(INSERT.replace("%", k));
+        const insertAll = db.transaction(() => {
+          for (let i = 0; i < ROWS; i++) stmt.run(`name ${i}`, i * 0.25, i);
+        });
+        start();
+        insertAll();
+        stop();
+      }
+      db.close();
+    } else if (peer === "official") {
+      if (target !== "memory") throw new Error("the official build has no file VFS in Node");
+      const { default: init } = await import("@sqlite.org/sqlite-wasm");
+      const sqlite3 = await init();
+      const db = new sqlite3.oo1.DB(":memory:");
+      for (let k = 0; k < 3; k++) {
+        db.exec(CREATE.replace("%", k));
+        const stmt = db.prepare(INSERT.replace("%", k));
+        start();
+        db.transaction(() => {
+          for (let i = 0; i < ROWS; i++) stmt.bind([`name ${i}`, i * 0.25, i]).stepReset();
+        });
+        stop();
+        stmt.finalize();
+      }
+      db.close();
+    } else throw new Error(`unknown peer ${peer}`);
+  } finally {
+    if (file !== ":memory:") rmSync(dirname(file), { recursive: true, force: true });
+  }
+  return { times, cpu };
+}
+
+if (args[0] === "--case") {
+  process.stdout.write(`${JSON.stringify(await measure(args[1], args[2]))}\n`);
+  process.exit(0);
+}
+
+const node22 = join(here, "..", "test", "runtimes", "node_modules", "node22", "bin", "node");
+if (!existsSync(node22)) throw new Error(`${node22} missing: run scripts/setup.sh test`);
+if (!existsSync(join(here, "node_modules", "better-sqlite3"))) throw new Error("bench/node_modules missing: run `npm install` in bench/");
+if (!existsSync(join(here, "..", "dist", "index.js"))) throw new Error("dist/ missing: run `npm run build`");
+
+const rounds = Number(option("--rounds", 5));
+const plan = [
+  { target: "memory", peers: ["ours", "better-sqlite3", "official"] },
+  { target: "file", peers: ["ours", "better-sqlite3"] },
+];
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const version = (pkg) => createRequire(import.meta.url)(`${pkg}/package.json`).version;
+console.log(`${ROWS.toLocaleString("en")} inserts in one transaction, ${rounds} rounds, Node ${execFileSync(node22, ["-p", "process.versions.node"], { encoding: "utf8" }).trim()}; ` +
+  `better-sqlite3 ${version("better-sqlite3")}, @sqlite.org/sqlite-wasm ${version("@sqlite.org/sqlite-wasm")}`);
+for (const { target, peers } of plan) {
+  const runs = Object.fromEntries(peers.map((p) => [p, { first: [], warm: [], firstCpu: [], warmCpu: [] }]));
+  for (let r = 0; r < rounds; r++) {
+    for (let j = 0; j < peers.length; j++) {
+      const peer = peers[(r + j) % peers.length];
+      const out = execFileSync(node22, [fileURLToPath(import.meta.url), "--case", peer, target, "--rows", String(ROWS)], { cwd: here, encoding: "utf8" });
+      const { times, cpu } = JSON.parse(out.trim().split("\n").filter((l) => l.startsWith("{")).at(-1));
+      const w = times[1] <= times[2] ? 1 : 2;
+      runs[peer].first.push(times[0]);
+      runs[peer].warm.push(times[w]);
+      runs[peer].firstCpu.push(cpu[0]);
+      runs[peer].warmCpu.push(Math.min(cpu[1], cpu[2]));
+    }
+  }
+  const base = Object.fromEntries(Object.keys(runs.ours).map((k) => [k, median(runs["better-sqlite3"][k])]));
+  console.log(`\n${target === "memory" ? ":memory:" : "a file (rollback journal, synchronous=FULL)"}: median ms (÷ better-sqlite3)`);
+  console.log(`  ${"peer".padEnd(15)}${"warm CPU".padStart(17)}${"warm wall".padStart(17)}${"first CPU".padStart(17)}${"first wall".padStart(17)}`);
+  for (const p of peers) {
+    const cell = (k) => {
+      const v = median(runs[p][k]);
+      return `${v.toFixed(0)} (${(v / base[k]).toFixed(2)}×)`.padStart(17);
+    };
+    console.log(`  ${p.padEnd(15)}${cell("warmCpu")}${cell("warm")}${cell("firstCpu")}${cell("first")}`);
+  }
+}
