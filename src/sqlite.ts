@@ -56,7 +56,7 @@ export class Sqlite {
    * picked, serialize()'s output, sql.js's export()). The bytes are copied: later changes to
    * either side do not reach the other. SQLITE_NOTADB when the bytes are not a database.
    */
-  deserialize(data: Uint8Array | ArrayBuffer | ArrayBufferView, options?: DeserializeOptions): Database {
+  deserialize(data: ArrayBufferLike | ArrayBufferView, options?: DeserializeOptions): Database {
     return deserializeDatabase(this.runtime, data, options);
   }
 

@@ -624,9 +624,13 @@ image("an image the native sqlite3 wrote reads back in full; writes go to the co
   }
 });
 
-image("readonly: true refuses writes; an ArrayBuffer and other views are accepted", () => {
+image("readonly: true refuses writes; ArrayBuffers, SharedArrayBuffers and other views are accepted", () => {
   const bytes = nativeImage(false);
   using ro = sqlite.deserialize(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength), { readonly: true });
+  const shared = new SharedArrayBuffer(bytes.byteLength);
+  new Uint8Array(shared).set(bytes);
+  using fromShared = sqlite.deserialize(shared);
+  assert.is(fromShared.get("SELECT count(*) n FROM t")!.n, 3000);
   assert.is(ro.get("SELECT count(*) n FROM t")!.n, 3000);
   assert.throws(() => ro.run("DELETE FROM t"), (e: unknown) => e instanceof SqliteError && e.code === 8);
   const padded = new Uint8Array(bytes.byteLength + 10);

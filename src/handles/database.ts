@@ -363,10 +363,10 @@ export function suspendBusyTimeouts(rt: Runtime, dbs: readonly (Database | strin
  * copy that SQLite owns and frees). A WAL image is read as a rollback-journal one (an in-memory
  * database has no WAL). SQLITE_NOTADB when the bytes are not a database.
  */
-export function deserializeDatabase(rt: Runtime, data: Uint8Array | ArrayBuffer | ArrayBufferView, options: DeserializeOptions = {}): Database {
+export function deserializeDatabase(rt: Runtime, data: ArrayBufferLike | ArrayBufferView, options: DeserializeOptions = {}): Database {
   checkKeys(options, DESERIALIZE_KEYS, "deserialize");
   let bytes: Uint8Array;
-  if (data instanceof ArrayBuffer) bytes = new Uint8Array(data);
+  if (data instanceof ArrayBuffer || (typeof SharedArrayBuffer === "function" && data instanceof SharedArrayBuffer)) bytes = new Uint8Array(data);
   else if (ArrayBuffer.isView(data)) bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   else throw new TypeError("deserialize: data must be a Uint8Array, an ArrayBuffer or another ArrayBufferView");
   const { capi, heap } = rt;

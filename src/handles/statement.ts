@@ -28,7 +28,7 @@ export interface StmtState {
   scratchSize: number;
 }
 
-/** sqlite3_finalize on the raw state, once. */
+/** @internal sqlite3_finalize on the raw state, once. */
 export function finalizeStmtState(rt: Runtime, s: StmtState, by: string): void {
   if (s.finalizedBy !== null) return;
   rt.capi.sqlite3_finalize(s.ptr);
@@ -52,7 +52,7 @@ const encoder = new TextEncoder();
 const MAX_INT64 = (1n << 63n) - 1n;
 const MIN_INT64 = -(1n << 63n);
 
-/** A 64-bit integer as a number when it is exact, else as a bigint. */
+/** @internal A 64-bit integer as a number when it is exact, else as a bigint. */
 export function toJsInteger(v: bigint): number | bigint {
   const n = Number(v); // exact for every safe integer; no unsafe one rounds to a safe number
   return Number.isSafeInteger(n) ? n : v;
