@@ -1,10 +1,10 @@
-// The pacing rules both backup loops share (src/ops/step-loop.ts Pacing), driven with made-up
+// The pacing rules both backup loops share (src/ops/driver.ts Pacing), driven with made-up
 // step durations: no clock decides anything here but the BUSY timeout, given as 0 or 1 hour.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { SQLITE_BUSY, SqliteError } from "../src/index.js";
 import { rejects } from "./helpers.js";
-import { Pacing, MAX_PAGES, MIN_PAGES, RESTARTS_BEFORE_ONE_STEP, TARGET_STEP_MS } from "../src/ops/step-loop.js";
+import { Pacing, MAX_PAGES, MIN_PAGES, RESTARTS_BEFORE_ONE_STEP, TARGET_STEP_MS } from "../src/ops/driver.js";
 
 const busyError = (ms: number) => new SqliteError(`busy for ${ms} ms`, SQLITE_BUSY);
 

@@ -1,6 +1,6 @@
 // backup(): the everyday call. Over an existing database of the same page size it writes only
 // the changed pages, and into a new or empty file every page straight into it (incremental.ts);
-// otherwise sqlite3_backup_step, driven by step-loop.ts, straight into the destination, or, for a
+// otherwise sqlite3_backup_step (step-loop.ts, a route of driver.ts), straight into the destination, or, for a
 // file source that another process may write while this runtime has no real file locks, into a
 // scratch copy renamed in once the source guard found it consistent (source-guard.ts, scratch.ts).
 import { SQLITE_ACCESS_READ, SQLITE_ERROR, SQLITE_OK, SQLITE_READONLY_ROLLBACK } from "../core/constants.js";
@@ -14,7 +14,8 @@ import { lockDestination } from "./dest-lock.js";
 import { rollBackAfterFailure } from "./recover.js";
 import { plainPath, removeCreated, removeStaleScratch, Scratch } from "./scratch.js";
 import { hotJournalError, SourceGuard } from "./source-guard.js";
-import { busyDelays, stepLoop } from "./step-loop.js";
+import { busyDelays } from "./driver.js";
+import { stepLoop } from "./step-loop.js";
 
 export async function backup(rt: Runtime, source: Database, dest: Database | string, options: BackupOptions = {}): Promise<BackupResult> {
   checkOptions(options);

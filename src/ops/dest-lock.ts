@@ -8,7 +8,7 @@ import type * as NodeFs from "node:fs";
 import { SQLITE_BUSY, SQLITE_CANTOPEN } from "../core/constants.js";
 import { SqliteError } from "../core/errors.js";
 import { DEFAULT_BUSY_TIMEOUT_MS } from "../core/options.js";
-import { sleep } from "./step-loop.js";
+import { sleep } from "./driver.js";
 
 interface NodeProcess {
   pid: number;

@@ -2,9 +2,9 @@
 // compare every page and write only the differing ones, in one write transaction on the
 // destination (wasm/pagediff.c does the compare and the writes); into an empty one, write every
 // page straight into the file (the fresh copy). The result is byte-for-byte what a full backup
-// over the same destination gives. The loop is paced by backup()'s rules (step-loop.ts Pacing:
-// chunks sized to ~TARGET_STEP_MS, yields between them, BUSY retried up to busyTimeoutMs, restarts
-// bounded); abort and every failure roll back.
+// over the same destination gives. The compare is a route of the driver (driver.ts: chunks sized
+// to ~TARGET_STEP_MS, yields between them, BUSY retried up to busyTimeoutMs, the source guard,
+// restarts bounded); abort and every failure roll back.
 import {
   SQLITE_ACCESS_READ, SQLITE_BUSY, SQLITE_DONE, SQLITE_ERROR, SQLITE_LOCKED, SQLITE_OK, SQLITE_READONLY_ROLLBACK,
 } from "../core/constants.js";
@@ -15,10 +15,11 @@ import type { Runtime } from "../runtime/runtime.js";
 import type { BackupOptions, BackupResult } from "./options.js";
 import { rollBackAfterFailure } from "./recover.js";
 import { plainPath, removeCreated } from "./scratch.js";
-import type { SourceGuard, Stamp } from "./source-guard.js";
-import { busyDelays, lockedTooLong, Pacing } from "./step-loop.js";
+import { busyDelays, drive, Pacing, type Outcome, type Route } from "./driver.js";
+import type { SourceGuard } from "./source-guard.js";
 
 // wasm/pagediff.c's extra results and info selectors.
+/** A connection of this process is inside a write transaction on the source: try again later. */
 const WAIT = -1;
 const RESTART = -2;
 const INFO_PAGES = 0;
@@ -94,8 +95,9 @@ export async function incrementalBackup(rt: Runtime, source: Database, sourceNam
     // backupInit() checks what the full copy would (distinct connections, destination not in use,
     // known schemas) with the same errors. Never stepped, it holds no lock and copies nothing.
     validated = new Backup(rt, destDb, destName, source, sourceName);
-    const result = await compareAndWrite(rt, source, sourceName, destDb, destName, guard, options, mode === "auto");
-    if (typeof result === "string") return decline(result);
+    const result = await compareAndWrite(rt, source, sourceName, destDb, destName, guard, options, mode === "auto")
+      .catch((e) => (e instanceof Declined ? e : Promise.reject(e)));
+    if (result instanceof Declined) return decline(result.reason);
     done = true;
     return result;
   } finally {
@@ -106,205 +108,174 @@ export async function incrementalBackup(rt: Runtime, source: Database, sourceNam
   }
 }
 
-/** The compare loop; a string says why the destination does not qualify. */
+/** Why a destination does not qualify for the compare (a full copy serves it instead). */
+export class Declined extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+  }
+}
+
+/** The compare as a route of the driver (driver.ts). Throws Declined when the destination does not qualify. */
 async function compareAndWrite(rt: Runtime, source: Database, sourceName: string, dest: Database, destName: string,
-  guard: SourceGuard | null, options: BackupOptions, auto: boolean): Promise<BackupResult | string> {
-  const { onProgress, signal } = options;
+  guard: SourceGuard | null, options: BackupOptions, auto: boolean): Promise<BackupResult> {
+  const { signal } = options;
   const { capi, heap } = rt;
   const start = performance.now();
   const pacing = new Pacing(options, busyDelays(rt.locking, guard));
-  /** Another process is mid-commit on the source: its journal is live, or SQLite would not roll that back (read-only). */
-  const writerMidCommit = (before: Stamp | null, error: unknown) => {
-    const readOnlyRollback = guard !== null && error instanceof SqliteError && error.extendedCode === SQLITE_READONLY_ROLLBACK;
-    if (readOnlyRollback && before?.hot) throw guard.hotJournal();
-    return (before?.writerActive === true && !before.hot) || readOnlyRollback;
+  let p = 0;
+  let begun = false;
+  const info = (op: number) => capi.sbw_pagediff_info(p, op) >>> 0;
+  /** Before every call into the compare: not aborted, both databases still open. */
+  const ready = () => {
+    signal?.throwIfAborted();
+    if (!source.isOpen || !dest.isOpen) throw new Error("the backup is finished (its database was closed)");
+    rt.enter();
   };
-  /** The error once BUSY has lasted busyTimeoutMs, on the source (by another process's writer, or not) or the destination. */
-  const tooLong = (on: "writer" | "source" | "destination") => (ms: number) => on === "writer"
-    ? guard!.gaveUp(ms, "stayed inside a write transaction on")
-    : lockedTooLong(`the ${on} ${rt.filename((on === "source" ? source : dest).state.ptr, on === "source" ? sourceName : destName) || "(in memory)"}`, ms);
-  /** The compare's handle, or the error of the connection it failed on (source: onSource). */
-  const open = () => heap.scoped((s) => {
+  /** What failed, on the connection it happened on (before any rollback resets it); `onSource` from `errDest`. */
+  const failed = (rc: number, onSource: boolean): Outcome => {
+    const db = onSource ? source : dest;
+    if (!db.isOpen) return { kind: "failed", error: new Error("the backup is finished (its database was closed)"), onSource };
+    const error = rt.errorFromCall(rc, db.state.ptr);
+    if (error.code === SQLITE_BUSY || error.code === SQLITE_LOCKED) {
+      // A writer keeps the source's read lock out (a rollback-journal source is read a chunk at a
+      // time, see wasm/pagediff.c), or the destination is in use.
+      if (!onSource && !begun && error.code === SQLITE_BUSY) {
+        // BEGIN EXCLUSIVE cannot hold PENDING between tries, so readers polling the destination
+        // could keep it out forever; with "auto" the full copy (which can) takes over.
+        if (auto && p !== 0) throw new Declined("the destination is in use by another connection");
+      }
+      if (p !== 0 && !begun) capi.sbw_pagediff_rewind(p); // nothing held while it waits
+      return { kind: "busy", on: onSource ? "source" : "destination", code: error.code };
+    }
+    if (p !== 0 && !begun && onSource && error.extendedCode === SQLITE_READONLY_ROLLBACK) capi.sbw_pagediff_rewind(p);
+    return { kind: "failed", error, onSource };
+  };
+  /** Prepares the compare's statements (they read the source's schema); its handle, or what failed. */
+  const open = (): Outcome => heap.scoped((s) => {
     const pp = s.out();
     const pErrDest = s.out();
-    rt.enter();
+    ready();
     const rc = capi.sbw_pagediff_open(source.state.ptr, s.cstring(sourceName)[0], dest.state.ptr, s.cstring(destName)[0], pp, pErrDest);
-    if (rc === SQLITE_OK) return { p: heap.i32(pp) };
-    const onSource = heap.i32(pErrDest) === 0;
-    return { error: rt.errorFromCall(rc, (onSource ? source : dest).state.ptr), onSource };
+    if (rc !== SQLITE_OK) return failed(rc, heap.i32(pErrDest) === 0);
+    p = heap.i32(pp);
+    // "auto" over an empty destination: the fresh copy, no compare (wasm/pagediff.c fresh_qualifies()).
+    if (auto) capi.sbw_pagediff_fresh(p, 1);
+    return { kind: "began" };
   });
-  let p = 0;
-  while (p === 0) {
-    // Preparing the scans reads the source's schema: a writer may hold it (wait, as for the
-    // compare's reads below), and without real locks another process's commit can tear that read.
-    const before = guard?.stamp() ?? null;
-    const t0 = performance.now();
-    const r = open();
-    if (r.p !== undefined) p = r.p;
-    else if (r.onSource && writerMidCommit(before, r.error)) await pacing.busy(t0, tooLong("writer"));
-    else if (r.error.code === SQLITE_BUSY || r.error.code === SQLITE_LOCKED) await pacing.busy(t0, tooLong(r.onSource ? "source" : "destination"));
-    else if (r.onSource && guard?.tornRead(r.error, before!)) {
-      pacing.changing(t0, (ms) => guard.gaveUp(ms, "kept writing"));
-      pacing.restarted();
-    } else throw r.error;
-  }
-  const info = (op: number) => capi.sbw_pagediff_info(p, op) >>> 0;
-  // "auto" over an empty destination: the fresh copy, no compare (wasm/pagediff.c fresh_qualifies()).
-  if (auto) capi.sbw_pagediff_fresh(p, 1);
-  // An error of the last call, from the connection it happened on (before any rollback resets it).
-  const failure = (rc: number) => {
-    const db = info(INFO_ERR_DEST) ? dest : source;
-    return db.isOpen ? rt.errorFromCall(rc, db.state.ptr) : new Error("the backup is finished (its database was closed)");
-  };
+  const destVfs = rt.vfsOf(dest.state.ptr, destName);
+  const destPath = destVfs?.prefetch ? rt.filename(dest.state.ptr, destName) : "";
+  // The compare reads the destination (not the fresh copy) through blocks fetched ahead.
+  const fetching = () => begun && destPath !== "" && info(INFO_FRESH) === 0;
+  // A destination file that can read off this thread (NodeFsVfs): the pages after this chunk (up
+  // to twice its size: the next chunk may be larger) are read in the thread pool while this
+  // thread compares, so both files are read at once (reading them was most of the time). One
+  // read at a time; the finally below waits for it before the close frees its buffer.
+  const readAsync = rt.fileOf(dest.state.ptr, destName)?.readAsync;
   let ahead: Promise<void> | null = null;
-  try {
-    let steps = 0;
-    let begun = false;
-    // The source guard (another process writing a file source): the stamp this pass began from.
-    let startStamp: Stamp | null = null;
-    const destVfs = rt.vfsOf(dest.state.ptr, destName);
-    const destPath = destVfs?.prefetch ? rt.filename(dest.state.ptr, destName) : "";
-    /** Lets the destination's VFS fetch what the next chunk reads: whole windows of pages from
-     *  the one holding the next page (begun at most a window earlier) to a window past the chunk. */
-    const prefetch = (n: number) => {
-      const size = info(INFO_PAGE_SIZE);
-      const next = info(INFO_NEXT);
-      const win = info(INFO_WINDOW_PAGES);
-      return destVfs!.prefetch!(destPath, Math.max(0, next - win) * size, n < 0 ? Infinity : (next - 1 + n + win) * size);
-    };
-    // A destination file that can read off this thread (NodeFsVfs): the pages after this chunk (up
-    // to twice its size: the next chunk may be larger) are read in the thread pool while this
-    // thread compares, so both files are read at once (reading them was most of the time). One
-    // read at a time; the finally below waits for it before the close frees its buffer.
-    const destFile = rt.fileOf(dest.state.ptr, destName);
-    const readAsync = destFile?.readAsync;
-    const readAhead = (n: number): Promise<void> | null => {
-      const ptr = readAsync && n > 0 ? capi.sbw_pagediff_ahead(p, info(INFO_NEXT) + n, 2 * n) : 0;
-      if (ptr === 0) return null;
-      const size = info(INFO_PAGE_SIZE);
-      const memory = rt.heap.u8;
-      // The claim made room in the heap for what the chunk compared meanwhile allocates, so the
-      // memory does not grow (and, in an engine that moves a growing memory, move) under the
-      // read. If it grew anyway, the view detached and the read may have stopped short: it is
-      // dropped (wasm/pagediff.c then reads those pages itself).
-      return readAsync!(memory.subarray(ptr, ptr + info(INFO_AHEAD_PAGES) * size), (info(INFO_AHEAD_FIRST) - 1) * size)
-        .then((bytes) => capi.sbw_pagediff_ahead_done(p, rt.heap.u8 === memory ? bytes : -1), () => capi.sbw_pagediff_ahead_done(p, -1));
-    };
-    /** Before every call into the compare: not aborted, both databases still open. */
-    const ready = () => {
-      signal?.throwIfAborted();
-      if (!source.isOpen || !dest.isOpen) throw new Error("the backup is finished (its database was closed)");
-      rt.enter();
-    };
-    // The pages written so far wait in the destination's cache: they go to its file here, after
-    // its journal (which must be durable before them) was written back off the thread, so that
-    // what syncs them runs off the thread too. Else a spill inside a chunk, or the COMMIT, syncs
-    // on it: at 1% of 330 MiB changed the COMMIT blocked the event loop for 24-34 ms, at 10%
-    // 64-91 ms, and spills 18-22 ms (bench/event-loop.mjs over the previous backup).
-    let flushedAt = 0;
-    const flush = async () => {
-      await destVfs!.writeBack!();
-      ready();
-      const rc = capi.sbw_pagediff_flush(p);
-      if (rc !== SQLITE_OK) throw failure(rc);
-      flushedAt = info(INFO_WRITTEN);
-    };
-    for (;;) {
+  const readAhead = (n: number): Promise<void> | null => {
+    const ptr = readAsync && n > 0 ? capi.sbw_pagediff_ahead(p, info(INFO_NEXT) + n, 2 * n) : 0;
+    if (ptr === 0) return null;
+    const size = info(INFO_PAGE_SIZE);
+    const memory = rt.heap.u8;
+    // The claim made room in the heap for what the chunk compared meanwhile allocates, so the
+    // memory does not grow (and, in an engine that moves a growing memory, move) under the
+    // read. If it grew anyway, the view detached and the read may have stopped short: it is
+    // dropped (wasm/pagediff.c then reads those pages itself).
+    return readAsync!(memory.subarray(ptr, ptr + info(INFO_AHEAD_PAGES) * size), (info(INFO_AHEAD_FIRST) - 1) * size)
+      .then((bytes) => capi.sbw_pagediff_ahead_done(p, rt.heap.u8 === memory ? bytes : -1), () => capi.sbw_pagediff_ahead_done(p, -1));
+  };
+  // The pages written so far wait in the destination's cache: they go to its file here, after
+  // its journal (which must be durable before them) was written back off the thread, so that
+  // what syncs them runs off the thread too. Else a spill inside a chunk, or the COMMIT, syncs
+  // on it: at 1% of 330 MiB changed the COMMIT blocked the event loop for 24-34 ms, at 10%
+  // 64-91 ms, and spills 18-22 ms (bench/event-loop.mjs over the previous backup).
+  let flushedAt = 0;
+  const flush = async () => {
+    await destVfs!.writeBack!();
+    ready();
+    const rc = capi.sbw_pagediff_flush(p);
+    if (rc !== SQLITE_OK) throw rt.errorFromCall(rc, (info(INFO_ERR_DEST) ? dest : source).state.ptr);
+    flushedAt = info(INFO_WRITTEN);
+  };
+  const route: Route = {
+    cap: () => (fetching() ? PREFETCH_CHUNK_BYTES / info(INFO_PAGE_SIZE) : undefined),
+    async prepare(n) {
       if (ahead) await ahead;
       ahead = null;
-      // The compare reads the destination (not the fresh copy) through blocks fetched ahead.
-      const fetching = begun && destPath !== "" && info(INFO_FRESH) === 0;
-      const n = pacing.size(fetching ? PREFETCH_CHUNK_BYTES / info(INFO_PAGE_SIZE) : undefined);
-      if (fetching) await prefetch(n);
+      // Lets the destination's VFS fetch what the next chunk reads: whole windows of pages from
+      // the one holding the next page (begun at most a window earlier) to a window past the chunk.
+      if (fetching()) {
+        const size = info(INFO_PAGE_SIZE);
+        const next = info(INFO_NEXT);
+        const win = info(INFO_WINDOW_PAGES);
+        await destVfs!.prefetch!(destPath, Math.max(0, next - win) * size, n < 0 ? Infinity : (next - 1 + n + win) * size);
+      }
+    },
+    step(n) {
+      if (p === 0) return open();
       ready();
-      const before = guard?.stamp() ?? null;
-      const t0 = performance.now();
-      let rc: number;
-      if (before?.writerActive && !before.hot) rc = WAIT; // another process is mid-transaction: do not read under it
-      else if (!begun) {
-        guard?.refreshWalIndex();
-        rc = capi.sbw_pagediff_begin(p);
-        if (rc === SQLITE_OK) {
-          const reason = info(INFO_REASON);
-          if (reason !== 0) return REASONS[reason] ?? `reason ${reason}`;
-          begun = true;
-          startStamp = before;
-          continue;
+      if (!begun) {
+        const rc = capi.sbw_pagediff_begin(p);
+        if (rc === WAIT) {
+          capi.sbw_pagediff_rewind(p); // nothing held while it waits
+          return { kind: "busy", on: "source" };
         }
-      } else {
-        ahead = readAhead(n);
-        rc = capi.sbw_pagediff_step(p, n);
-        steps++;
+        if (rc !== SQLITE_OK) return failed(rc, info(INFO_ERR_DEST) === 0);
+        const reason = info(INFO_REASON);
+        if (reason !== 0) throw new Declined(REASONS[reason] ?? `reason ${reason}`);
+        begun = true;
+        return { kind: "began" };
       }
-      const dt = performance.now() - t0;
-      // A failure, as the connection it happened on reports it (before anything resets it).
-      const error = rc > 0 && rc !== SQLITE_DONE ? failure(rc) : null;
-      const onSource = error !== null && info(INFO_ERR_DEST) === 0;
-      const code = error instanceof SqliteError ? error.code : 0;
-      // BEGIN EXCLUSIVE found the destination locked.
-      const lockedOut = error !== null && !onSource && !begun && code === SQLITE_BUSY;
-      // A writer keeps the source's read lock out (a rollback-journal source is read a chunk at a
-      // time, see wasm/pagediff.c), or, without real locks, another process is mid-commit.
-      const writerBusy = (before?.writerActive === true && !before.hot) || (onSource && writerMidCommit(before, error));
-      const sourceBusy = writerBusy || (onSource && (code === SQLITE_BUSY || code === SQLITE_LOCKED));
-      // A destination in use: BEGIN EXCLUSIVE cannot hold PENDING between tries, so readers
-      // polling it could keep it out forever; the full copy (which can) takes over.
-      if (lockedOut && auto) return "the destination is in use by another connection";
-      if (rc === WAIT || lockedOut || sourceBusy) {
-        if (!begun) {
-          steps++; // a retried attempt counts as a step, as in stepLoop (a chunk counted already)
-          capi.sbw_pagediff_rewind(p); // nothing held while it waits: begin() may have opened the destination's transaction
-        }
-        await pacing.busy(t0, tooLong(writerBusy ? "writer" : lockedOut ? "destination" : "source"));
-        continue;
-      }
-      // Without real locks, pages another process was rewriting can read as corrupt: copy again.
-      const torn = onSource && guard !== null && guard.tornRead(error, startStamp ?? before!);
-      if (error !== null && !torn) throw error;
-      pacing.through();
-      // Another process wrote the source during this pass: what was read may be torn.
-      const otherWriter = torn || (startStamp !== null && rc !== RESTART && guard!.changedSince(startStamp));
-      if (rc === RESTART || otherWriter) {
-        if (otherWriter) {
-          pacing.changing(t0, (ms) => guard!.gaveUp(ms, "kept writing"));
-        }
-        capi.sbw_pagediff_rewind(p); // a fresh snapshot; the destination's writes so far are rolled back
-        flushedAt = 0;
-        begun = false;
-        pacing.restarted();
-        continue;
-      }
-      await destVfs?.settle?.(); // a VFS that hands writes on (the browser relay) keeps up
-      if (rc === SQLITE_DONE) break;
-      // The fresh copy writes its pages straight into the file (and the write-behind syncs them).
-      if (destVfs?.writeBack && info(INFO_FRESH) === 0 && (info(INFO_WRITTEN) - flushedAt) * info(INFO_PAGE_SIZE) >= FLUSH_BYTES) await flush();
+      ahead = readAhead(n);
+      const rc = capi.sbw_pagediff_step(p, n);
+      if (rc === RESTART) return { kind: "restart" };
+      if (rc === WAIT) return { kind: "busy", on: "source" }; // a connection of ours is writing the source
+      if (rc !== SQLITE_OK && rc !== SQLITE_DONE) return failed(rc, info(INFO_ERR_DEST) === 0);
       const pageCount = info(INFO_PAGES);
-      pacing.adapt(dt);
+      if (rc === SQLITE_DONE) return { kind: "done", pageCount };
       // Page 1 is written last (wasm/pagediff.c), so it counts as remaining until the end: a step
       // of n pages moves the count by n, as the backup API's does.
-      await pacing.progress(pageCount - info(INFO_NEXT) + 2, pageCount);
-      await pacing.pause();
-    }
-    // Everything is compared and written: commit, after the VFS wrote back what it can off-thread
-    // (the pages flushed just before, too).
-    if (destVfs?.writeBack) {
+      return { kind: "copied", remaining: pageCount - info(INFO_NEXT) + 2, pageCount };
+    },
+    rewind() {
+      if (p === 0) return;
+      capi.sbw_pagediff_rewind(p); // a fresh snapshot; the destination's writes so far are rolled back
+      flushedAt = 0;
+      begun = false;
+    },
+    async settle() {
+      await destVfs?.settle?.(); // a VFS that hands writes on (the browser relay) keeps up
+      // The fresh copy writes its pages straight into the file (and the write-behind syncs them).
+      if (destVfs?.writeBack && info(INFO_FRESH) === 0 && (info(INFO_WRITTEN) - flushedAt) * info(INFO_PAGE_SIZE) >= FLUSH_BYTES) await flush();
+    },
+    async commit() {
+      ready();
+      beforeCommit.get(dest)?.(p);
+      const rc = capi.sbw_pagediff_commit(p);
+      if (rc !== SQLITE_OK) throw rt.errorFromCall(rc, (info(INFO_ERR_DEST) ? dest : source).state.ptr);
+    },
+    lockedWhat: (on) => on === "destination"
+      ? `the destination ${rt.filename(dest.state.ptr, destName) || "(in memory)"}`
+      : `the source ${rt.filename(source.state.ptr, sourceName) || "(in memory)"}`,
+  };
+  // Everything compared and written: the commit comes after the VFS wrote back what it can
+  // off-thread (the pages flushed just before, too).
+  if (destVfs?.writeBack) {
+    route.writeBack = async () => {
       await flush();
-      await destVfs.writeBack();
-    }
-    ready();
-    beforeCommit.get(dest)?.(p);
-    const committed = capi.sbw_pagediff_commit(p);
-    if (committed !== SQLITE_OK) throw failure(committed);
-    const pageCount = info(INFO_PAGES);
-    await onProgress?.({ remaining: 0, pageCount });
+      await destVfs.writeBack!();
+    };
+  }
+  try {
+    const { pageCount, steps, restarts } = await drive(route, guard, pacing);
     // The fresh copy reports what a full copy does.
     const fresh = info(INFO_FRESH) !== 0;
     return {
-      pageCount, steps, restarts: pacing.restarts, elapsedMs: performance.now() - start,
+      pageCount, steps, restarts, elapsedMs: performance.now() - start,
       pagesWritten: fresh ? pageCount : info(INFO_WRITTEN), pagesCompared: info(INFO_COMPARED), incremental: !fresh,
     };
   } finally {
     await ahead; // its buffer is freed by the close (a read ahead never rejects)
-    capi.sbw_pagediff_close(p); // rolls the destination back unless committed; frees everything
+    if (p !== 0) capi.sbw_pagediff_close(p); // rolls the destination back unless committed; frees everything
   }
 }

@@ -52,7 +52,7 @@ export interface Stamp {
 /** A read-only source's hot journal: the error that names the cause and the remedy. */
 export function hotJournalError(path: string, detail?: string): SqliteError {
   return new SqliteError(`backup: the source ${path} has a hot journal (${path}-journal), left by a writer that did not finish; ` +
-    `rolling it back needs write access: open the source read-write once (or run the sqlite3 CLI on it), then back up again` +
+    `rolling it back needs write access: read from the source once through a read-write connection (or run the sqlite3 CLI on it), then back up again` +
     `${detail ? ` (${detail})` : ""}. The destination was not touched.`, SQLITE_READONLY_ROLLBACK);
 }
 

@@ -2,7 +2,7 @@
 // the copy, then the header values a backup carries, the schema, and every stored table row by
 // row. Content, not layout: a copy made by VACUUM INTO or .dump verifies as equal too.
 import { Database } from "../handles/database.js";
-import { yieldToEventLoop } from "./step-loop.js";
+import { yieldToEventLoop } from "./driver.js";
 
 export interface VerifyDifference {
   /** What differs: a header value, a schema object, or a table's rows. */
