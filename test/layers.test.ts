@@ -19,7 +19,7 @@ function layer(file: string): number {
     return n;
   }
   if (file === "sqlite.ts" || file === "exports.ts") return 6;
-  if (file === "index.ts" || file === "index.browser.ts" || file === "cli.ts") return 8;
+  if (/^index(\.[a-z]+)?\.ts$/.test(file) || file === "cli.ts") return 8;
   throw new Error(`src/${file} has no layer: add it to test/layers.test.ts and docs/architecture.md`);
 }
 

@@ -8,8 +8,10 @@ import {
 import { SqliteError } from "../core/errors.js";
 import { checkKeys } from "../core/options.js";
 import type { Runtime } from "../runtime/runtime.js";
-import { finalizeStmtState, Statement, type BindParams, type Row, type RunResult, type StmtState } from "./statement.js";
+import type { BackupState, DbState } from "./state.js";
+import { finalizeStmtState, Statement, type BindParams, type Row, type RunResult } from "./statement.js";
 
+export type { BackupState, DbState } from "./state.js";
 export type { BindParams, Row, RunResult } from "./statement.js";
 
 export interface OpenOptions {
@@ -47,27 +49,6 @@ export interface DeserializeOptions {
   readonly?: boolean;
 }
 const DESERIALIZE_KEYS = ["readonly"] as const;
-
-/** A backup's C handle and what it depends on; shared with Backup and the finalizers. */
-export interface BackupState {
-  ptr: number;
-  source: DbState;
-  dest: DbState;
-  error: SqliteError | null;
-  remaining: number;
-  pageCount: number;
-  done: boolean;
-  /** Why the handle is gone: set by finish(), by close() of either database, or by GC. */
-  finishedBy: string | null;
-}
-export interface DbState {
-  ptr: number;
-  readonly backups: Set<BackupState>;
-  readonly statements: Set<StmtState>;
-  /** How many running operations turned the busy handler off, and the timeout they turn back on. */
-  busySuspended: number;
-  busySaved: number;
-}
 
 /** sqlite3_backup_finish on the raw state, once; caches the last counters. Returns its rc. */
 export function finishBackupState(rt: Runtime, s: BackupState, by: string): number {
@@ -195,8 +176,8 @@ export class Database implements Disposable {
   }
 
   /** Compiles one statement for many runs; see Statement. Finalize it (or `using`) when done. */
-  prepare<T = Row>(sql: string): Statement<T> {
-    return new Statement<T>(this, sql);
+  prepare<T = Row>(sql: string): Statement<T, Database> {
+    return new Statement<T, Database>(this, sql);
   }
 
   /** Runs one statement; returns the changes it made and the last inserted rowid. */

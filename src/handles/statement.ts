@@ -6,7 +6,7 @@ import {
   SQLITE_BLOB, SQLITE_DONE, SQLITE_FLOAT, SQLITE_INTEGER, SQLITE_OK, SQLITE_PREPARE_PERSISTENT, SQLITE_ROW, SQLITE_TEXT,
 } from "../core/constants.js";
 import type { Runtime } from "../runtime/runtime.js";
-import type { Database, DbState } from "./database.js";
+import type { DbState, StmtState } from "./state.js";
 
 export type BindParams = readonly unknown[] | Record<string, unknown>;
 export type Row = Record<string, null | number | bigint | string | Uint8Array>;
@@ -15,17 +15,6 @@ export interface RunResult {
   changes: number;
   /** The connection's last inserted rowid (sqlite3_last_insert_rowid). */
   lastInsertRowid: number | bigint;
-}
-
-/** A statement's C handle, shared with its database (close() finalizes it) and the finalizer. */
-export interface StmtState {
-  ptr: number;
-  readonly db: DbState;
-  /** Why the handle is gone: set by finalize(), by close() of the database, or by GC. */
-  finalizedBy: string | null;
-  /** The heap buffer bound text and blobs pass through (0: none yet), and its size. */
-  scratch: number;
-  scratchSize: number;
 }
 
 /** @internal sqlite3_finalize on the raw state, once. */
@@ -58,9 +47,16 @@ export function toJsInteger(v: bigint): number | bigint {
   return Number.isSafeInteger(n) ? n : v;
 }
 
-export class Statement<T = Row> implements Disposable {
-  /** The connection the statement belongs to. */
-  readonly database: Database;
+/** What a statement needs of the connection it belongs to (a Database). */
+export interface Connection {
+  readonly runtime: Runtime;
+  readonly state: DbState;
+  readonly filename: string;
+}
+
+export class Statement<T = Row, D extends Connection = Connection> implements Disposable {
+  /** The connection the statement belongs to (db.prepare() types it as the Database). */
+  readonly database: D;
   /** The SQL text it was prepared from. */
   readonly source: string;
   /** True when it returns rows (a SELECT, a PRAGMA with a result, RETURNING, …). */
@@ -78,7 +74,7 @@ export class Statement<T = Row> implements Disposable {
   #iterating = false;
 
   /** @internal Use db.prepare(). `persistent`: kept for many runs (not a one-shot of db.run()). */
-  constructor(db: Database, sql: string, persistent = true) {
+  constructor(db: D, sql: string, persistent = true) {
     if (typeof sql !== "string") throw new TypeError("sql must be a string");
     const rt = db.runtime;
     const dbState = db.state;
