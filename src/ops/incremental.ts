@@ -9,6 +9,11 @@ import {
   SQLITE_ACCESS_READ, SQLITE_BUSY, SQLITE_DONE, SQLITE_ERROR, SQLITE_LOCKED, SQLITE_OK, SQLITE_READONLY_ROLLBACK,
 } from "../core/constants.js";
 import { SqliteError } from "../core/errors.js";
+import {
+  SBW_DEST_AUTOVACUUM, SBW_DEST_DEFENSIVE, SBW_DEST_READONLY, SBW_DEST_WAL, SBW_INFO_AHEAD_FIRST, SBW_INFO_AHEAD_PAGES,
+  SBW_INFO_COMPARED, SBW_INFO_ERR_DEST, SBW_INFO_FRESH, SBW_INFO_NEXT, SBW_INFO_PAGE_SIZE, SBW_INFO_PAGES, SBW_INFO_REASON,
+  SBW_INFO_WINDOW_PAGES, SBW_INFO_WRITTEN, SBW_NO_DEST_PAGES, SBW_NO_SOURCE_PAGES, SBW_PAGE_SIZE_DIFFERS, SBW_RESTART, SBW_WAIT,
+} from "../core/pagediff-constants.js";
 import { Backup } from "../handles/backup.js";
 import { Database } from "../handles/database.js";
 import type { Runtime } from "../runtime/runtime.js";
@@ -18,21 +23,6 @@ import { plainPath, removeCreated } from "./scratch.js";
 import { busyDelays, drive, Pacing, type Outcome, type Route } from "./driver.js";
 import type { SourceGuard } from "./source-guard.js";
 
-// wasm/pagediff.c's extra results and info selectors.
-/** A connection of this process is inside a write transaction on the source: try again later. */
-const WAIT = -1;
-const RESTART = -2;
-const INFO_PAGES = 0;
-const INFO_NEXT = 1;
-const INFO_WRITTEN = 2;
-const INFO_COMPARED = 3;
-const INFO_REASON = 4;
-const INFO_ERR_DEST = 5;
-const INFO_PAGE_SIZE = 6;
-const INFO_WINDOW_PAGES = 7;
-const INFO_FRESH = 8;
-const INFO_AHEAD_FIRST = 9;
-const INFO_AHEAD_PAGES = 10;
 /** Changed pages kept in the destination's cache before they go to its file between chunks (see flush()). */
 const FLUSH_BYTES = 8 << 20;
 /**
@@ -47,17 +37,16 @@ const PREFETCH_CHUNK_BYTES = 4 << 20;
  * compare's handle just before its commit, to read the pages written (sbw_pagediff_pgnos()).
  */
 export const beforeCommit = new WeakMap<Database, (p: number) => void>();
-const REASONS = [
-  "",
-  "the source is empty",
-  "the destination is empty",
-  "the page sizes differ",
-  "the destination's page 1 says WAL mode but its connection does not use a WAL (in memory, …)",
-  "the destination is in full auto-vacuum mode and the source has free pages",
-  "the destination connection is in defensive mode (SQLITE_DBCONFIG_DEFENSIVE)",
-  "the destination is read-only",
-];
-
+/** What each of wasm/pagediff.c's reasons means to a user. */
+const REASONS: Record<number, string> = {
+  [SBW_NO_SOURCE_PAGES]: "the source is empty",
+  [SBW_NO_DEST_PAGES]: "the destination is empty",
+  [SBW_PAGE_SIZE_DIFFERS]: "the page sizes differ",
+  [SBW_DEST_WAL]: "the destination's page 1 says WAL mode but its connection does not use a WAL (in memory, …)",
+  [SBW_DEST_AUTOVACUUM]: "the destination is in full auto-vacuum mode and the source has free pages",
+  [SBW_DEST_DEFENSIVE]: "the destination connection is in defensive mode (SQLITE_DBCONFIG_DEFENSIVE)",
+  [SBW_DEST_READONLY]: "the destination is read-only",
+};
 /**
  * Runs an incremental backup when `options.incremental` allows it and the destination qualifies.
  * Resolves null when the caller must make a full copy instead (incremental false, or "auto" and
@@ -165,7 +154,7 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
   const destVfs = rt.vfsOf(dest.state.ptr, destName);
   const destPath = destVfs?.prefetch ? rt.filename(dest.state.ptr, destName) : "";
   // The compare reads the destination (not the fresh copy) through blocks fetched ahead.
-  const fetching = () => begun && destPath !== "" && info(INFO_FRESH) === 0;
+  const fetching = () => begun && destPath !== "" && info(SBW_INFO_FRESH) === 0;
   // A destination file that can read off this thread (NodeFsVfs): the pages after this chunk (up
   // to twice its size: the next chunk may be larger) are read in the thread pool while this
   // thread compares, so both files are read at once (reading them was most of the time). One
@@ -173,15 +162,15 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
   const readAsync = rt.fileOf(dest.state.ptr, destName)?.readAsync;
   let ahead: Promise<void> | null = null;
   const readAhead = (n: number): Promise<void> | null => {
-    const ptr = readAsync && n > 0 ? capi.sbw_pagediff_ahead(p, info(INFO_NEXT) + n, 2 * n) : 0;
+    const ptr = readAsync && n > 0 ? capi.sbw_pagediff_ahead(p, info(SBW_INFO_NEXT) + n, 2 * n) : 0;
     if (ptr === 0) return null;
-    const size = info(INFO_PAGE_SIZE);
+    const size = info(SBW_INFO_PAGE_SIZE);
     const memory = rt.heap.u8;
     // The claim made room in the heap for what the chunk compared meanwhile allocates, so the
     // memory does not grow (and, in an engine that moves a growing memory, move) under the
     // read. If it grew anyway, the view detached and the read may have stopped short: it is
     // dropped (wasm/pagediff.c then reads those pages itself).
-    return readAsync!(memory.subarray(ptr, ptr + info(INFO_AHEAD_PAGES) * size), (info(INFO_AHEAD_FIRST) - 1) * size)
+    return readAsync!(memory.subarray(ptr, ptr + info(SBW_INFO_AHEAD_PAGES) * size), (info(SBW_INFO_AHEAD_FIRST) - 1) * size)
       .then((bytes) => capi.sbw_pagediff_ahead_done(p, rt.heap.u8 === memory ? bytes : -1), () => capi.sbw_pagediff_ahead_done(p, -1));
   };
   // The pages written so far wait in the destination's cache: they go to its file here, after
@@ -194,20 +183,20 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
     await destVfs!.writeBack!();
     ready();
     const rc = capi.sbw_pagediff_flush(p);
-    if (rc !== SQLITE_OK) throw rt.errorFromCall(rc, (info(INFO_ERR_DEST) ? dest : source).state.ptr);
-    flushedAt = info(INFO_WRITTEN);
+    if (rc !== SQLITE_OK) throw rt.errorFromCall(rc, (info(SBW_INFO_ERR_DEST) ? dest : source).state.ptr);
+    flushedAt = info(SBW_INFO_WRITTEN);
   };
   const route: Route = {
-    cap: () => (fetching() ? PREFETCH_CHUNK_BYTES / info(INFO_PAGE_SIZE) : undefined),
+    cap: () => (fetching() ? PREFETCH_CHUNK_BYTES / info(SBW_INFO_PAGE_SIZE) : undefined),
     async prepare(n) {
       if (ahead) await ahead;
       ahead = null;
       // Lets the destination's VFS fetch what the next chunk reads: whole windows of pages from
       // the one holding the next page (begun at most a window earlier) to a window past the chunk.
       if (fetching()) {
-        const size = info(INFO_PAGE_SIZE);
-        const next = info(INFO_NEXT);
-        const win = info(INFO_WINDOW_PAGES);
+        const size = info(SBW_INFO_PAGE_SIZE);
+        const next = info(SBW_INFO_NEXT);
+        const win = info(SBW_INFO_WINDOW_PAGES);
         await destVfs!.prefetch!(destPath, Math.max(0, next - win) * size, n < 0 ? Infinity : (next - 1 + n + win) * size);
       }
     },
@@ -216,26 +205,26 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
       ready();
       if (!begun) {
         const rc = capi.sbw_pagediff_begin(p);
-        if (rc === WAIT) {
+        if (rc === SBW_WAIT) {
           capi.sbw_pagediff_rewind(p); // nothing held while it waits
           return { kind: "busy", on: "source" };
         }
-        if (rc !== SQLITE_OK) return failed(rc, info(INFO_ERR_DEST) === 0);
-        const reason = info(INFO_REASON);
+        if (rc !== SQLITE_OK) return failed(rc, info(SBW_INFO_ERR_DEST) === 0);
+        const reason = info(SBW_INFO_REASON);
         if (reason !== 0) throw new Declined(REASONS[reason] ?? `reason ${reason}`);
         begun = true;
         return { kind: "began" };
       }
       ahead = readAhead(n);
       const rc = capi.sbw_pagediff_step(p, n);
-      if (rc === RESTART) return { kind: "restart" };
-      if (rc === WAIT) return { kind: "busy", on: "source" }; // a connection of ours is writing the source
-      if (rc !== SQLITE_OK && rc !== SQLITE_DONE) return failed(rc, info(INFO_ERR_DEST) === 0);
-      const pageCount = info(INFO_PAGES);
+      if (rc === SBW_RESTART) return { kind: "restart" };
+      if (rc === SBW_WAIT) return { kind: "busy", on: "source" }; // a connection of ours is writing the source
+      if (rc !== SQLITE_OK && rc !== SQLITE_DONE) return failed(rc, info(SBW_INFO_ERR_DEST) === 0);
+      const pageCount = info(SBW_INFO_PAGES);
       if (rc === SQLITE_DONE) return { kind: "done", pageCount };
       // Page 1 is written last (wasm/pagediff.c), so it counts as remaining until the end: a step
       // of n pages moves the count by n, as the backup API's does.
-      return { kind: "copied", remaining: pageCount - info(INFO_NEXT) + 2, pageCount };
+      return { kind: "copied", remaining: pageCount - info(SBW_INFO_NEXT) + 2, pageCount };
     },
     rewind() {
       if (p === 0) return;
@@ -246,13 +235,13 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
     async settle() {
       await destVfs?.settle?.(); // a VFS that hands writes on (the browser relay) keeps up
       // The fresh copy writes its pages straight into the file (and the write-behind syncs them).
-      if (destVfs?.writeBack && info(INFO_FRESH) === 0 && (info(INFO_WRITTEN) - flushedAt) * info(INFO_PAGE_SIZE) >= FLUSH_BYTES) await flush();
+      if (destVfs?.writeBack && info(SBW_INFO_FRESH) === 0 && (info(SBW_INFO_WRITTEN) - flushedAt) * info(SBW_INFO_PAGE_SIZE) >= FLUSH_BYTES) await flush();
     },
     async commit() {
       ready();
       beforeCommit.get(dest)?.(p);
       const rc = capi.sbw_pagediff_commit(p);
-      if (rc !== SQLITE_OK) throw rt.errorFromCall(rc, (info(INFO_ERR_DEST) ? dest : source).state.ptr);
+      if (rc !== SQLITE_OK) throw rt.errorFromCall(rc, (info(SBW_INFO_ERR_DEST) ? dest : source).state.ptr);
     },
     lockedWhat: (on) => on === "destination"
       ? `the destination ${rt.filename(dest.state.ptr, destName) || "(in memory)"}`
@@ -269,10 +258,10 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
   try {
     const { pageCount, steps, restarts } = await drive(route, guard, pacing);
     // The fresh copy reports what a full copy does.
-    const fresh = info(INFO_FRESH) !== 0;
+    const fresh = info(SBW_INFO_FRESH) !== 0;
     return {
       pageCount, steps, restarts, elapsedMs: performance.now() - start,
-      pagesWritten: fresh ? pageCount : info(INFO_WRITTEN), pagesCompared: info(INFO_COMPARED), incremental: !fresh,
+      pagesWritten: fresh ? pageCount : info(SBW_INFO_WRITTEN), pagesCompared: info(SBW_INFO_COMPARED), incremental: !fresh,
     };
   } finally {
     await ahead; // its buffer is freed by the close (a read ahead never rejects)
