@@ -8,7 +8,7 @@
 //                                  once and cached for the page and its workers
 //   dist/browser/inline.js         the same with sqlite3.wasm inlined by @rollup/plugin-wasm
 //                                  ("sqlite-backup-wasm/inline"): one file, for esbuild or no bundler
-//   dist/browser/writer-worker.js  the writer worker as a script an app can serve itself (a
+//   dist/browser/opfs-writer.js    the writer worker as a script an app can serve itself (a
 //                                  Content-Security-Policy without worker-src blob:)
 // No source maps: the package does not ship them.
 import wasm from "@rollup/plugin-wasm";
@@ -78,7 +78,7 @@ function writerScriptLiteral({ emit = false } = {}) {
       return `export function writerScript() { return ${JSON.stringify(script)}; }\n`;
     },
     async generateBundle() {
-      if (emit) this.emitFile({ type: "asset", fileName: "writer-worker.js", source: `${await writerScriptText()}\n` });
+      if (emit) this.emitFile({ type: "asset", fileName: "opfs-writer.js", source: `${await writerScriptText()}\n` });
     },
   };
 }

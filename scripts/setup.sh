@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the build and the tests need beyond Node and npm, where it is missing:
 #   scripts/setup.sh build   emcc (emscripten) for build.sh
-#   scripts/setup.sh test    also the native sqlite3 CLI, Chromium, and the pinned runtimes
+#   scripts/setup.sh test    also the native sqlite3 CLI, Chromium, Firefox ESR, and the pinned runtimes
 #                            of the test matrix (test/runtimes: Node 20/22/24/26, Bun)
 # As root with apt-get it installs Debian's packages itself; otherwise it names the one command
 # to run and fails. Does nothing when everything is there.
@@ -14,6 +14,7 @@ command -v emcc >/dev/null || need+=(emscripten)
 if [[ $what == test ]]; then
   command -v sqlite3 >/dev/null || need+=(sqlite3)
   command -v chromium >/dev/null || need+=(chromium)
+  command -v firefox-esr >/dev/null || need+=(firefox-esr)
 fi
 if ((${#need[@]})); then
   cmd="apt-get update && apt-get install -y --no-install-recommends ${need[*]}"

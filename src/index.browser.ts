@@ -1,3 +1,4 @@
+/// <reference lib="esnext.disposable" preserve="true" />
 // Entry point for browsers (window and workers): the same API as the Node entry, with an
 // in-memory VFS as the default for open(name), and OPFS on top:
 //   sqlite.openOpfs(path)               a Database on an OPFS file (dedicated workers)

@@ -2,21 +2,24 @@
 // `npm run build`) on 127.0.0.1 and prints the URL. PORT=0 picks a free port.
 import { createReadStream, statSync } from "node:fs";
 import { createServer } from "node:http";
-import { extname, join, normalize, sep } from "node:path";
+import { extname, join, normalize } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const repo = fileURLToPath(new URL("../..", import.meta.url));
 const PAGE = "/examples/opfs-demo/";
-/** Only what the page needs is served: the page's folder and the bundle. */
-const ROOTS = [PAGE, "/dist/browser/"];
-const TYPES = { ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".mjs": "text/javascript; charset=utf-8" };
+/** Only what the page needs is served: the page's folder, the bundle and the wasm it fetches. */
+const ROOTS = [PAGE, "/dist/browser/", "/wasm/sqlite3.wasm"];
+const TYPES = {
+  ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".mjs": "text/javascript; charset=utf-8",
+  ".wasm": "application/wasm",
+};
 
 const server = createServer((req, res) => {
   let path = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname);
   if (path === "/" || path === PAGE.slice(0, -1)) return void res.writeHead(302, { location: PAGE }).end();
   if (path.endsWith("/")) path += "index.html";
   const file = normalize(join(repo, path));
-  const allowed = ROOTS.some((r) => file.startsWith(normalize(join(repo, r)) + (r.endsWith("/") ? "" : sep)));
+  const allowed = ROOTS.some((r) => (r.endsWith("/") ? file.startsWith(normalize(join(repo, r))) : file === normalize(join(repo, r))));
   let size = -1;
   try {
     if (allowed && statSync(file).isFile()) size = statSync(file).size;

@@ -1,5 +1,7 @@
 // OPFS pieces that TypeScript's DOM lib does not declare (they live in the WebWorker lib), and
 // the path conventions and error text every OPFS module here shares (codes: core/errors.ts errorCode).
+import { SQLITE_CANTOPEN } from "../core/constants.js";
+import { SqliteError } from "../core/errors.js";
 
 export interface SyncAccessHandle {
   read(buffer: Uint8Array, options?: { at?: number }): number;
@@ -35,6 +37,36 @@ export async function opfsDirectory(dirs: readonly string[], create: boolean): P
   let dir = await navigator.storage.getDirectory();
   for (const d of dirs) dir = await dir.getDirectoryHandle(d, { create });
   return dir;
+}
+
+let probe: Promise<unknown> | undefined;
+
+/**
+ * Why this context has no OPFS, or null when it has one; asked once per realm. Private windows
+ * (Firefox, Safari) throw SecurityError from getDirectory(); insecure contexts have no
+ * navigator.storage.getDirectory at all.
+ */
+export function opfsUnavailable(): Promise<unknown> {
+  return (probe ??= (async () => {
+    const storage = (globalThis as { navigator?: { storage?: Partial<StorageManager> } }).navigator?.storage;
+    if (typeof storage?.getDirectory !== "function") {
+      return new Error("navigator.storage.getDirectory does not exist here (OPFS needs a secure context: https or localhost)");
+    }
+    try {
+      await storage.getDirectory();
+      return null;
+    } catch (e) {
+      return e ?? new Error("navigator.storage.getDirectory() failed");
+    }
+  })());
+}
+
+/** Rejects with one SqliteError (SQLITE_CANTOPEN) naming the cause when this context has no OPFS. */
+export async function requireOpfs(what: string): Promise<void> {
+  const why = await opfsUnavailable();
+  if (why === null) return;
+  throw new SqliteError(`${what}: OPFS is not available in this context: navigator.storage.getDirectory() failed with ${errorText(why)} ` +
+    "(private windows in Firefox and Safari have no OPFS; sqlite.opfsAvailable() tells beforehand)", SQLITE_CANTOPEN);
 }
 
 export function errorText(e: unknown): string {

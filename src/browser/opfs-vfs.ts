@@ -4,7 +4,10 @@
 // WAL); SQLite's synchronous calls then find them in a table.
 // The handle is exclusive per file across tabs and workers, so one shared handle per path serves
 // every connection of this worker, and the lock layer (applied by src/runtime/host.ts) orders
-// those connections.
+// those connections. Read-only handles ({ mode: "read-only" }) are shared across contexts where
+// the browser has them; where it ignores the mode (Firefox: every handle is exclusive), a
+// read-only open that finds the file's handle taken reads a snapshot of it (getFile() and
+// FileReaderSync) instead: under the file's shared Web Lock nobody writes it meanwhile.
 //
 // Deleting a journal truncates it to 0 bytes instead of removing it: the handle stays open for
 // the next transaction, and access(EXISTS) reports an empty file as absent (as os_unix.c does
@@ -35,6 +38,38 @@ export interface OpfsVfsOptions {
   writeBuffer?: number;
   /** Largest read-ahead on sequential reads (it starts at 64 KiB and doubles); 0 turns it off. Default 1 MiB. */
   readAhead?: number;
+}
+
+/** Whether this browser honours createSyncAccessHandle({ mode }) (Firefox ignores it: every handle is exclusive). */
+function syncHandleModes(): boolean {
+  const sah = (globalThis as { FileSystemSyncAccessHandle?: { prototype: object } }).FileSystemSyncAccessHandle;
+  return sah !== undefined && "mode" in sah.prototype;
+}
+
+/**
+ * A read-only stand-in for a sync access handle: reads of a File snapshot through FileReaderSync
+ * (dedicated workers have it). Valid while nobody writes the file: the caller holds its shared
+ * Web Lock.
+ */
+function snapshotHandle(file: File, path: string): SyncAccessHandle {
+  const reader = new (globalThis as unknown as { FileReaderSync: new () => { readAsArrayBuffer(blob: Blob): ArrayBuffer } }).FileReaderSync();
+  const refuse = (): never => {
+    throw new DOMException(`${path} is open read-only (a snapshot)`, "NoModificationAllowedError");
+  };
+  return {
+    read(buffer, options) {
+      const at = options?.at ?? 0;
+      if (at >= file.size) return 0;
+      const bytes = new Uint8Array(reader.readAsArrayBuffer(file.slice(at, at + buffer.length)));
+      buffer.set(bytes);
+      return bytes.length;
+    },
+    write: refuse,
+    truncate: refuse,
+    getSize: () => file.size,
+    flush() {},
+    close() {},
+  };
 }
 
 /** Rethrows an OPFS failure as the VfsError SQLite should see. */
@@ -282,6 +317,11 @@ export class OpfsVfs implements Vfs {
           break;
         } catch (e) {
           const code = errorCode(e, SQLITE_CANTOPEN);
+          // Another reader's exclusive handle, in a browser without read-only handles.
+          if (code === SQLITE_BUSY && readonly && !syncHandleModes()) {
+            sah = snapshotHandle(await fh.getFile(), full);
+            break;
+          }
           // Under the Web Lock, a handle still open elsewhere belongs to a context that let
           // go of the lock (a closed tab, a terminated worker) and is closing it, or to code
           // that does not take the lock: wait for it as long as for the lock.

@@ -10,7 +10,7 @@ import { incrementalBackup } from "../ops/incremental.js";
 import { checkOptions, checkPages, type BackupOptions, type BackupResult } from "../ops/options.js";
 import type { Runtime } from "../runtime/runtime.js";
 import type { MemoryVfs } from "../vfs/memory.js";
-import { errorText, opfsDirectory, splitOpfsPath } from "./dom.js";
+import { errorText, opfsDirectory, requireOpfs, splitOpfsPath } from "./dom.js";
 import type { OpfsVfs } from "./opfs-vfs.js";
 import type { InPlaceTarget, RelaySink, RelayVfs } from "./relay-vfs.js";
 import { lockOpfsFile } from "./web-locks.js";
@@ -25,8 +25,12 @@ const BATCH_BELOW = 64 << 10;
 /** Writes go into pooled buffers of a power-of-two size, at least 4 KiB. */
 const capacity = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(n, 4096)));
 
-let writerUrl: string | undefined;
+let blobUrl: string | undefined;
 let serial = 0;
+
+/** What a failure to start the writer from a blob: URL most likely means. */
+const CSP_HINT = " (a Content-Security-Policy whose worker-src does not allow blob: forbids the default writer: " +
+  "serve sqlite-backup-wasm/opfs-writer.js from your origin and pass its URL as loadSqlite({ writerWorkerUrl }))";
 
 /**
  * A writer worker that finished a copy cleanly waits here for the next one: starting a worker
@@ -34,20 +38,29 @@ let serial = 0;
  * terminated after IDLE_MS (or when another finishes while it waits).
  */
 const IDLE_MS = 10_000;
-let idle: { worker: Worker; timer: ReturnType<typeof setTimeout> } | null = null;
+let idle: { worker: Worker; url: string | undefined; timer: ReturnType<typeof setTimeout> } | null = null;
+const workerUrls = new WeakMap<Worker, string | undefined>();
 
-function takeWorker(): Worker {
-  if (idle) {
+/** A writer worker started from `url` (default: a blob: URL of the script in this bundle). */
+function takeWorker(url: string | undefined): Worker {
+  if (idle && idle.url === url) {
     const { worker, timer } = idle;
     clearTimeout(timer);
     idle = null;
     return worker;
   }
-  writerUrl ??= URL.createObjectURL(new Blob([writerScript()], { type: "text/javascript" }));
-  return new Worker(writerUrl, { name: "sqlite-backup-wasm opfs writer" });
+  let worker: Worker;
+  try {
+    worker = new Worker(url ?? (blobUrl ??= URL.createObjectURL(new Blob([writerScript()], { type: "text/javascript" }))), { name: "sqlite-backup-wasm opfs writer" });
+  } catch (e) {
+    throw new SqliteError(`backupToOpfs: cannot start the writer worker from ${url ?? "a blob: URL"}: ${errorText(e)}${url ? "" : CSP_HINT}`, SQLITE_CANTOPEN);
+  }
+  workerUrls.set(worker, url);
+  return worker;
 }
 
 function keepIdle(worker: Worker): void {
+  const url = workerUrls.get(worker);
   if (idle) {
     worker.terminate();
     return;
@@ -60,7 +73,7 @@ function keepIdle(worker: Worker): void {
     worker.terminate();
   };
   worker.onerror = drop; // one that fails while it waits is not handed out
-  idle = { worker, timer: setTimeout(drop, IDLE_MS) };
+  idle = { worker, url, timer: setTimeout(drop, IDLE_MS) };
 }
 
 /** The main-thread end of the writer worker (see writer-worker.ts). */
@@ -80,7 +93,7 @@ export class OpfsWriter implements RelaySink {
   #failed: SqliteError | null = null;
 
   /** `worker`: a writer worker, or what stands for one (tests). */
-  constructor(readonly path: string, worker: Worker = takeWorker()) {
+  constructor(readonly path: string, worker: Worker = takeWorker(undefined)) {
     this.#worker = worker;
     this.#worker.onmessage = (e: MessageEvent<WriterReply>) => {
       const p = this.#pending.get(e.data.id);
@@ -92,7 +105,8 @@ export class OpfsWriter implements RelaySink {
     };
     this.#worker.onerror = (e) => {
       e.preventDefault();
-      const err = new SqliteError(`OPFS copy to ${path}: the writer worker failed: ${e.message}`, SQLITE_IOERR);
+      const blob = workerUrls.has(this.#worker) && workerUrls.get(this.#worker) === undefined;
+      const err = new SqliteError(`OPFS copy to ${path}: the writer worker failed: ${e.message || "(no message: it may not have started)"}${blob ? CSP_HINT : ""}`, SQLITE_IOERR);
       this.#failed ??= err;
       this.error ??= err;
       for (const p of this.#pending.values()) p.reject(err);
@@ -249,7 +263,8 @@ export type RestoreOptions = Pick<BackupOptions, (typeof RESTORE_KEYS)[number]>;
  * it does in backup(). Rejects (leaving the previous content) on abort, on any failure, or when
  * the target is open in another tab or worker for longer than busyTimeoutMs (SQLITE_BUSY).
  */
-export async function backupToOpfs(rt: Runtime, relay: RelayVfs, source: Database, path: string, options: BackupOptions = {}): Promise<BackupResult> {
+export async function backupToOpfs(rt: Runtime, relay: RelayVfs, source: Database, path: string, options: BackupOptions = {},
+  writerWorkerUrl?: string): Promise<BackupResult> {
   const start = performance.now();
   if (!(source instanceof Database)) throw new TypeError("source must be a Database");
   checkOptions(options, "backupToOpfs");
@@ -257,11 +272,12 @@ export async function backupToOpfs(rt: Runtime, relay: RelayVfs, source: Databas
   const { destName = "main" } = options;
   if (destName !== "main") throw new TypeError(`backupToOpfs: destName must be "main" (the OPFS file is the destination database), not ${JSON.stringify(destName)}`);
   const target = splitOpfsPath(path);
+  await requireOpfs("backupToOpfs");
   // The writer worker starts (~15-30 ms when none is idle) while the lock is taken: it touches
   // no file before a request comes, and requests come only under the lock. A look at the target
   // from here runs meanwhile too (a page's first OPFS call can take ~20 ms); it decides nothing
   // but to skip asking the worker about a new file (see inPlace()).
-  const writer = new OpfsWriter(target.full);
+  const writer = new OpfsWriter(target.full, takeWorker(writerWorkerUrl));
   const absent = (options.incremental ?? "auto") === "auto" ? missingOrEmpty(target) : Promise.resolve(false);
   // Before anything is copied: the target may be open in another tab or worker.
   const lock = await lockOpfsFile(target.full, "exclusive", "backupToOpfs", options.busyTimeoutMs, options.signal).catch((e) => {
@@ -420,6 +436,7 @@ export async function restoreFromOpfs(rt: Runtime, mem: MemoryVfs, path: string,
   checkOptions(options, "restoreFromOpfs");
   const { pauseMs = 0, onProgress, signal } = options;
   const { dirs, name, full } = splitOpfsPath(path);
+  await requireOpfs("restoreFromOpfs");
   const lock = await lockOpfsFile(full, "shared", "restoreFromOpfs", options.busyTimeoutMs, signal);
   const staged = `/restore-${++serial}.db`;
   const names = [staged, `${staged}-journal`, `${staged}-wal`] as const;
@@ -518,6 +535,8 @@ export async function openOpfs(rt: Runtime, vfs: OpfsVfs, path: string, options:
   const { busyTimeoutMs } = options;
   // Checked here too: a second open of a file this worker has open takes no lock.
   if (busyTimeoutMs !== undefined && (typeof busyTimeoutMs !== "number" || !(busyTimeoutMs >= 0))) throw new TypeError("busyTimeoutMs must be a number >= 0");
+  splitOpfsPath(path);
+  await requireOpfs("openOpfs");
   if (typeof (globalThis as { FileSystemSyncAccessHandle?: unknown }).FileSystemSyncAccessHandle === "undefined") {
     throw new Error("openOpfs() needs FileSystemSyncAccessHandle, which exists only in dedicated Workers; from the main thread use backupToOpfs()/restoreFromOpfs()");
   }
