@@ -4,13 +4,12 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build } from "esbuild";
-import { chromium } from "playwright-core";
-import { CHROMIUM_ARGS, CHROMIUM_PATH, serve } from "../../test/browser/server.ts";
+import { launchBrowser } from "../../test/browser/launch.mjs";
+import { serve } from "../../test/browser/server.ts";
 
 const [root, mibArg = "50"] = process.argv.slice(2);
 const mib = Number(mibArg);
 const out = mkdtempSync(join(tmpdir(), "sbw-layers-build-"));
-const profile = mkdtempSync(join(tmpdir(), "sbw-layers-chromium-"));
 await build({
   entryPoints: { worker: join(import.meta.dirname, "worker.mjs"), page: join(import.meta.dirname, "page.mjs") },
   bundle: true, format: "esm", target: "es2022", outdir: out, logLevel: "error",
@@ -20,9 +19,9 @@ await build({
 writeFileSync(join(out, "index.html"), `<!doctype html><script type="module" src="/b/page.js"></script>`);
 // The packaged wasm is fetched from <checkout>/wasm/ relative to the bundle: serve the checkout too.
 const server = await serve(root!, { "/b/": out });
-const ctx = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS });
+const launched = await launchBrowser("chromium");
 try {
-  const page = await ctx.newPage();
+  const page = await launched.browser.newPage();
   await page.goto(`${server.url}/b/index.html`);
   await page.waitForFunction("typeof globalThis.mainThread === 'function'");
   const tag = Date.now().toString(36);
@@ -36,8 +35,7 @@ try {
   const main = await page.evaluate(([m, t]) => (globalThis as any).mainThread(m, t), [mib, tag] as const);
   console.log(JSON.stringify({ ...worker.out, ...main }));
 } finally {
-  await ctx.close();
+  await launched.close();
   await server.close();
   rmSync(out, { recursive: true, force: true });
-  rmSync(profile, { recursive: true, force: true });
 }

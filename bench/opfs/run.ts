@@ -8,11 +8,9 @@
 //   main: { first, next: [MiB/s…], firstOfRaw, nextOfRaw: [ratio…] } }.
 //   node --import tsx bench/opfs/run.ts [MiB=100] [runs=3]
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
-import { CHROMIUM_ARGS, CHROMIUM_PATH, serve } from "../../test/browser/server.ts";
+import { launchBrowser } from "../../test/browser/launch.mjs";
+import { serve } from "../../test/browser/server.ts";
 
 const mib = Number(process.argv[2] ?? 100);
 const runs = Number(process.argv[3] ?? 3);
@@ -23,11 +21,10 @@ let version = "";
 /** One opfs-sahpool backup (or, mode "raw", the raw write) in a fresh browser profile. */
 async function sahpoolOnce(run: number, mode: "sahpool" | "raw"): Promise<number> {
   const server = await serve(root);
-  const profile = mkdtempSync(join(tmpdir(), "sbw-opfs-bench-"));
-  const ctx = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS });
+  const launched = await launchBrowser("chromium");
   try {
-    version = ctx.browser()?.version() ?? "";
-    const page = await ctx.newPage();
+    version = launched.version;
+    const page = await launched.browser.newPage();
     await page.goto(`${server.url}/bench/opfs/index.html`);
     const r = await page.evaluate(([m, i, md]) => new Promise<any>((resolve) => {
       const w = new Worker("/bench/opfs/sahpool-worker.mjs", { type: "module" });
@@ -39,9 +36,8 @@ async function sahpoolOnce(run: number, mode: "sahpool" | "raw"): Promise<number
     if (mode === "sahpool" && r.rowsBack !== r.rows) throw new Error(`opfs-sahpool copy has ${r.rowsBack} rows, not ${r.rows}`);
     return r.MiBps;
   } finally {
-    await ctx.close();
+    await launched.close();
     await server.close();
-    rmSync(profile, { recursive: true, force: true });
   }
 }
 

@@ -9,14 +9,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build } from "esbuild";
-import { chromium, type Page } from "playwright-core";
-import { CHROMIUM_ARGS, CHROMIUM_PATH, serve } from "./server.js";
+import type { Page } from "puppeteer-core";
+import { launchBrowser } from "./launch.mjs";
+import { serve } from "./server.js";
 
 const mib = Number(process.argv[2] ?? 150);
 const runs = Number(process.argv[3] ?? 2);
 const root = join(import.meta.dirname, "..", "..");
 const buildDir = mkdtempSync(join(tmpdir(), "sbw-restore-build-"));
-const profile = mkdtempSync(join(tmpdir(), "sbw-restore-chromium-"));
 
 /** Renderer processes of this browser (their command line names our profile). */
 function renderers(): number[] {
@@ -31,12 +31,13 @@ await build({
   bundle: true, format: "esm", target: "es2022", outdir: buildDir, logLevel: "error",
 });
 const server = await serve(root, { "/build/": buildDir });
-const ctx = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS });
+const launched = await launchBrowser("chromium");
+const { profile } = launched;
 const call = (page: Page, op: string, ...args: unknown[]) => page.evaluate(`globalThis.h.call(${JSON.stringify(op)}, ${JSON.stringify(args)})`) as Promise<any>;
 const open = async () => {
-  const page = await ctx.newPage();
+  const page = await launched.browser.newPage();
   await page.goto(`${server.url}/test/browser/harness.html`);
-  await page.waitForFunction("globalThis.hReady === true");
+  await page.waitForFunction("globalThis.hReady === true", { polling: 50 });
   return page;
 };
 try {
@@ -45,7 +46,7 @@ try {
   const w0 = await call(setup, "spawn");
   const bytes = await call(setup, "inWorker", w0, "makeBig", [path, mib]);
   await setup.close();
-  console.log(`Chromium ${ctx.browser()?.version() ?? "(persistent context)"}; database ${MiB(bytes)} MiB; ${runs} runs per route`);
+  console.log(`${launched.version}; database ${MiB(bytes)} MiB; ${runs} runs per route`);
   for (let i = 0; i < runs; i++) {
     for (const route of ["main: restoreFromOpfs", "worker: restoreFromOpfs", "worker: openOpfs + backup step(-1)"]) {
       const page = await open();
@@ -64,8 +65,7 @@ try {
     }
   }
 } finally {
-  await ctx.close();
+  await launched.close();
   await server.close();
   rmSync(buildDir, { recursive: true, force: true });
-  rmSync(profile, { recursive: true, force: true });
 }

@@ -1,22 +1,33 @@
-// The browser suite: bundles the test pages, serves the repository from 127.0.0.1, drives
-// Debian's Chromium through playwright-core, and prints "N passed, N failed" last.
+// The browser suite: bundles the test pages, serves the repository from 127.0.0.1, runs every
+// test in Debian's Chromium and in Firefox ESR (test/browser/launch.mjs), and prints
+// "N passed, N failed, N skipped" last (a skip prints its reason).
 //   npm run test:browser            (bundles dist/ first)
-//   npx tsx test/browser/run.ts [name-filter]
+//   npx tsx test/browser/run.ts [name-filter]       SBW_BROWSERS=firefox to run one browser
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build } from "esbuild";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
-import { CHROMIUM_ARGS, CHROMIUM_PATH, serve } from "./server.js";
+import type { Browser, Page } from "puppeteer-core";
+import { browserNames, launchBrowser } from "./launch.mjs";
+import { serve } from "./server.js";
 
 const root = join(import.meta.dirname, "..", "..");
 const buildDir = mkdtempSync(join(tmpdir(), "sbw-browser-build-"));
-const profile = mkdtempSync(join(tmpdir(), "sbw-chromium-"));
 const filter = process.argv[2];
 
-type Test = [name: string, fn: (ctx: BrowserContext) => Promise<void>];
+/** What a test gets: the browser it runs in, and where its downloads land. */
+interface Ctx {
+  name: "chromium" | "firefox";
+  browser: Browser;
+  downloads: string;
+  newPage(): Promise<Page>;
+}
+/** Thrown by a test that cannot run in this browser: printed with its reason, not counted as passed. */
+class Skip extends Error {}
+
+type Test = [name: string, fn: (ctx: Ctx) => Promise<void>];
 const tests: Test[] = [];
 const test = (name: string, fn: Test[1]) => tests.push([name, fn]);
 
@@ -25,12 +36,12 @@ let unique = 0;
 /** A fresh OPFS directory name per test (all tests share one origin). */
 const dirName = (tag: string) => `t${Date.now().toString(36)}-${++unique}-${tag}`;
 
-async function harness(ctx: BrowserContext): Promise<Page> {
+async function harness(ctx: Ctx): Promise<Page> {
   const page = await ctx.newPage();
   page.on("pageerror", (e) => console.error(`  [page error] ${e.message}`));
   if (process.env.SBW_DEBUG) page.on("console", (m) => console.error(`  [page] ${m.text()}`));
   await page.goto(`${baseUrl}/test/browser/harness.html`);
-  await page.waitForFunction("globalThis.hReady === true");
+  await page.waitForFunction("globalThis.hReady === true", { polling: 50 });
   return page;
 }
 async function call<T = any>(page: Page, op: string, ...args: unknown[]): Promise<T> {
@@ -316,6 +327,26 @@ test("contention between two workers: the second open is SQLITE_BUSY until the f
   assert.equal(ok.ok, true, JSON.stringify(ok));
 });
 
+test("read-only openOpfs in two workers at once (where every handle is exclusive, Firefox, the second reads a snapshot): both read the file, a restore reads it meanwhile, a writer waits for both", async (ctx) => {
+  const page = await harness(ctx);
+  const path = `${dirName("ro2")}/ro.db`;
+  const v1 = await call(page, "writeVersion", path, 300, "v1");
+  const [r1, r2, wr] = [await call(page, "spawn"), await call(page, "spawn"), await call(page, "spawn")];
+  const a = await inWorker(page, r1, "holdReadonly", path);
+  const b = await inWorker(page, r2, "holdReadonly", path);
+  assert.deepEqual([a, b], [{ digest: v1, integrity: "ok" }, { digest: v1, integrity: "ok" }], "both readers see the file");
+  assert.deepEqual(await inWorker(page, r1, "readHeld", path), a, "the first reader reads on");
+  assert.equal((await call(page, "restoreDigest", path)).digest, v1, "restoreFromOpfs alongside the readers");
+  const busy = await inWorker(page, wr, "tryOpen", path, 0);
+  assert.equal(busy.code, 5, `a read-write open while both read: ${JSON.stringify(busy)}`);
+  await inWorker(page, r1, "release", path);
+  assert.equal((await inWorker(page, wr, "tryOpen", path, 0)).code, 5, "one reader still has it");
+  assert.deepEqual(await inWorker(page, r2, "readHeld", path), b, "the second reader reads on alone");
+  await inWorker(page, r2, "release", path);
+  const ok = await inWorker(page, wr, "tryOpen", path, 10_000);
+  assert.equal(ok.ok, true, JSON.stringify(ok));
+});
+
 test("missing files: openOpfs(create: false) and restoreFromOpfs are SQLITE_CANTOPEN", async (ctx) => {
   const page = await harness(ctx);
   const w = await call(page, "spawn");
@@ -327,6 +358,37 @@ test("missing files: openOpfs(create: false) and restoreFromOpfs are SQLITE_CANT
   const c = await call(page, "openOpfsOnMainThread", `${dirName("main")}/x.db`);
   assert.equal(c.ok, false);
   assert.match(c.message, /dedicated Workers/);
+});
+
+/** Checks noOpfs()'s report (pages/common.ts) from one context. */
+function assertNoOpfs(where: string, r: any): void {
+  assert.equal(r.available, false, `${where}: opfsAvailable()`);
+  for (const k of ["backup", "restore", "open", "openReadonly"]) {
+    const e = r[k];
+    assert.equal(e.name, "SqliteError", `${where}, ${k}: ${JSON.stringify(e)}`);
+    assert.equal(e.code, 14, `${where}, ${k}: SQLITE_CANTOPEN`);
+    assert.match(e.message, /OPFS is not available in this context: navigator\.storage\.getDirectory\(\) failed with SecurityError/, `${where}, ${k}`);
+    // busyTimeoutMs is 60 s and the file's lock is held: a call that went for the lock would wait.
+    assert.ok(e.ms < 10_000, `${where}, ${k}: rejected after ${e.ms} ms`);
+  }
+}
+
+test("no OPFS (getDirectory() throws SecurityError, as in private windows): opfsAvailable() is false and every OPFS call rejects at once with one SqliteError naming the cause", async (ctx) => {
+  const page = await harness(ctx);
+  const w = await call(page, "spawn");
+  assertNoOpfs("page", await call(page, "noOpfs", `${dirName("noopfs")}/app.db`));
+  assertNoOpfs("worker", await inWorker(page, w, "noOpfs", `${dirName("noopfs")}/app.db`));
+  const ok = await harness(ctx);
+  assert.equal(await ok.evaluate("globalThis.h.call('opfsAvailable', [])"), true, "a page with OPFS");
+  if (ctx.name !== "firefox") return;
+  // A real private window: Firefox with every window private.
+  const priv = await launchBrowser("firefox", { prefs: { "browser.privatebrowsing.autostart": true } });
+  try {
+    const p = await harness({ ...ctx, browser: priv.browser, newPage: () => priv.browser.newPage() });
+    assertNoOpfs("Firefox private window", await call(p, "noOpfs", `${dirName("private")}/app.db`, true));
+  } finally {
+    await priv.close();
+  }
 });
 
 // ---------------------------------------------------------------- main thread copies
@@ -496,20 +558,19 @@ test("Web Locks, two pages: closing a tab that has the file open lets the other 
   assert.equal((await call(b, "restoreCount", path)).n, 20);
 });
 
-test("OPFS quota exhausted (DevTools Storage.overrideQuotaForOrigin): SQLITE_FULL, the previous file intact, from either thread", async (ctx) => {
-  const page = await harness(ctx);
-  const dir = dirName("quota");
-  const path = `${dir}/app.db`;
+/**
+ * SQLITE_FULL from either thread once OPFS's quota runs out, the previous file intact. `limit`
+ * makes the origin's quota its usage plus 4 MiB (~20 MB would be written), and undoes that.
+ */
+async function quotaChecks(page: Page, limit: (usage: number) => Promise<() => Promise<void>>): Promise<void> {
+  const path = `${dirName("quota")}/app.db`;
   const v1 = await call(page, "writeVersion", path, 200, "v1");
   const w = await call(page, "spawn");
   await inWorker(page, w, "hold", path); // a worker database, filled below
   await inWorker(page, w, "fillHeld", path, 100, "w");
   await inWorker(page, w, "release", path);
-  const cdp = await ctx.newCDPSession(page);
-  const origin = new URL(baseUrl).origin;
+  const undo = await limit(await call(page, "usage"));
   try {
-    // ~20 MB would be written; leave 4 MiB.
-    await cdp.send("Storage.overrideQuotaForOrigin", { origin, quotaSize: (await call(page, "usage")) + (4 << 20) });
     const inWorkerResult = await inWorker(page, w, "quotaFill", path);
     assert.equal(inWorkerResult.error?.code, 13, `worker: ${JSON.stringify(inWorkerResult.error)}`); // SQLITE_FULL
     assert.equal(inWorkerResult.same, true, "worker: the transaction was rolled back");
@@ -523,7 +584,34 @@ test("OPFS quota exhausted (DevTools Storage.overrideQuotaForOrigin): SQLITE_FUL
     assert.deepEqual(main.tmp, [], "the temporary file is gone");
     assert.notEqual(v2.digest, v1, "the worker's rows are in the file");
   } finally {
-    await cdp.send("Storage.overrideQuotaForOrigin", { origin });
+    await undo();
+  }
+}
+
+test("OPFS quota exhausted (Chromium: DevTools' Storage.overrideQuotaForOrigin; Firefox: a profile with a 10 MiB storage limit): SQLITE_FULL, the previous file intact, from either thread", async (ctx) => {
+  if (ctx.name === "chromium") {
+    const page = await harness(ctx);
+    const cdp = await page.createCDPSession();
+    const origin = new URL(baseUrl).origin;
+    await quotaChecks(page, async (usage) => {
+      await cdp.send("Storage.overrideQuotaForOrigin", { origin, quotaSize: usage + (4 << 20) });
+      return async () => void (await cdp.send("Storage.overrideQuotaForOrigin", { origin }));
+    });
+    return;
+  }
+  // Firefox has no per-origin override: a browser of its own whose whole temporary storage is
+  // 20 MiB, which gives an origin 10 MiB (a group's limit is at least min(total, 10 MiB)).
+  const limited = await launchBrowser("firefox", { prefs: { "dom.quotaManager.temporaryStorage.fixedLimit": 20 * 1024 } });
+  try {
+    const lctx: Ctx = { ...ctx, browser: limited.browser, newPage: () => limited.browser.newPage() };
+    const page = await harness(lctx);
+    await quotaChecks(page, async (usage) => {
+      const quota = await page.evaluate("navigator.storage.estimate().then((e) => e.quota)") as number;
+      assert.ok(quota - usage < 12 << 20, `the origin's quota is ${quota} bytes, usage ${usage}: too much room for the test`);
+      return async () => {};
+    });
+  } finally {
+    await limited.close();
   }
 });
 
@@ -534,7 +622,7 @@ test("page closed mid-copy (full copy): the old file stays intact and readable",
   await first.close();
   const victim = await harness(ctx);
   await call(victim, "startSlowBackup", path);
-  await victim.waitForFunction("globalThis.slowProgress >= 3");
+  await victim.waitForFunction("globalThis.slowProgress >= 3", { polling: 20 });
   const dir = path.split("/")[0]!;
   const during = await call(victim, "listDir", dir);
   assert.ok(Object.keys(during).some((n) => n.endsWith(".sbw-tmp")), "the copy was writing a temporary file");
@@ -551,12 +639,24 @@ test("page closed mid-copy (full copy): the old file stays intact and readable",
 
 // ---------------------------------------------------------------- bundle and demo
 
-test("rollup bundle loads (inlined wasm) in a page, in a module worker and from another bundler's output (keepNames), which backs up to OPFS", async (ctx) => {
+test("rollup bundles: index.js (wasm/sqlite3.wasm fetched) in a page and a module worker; inline.js in a page and from another bundler's output (keepNames), which backs up to OPFS", async (ctx) => {
   const page = await ctx.newPage();
   await page.goto(`${baseUrl}/test/browser/bundle.html`);
-  await page.waitForFunction("globalThis.bundleResult !== undefined", undefined, { timeout: 30_000 });
+  await page.waitForFunction("globalThis.bundleResult !== undefined", { timeout: 30_000, polling: 50 });
   const r = await page.evaluate("globalThis.bundleResult");
-  assert.deepEqual(r, { page: "3.54.1:42", worker: "3.54.1:42", rebundled: "3.54.1:42" });
+  assert.deepEqual(r, { page: "3.54.1:42", worker: "3.54.1:42", inlinePage: "3.54.1:42", rebundled: "3.54.1:42", wasmFetches: ["/wasm/sqlite3.wasm"] });
+});
+
+test("strict CSP (worker-src 'self', no blob:): the default writer is refused with an error naming the fix; loadSqlite({ writerWorkerUrl }) with the served opfs-writer.js backs up", async (ctx) => {
+  const page = await ctx.newPage();
+  await page.goto(`${baseUrl}/test/browser/csp.html`);
+  await page.waitForFunction("globalThis.cspResult !== undefined", { timeout: 60_000, polling: 50 });
+  const r = await page.evaluate("globalThis.cspResult") as any;
+  assert.deepEqual(r.served, { ok: true, x: 42 }, "the served writer script");
+  assert.equal(r.blob.ok, false, "a blob: worker under worker-src 'self'");
+  assert.equal(r.blob.name, "SqliteError", JSON.stringify(r.blob));
+  assert.match(r.blob.message, /Content-Security-Policy .*writerWorkerUrl/, JSON.stringify(r.blob));
+  assert.ok(r.violations.some((v: string) => v.startsWith("worker-src blob")), `the browser reported the blocked worker: ${JSON.stringify(r.violations)}`);
 });
 
 /** Starts `npm run demo`'s server (examples/opfs-demo/serve.mjs) on a free port; resolves with the URL it prints. */
@@ -589,39 +689,57 @@ test("demo page (npm run demo's server): back up to OPFS with a progress bar, re
  * (a bare selector timeout would not tell an error from a slow step).
  */
 async function demoStatus(page: Page, text: string, timeout = 60_000): Promise<void> {
-  const said = await page.waitForFunction((want) => {
+  const said = await page.waitForFunction((want: string) => {
     const el = document.getElementById("status")!;
     return el.classList.contains("error") || el.textContent!.includes(want) ? el.textContent : null;
-  }, text, { timeout }).then((h) => h.jsonValue(), async (e) => `nothing within ${timeout} ms (${(e as Error).message.split("\n")[0]}); it says: ${await page.textContent("#status")}`);
+  }, { timeout, polling: 50 }, text).then((h) => h.jsonValue(), async (e) => `nothing within ${timeout} ms (${(e as Error).message.split("\n")[0]}); it says: ${await textOf(page, "#status")}`);
   assert.ok(said?.includes(text), `the demo's status should say "${text}": ${said}`);
 }
 
-async function demo(ctx: BrowserContext, url: string): Promise<void> {
+const textOf = (page: Page, sel: string) => page.$eval(sel, (el) => el.textContent);
+const attrOf = (page: Page, sel: string, name: string) => page.$eval(sel, (el, n) => el.getAttribute(n), name);
+
+/**
+ * Waits until the browser has saved `name` into the downloads directory: no partial file beside
+ * it, and the same non-zero size twice 200 ms apart (Firefox puts an empty placeholder first).
+ */
+async function downloaded(dir: string, name: string): Promise<string> {
+  const { readdirSync, statSync } = await import("node:fs");
+  let last = -1;
+  for (let i = 0; i < 150; i++) {
+    const files = readdirSync(dir);
+    const size = files.includes(name) && !files.some((f) => f.startsWith(name) && f !== name) ? statSync(join(dir, name)).size : -1;
+    if (size > 0 && size === last) return join(dir, name);
+    last = size;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`no ${name} in ${dir}: ${readdirSync(dir).join(", ")}`);
+}
+
+async function demo(ctx: Ctx, url: string): Promise<void> {
   const page = await ctx.newPage();
   page.on("pageerror", (e) => console.error(`  [demo page error] ${e.message}`));
   await page.goto(url);
   await demoStatus(page, "ready");
-  await page.fill("#rows", "20000");
+  await page.$eval("#rows", (el) => void ((el as HTMLInputElement).value = "20000"));
   await page.click("#fill");
   await demoStatus(page, "rows in memory");
   await page.click("#backup");
   await demoStatus(page, "backed up");
-  assert.equal(await page.getAttribute("#progress", "value"), await page.getAttribute("#progress", "max"), "progress bar full");
+  assert.equal(await attrOf(page, "#progress", "value"), await attrOf(page, "#progress", "max"), "progress bar full");
   await page.click("#clear");
   await demoStatus(page, "cleared");
-  assert.equal(await page.textContent("#count"), "0");
+  assert.equal(await textOf(page, "#count"), "0");
   await page.click("#restore");
   await demoStatus(page, "restored");
-  const rows = Number(await page.textContent("#count"));
+  const rows = Number(await textOf(page, "#count"));
   assert.ok(rows >= 20000, `restored row count ${rows}`);
-  const download = page.waitForEvent("download");
   await page.click("#download");
-  const file = join(buildDir, "demo-download.db");
-  await (await download).saveAs(file);
+  const file = await downloaded(ctx.downloads, "notes.db");
   const { execFileSync } = await import("node:child_process");
   assert.equal(execFileSync("sqlite3", [file, "PRAGMA integrity_check"], { encoding: "utf8" }).trim(), "ok", "downloaded file checked by the native CLI");
   assert.equal(execFileSync("sqlite3", [file, "SELECT count(*) FROM notes"], { encoding: "utf8" }).trim(), String(rows));
-  const shot = join(root, "dist", "screenshots", "opfs-demo.png"); // dist/ is git-ignored
+  const shot = join(root, "dist", "screenshots", `opfs-demo-${ctx.name}.png`); // dist/ is git-ignored
   mkdirSync(join(root, "dist", "screenshots"), { recursive: true });
   await page.screenshot({ path: shot, fullPage: true });
   console.log(`    screenshot: ${shot}`);
@@ -638,39 +756,67 @@ async function bundlePages(): Promise<void> {
   await build({
     entryPoints: { "rebundled/app": join(import.meta.dirname, "bundle-app.js") },
     bundle: true, format: "esm", target: "es2022", outdir: buildDir, logLevel: "error", keepNames: true,
-    alias: { "sqlite-backup-wasm": join(root, "dist/browser/index.js") },
+    alias: { "sqlite-backup-wasm": join(root, "dist/browser/inline.js") },
   });
+}
+
+/** Runs the tests in one browser; returns [passed, failed, skipped]. */
+async function runIn(name: Ctx["name"]): Promise<[number, number, number]> {
+  const downloads = mkdtempSync(join(tmpdir(), "sbw-downloads-"));
+  const launched = await launchBrowser(name, { downloadPath: downloads });
+  console.log(`# ${launched.version}`);
+  const ctx: Ctx = { name, browser: launched.browser, downloads, newPage: () => launched.browser.newPage() };
+  // The first tab stays open: closing a browser's last tab may end the browser.
+  const keep = new Set(await launched.browser.pages());
+  let passed = 0;
+  let failed = 0;
+  let skipped = 0;
+  try {
+    for (const [test, fn] of tests) {
+      if (filter && !test.includes(filter)) continue;
+      const t0 = Date.now();
+      try {
+        await fn(ctx);
+        passed++;
+        console.log(`✓ [${name}] ${test} (${Date.now() - t0} ms)`);
+      } catch (e) {
+        if (e instanceof Skip) {
+          skipped++;
+          console.log(`- [${name}] ${test} — skipped: ${e.message}`);
+          continue;
+        }
+        failed++;
+        console.log(`✘ [${name}] ${test}\n    ${String((e as Error)?.stack ?? e).split("\n").join("\n    ")}`);
+      } finally {
+        for (const p of await launched.browser.pages().catch(() => [])) if (!keep.has(p)) await p.close().catch(() => {});
+      }
+    }
+  } finally {
+    await launched.close();
+    rmSync(downloads, { recursive: true, force: true });
+  }
+  return [passed, failed, skipped];
 }
 
 async function main(): Promise<number> {
   await bundlePages();
   const server = await serve(root, { "/build/": buildDir });
   baseUrl = server.url;
-  const ctx = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS, acceptDownloads: true });
   let passed = 0;
   let failed = 0;
+  let skipped = 0;
   try {
-    for (const [name, fn] of tests) {
-      if (filter && !name.includes(filter)) continue;
-      const t0 = Date.now();
-      try {
-        await fn(ctx);
-        passed++;
-        console.log(`✓ ${name} (${Date.now() - t0} ms)`);
-      } catch (e) {
-        failed++;
-        console.log(`✘ ${name}\n    ${String((e as Error)?.stack ?? e).split("\n").join("\n    ")}`);
-      } finally {
-        for (const p of ctx.pages()) await p.close().catch(() => {});
-      }
+    for (const name of browserNames()) {
+      const [p, f, s] = await runIn(name);
+      passed += p;
+      failed += f;
+      skipped += s;
     }
   } finally {
-    await ctx.close();
     await server.close();
     rmSync(buildDir, { recursive: true, force: true });
-    rmSync(profile, { recursive: true, force: true });
   }
-  console.log(`${passed} passed, ${failed} failed`);
+  console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
   return failed === 0 && passed > 0 ? 0 : 1;
 }
 

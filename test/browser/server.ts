@@ -1,21 +1,20 @@
-// A tiny static server for the browser tests (127.0.0.1, random port) and the Chromium launch
-// settings from DESIGN.md.
+// A tiny static server for the browser tests (127.0.0.1, random port); browsers start through
+// launch.mjs.
 import { createReadStream, statSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { extname, join, normalize, sep } from "node:path";
 
-export const CHROMIUM_PATH = "/usr/bin/chromium";
-export const CHROMIUM_ARGS = [
-  "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-];
 
 const TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".mjs": "text/javascript; charset=utf-8",
   ".css": "text/css; charset=utf-8", ".wasm": "application/wasm", ".map": "application/json", ".json": "application/json",
   ".png": "image/png",
 };
+
+/** The Content-Security-Policy of test/browser/csp.html: no blob: workers, no inline scripts. */
+export const STRICT_CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; connect-src 'self'";
+const HEADERS: Record<string, Record<string, string>> = { "/test/browser/csp.html": { "content-security-policy": STRICT_CSP } };
 
 /** Serves root; a mount maps a URL prefix ("/build/") to another directory. */
 export function serve(root: string, mounts: Record<string, string> = {}): Promise<{ url: string; close(): Promise<void> }> {
@@ -40,7 +39,7 @@ export function serve(root: string, mounts: Record<string, string> = {}): Promis
       res.writeHead(404, { "content-type": "text/plain" }).end(`not found: ${path}`);
       return;
     }
-    res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream", "content-length": size, "cache-control": "no-store" });
+    res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream", "content-length": size, "cache-control": "no-store", ...HEADERS[path] });
     createReadStream(file).pipe(res);
   });
   return new Promise((resolve) => {

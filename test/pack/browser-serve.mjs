@@ -1,24 +1,28 @@
-// A static server on 127.0.0.1 (a secure context, so OPFS exists) and the Chromium launch
-// settings from DESIGN.md, for the pack test's bundler check.
+// A static server on 127.0.0.1 (a secure context, so OPFS exists) for the pack test's bundler
+// check; the browser starts through test/browser/launch.mjs.
 import { readFileSync, statSync } from "node:fs";
 import { createServer } from "node:http";
 import { extname, join, normalize, sep } from "node:path";
 
-export const CHROMIUM_PATH = "/usr/bin/chromium";
-export const CHROMIUM_ARGS = [
-  "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-];
 const TYPES = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm", ".map": "application/json" };
 
-export function serve(root) {
+/**
+ * Serves root. cache: files under /assets/ (Vite's hashed names) cacheable for a year, as a
+ * production server sends them; log: an array that gets { path, bytes } of every file sent.
+ */
+export function serve(root, { cache = false, log } = {}) {
   const server = createServer((req, res) => {
-    const file = normalize(join(root, decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname)));
+    const path = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname);
+    const file = normalize(join(root, path));
     if (!file.startsWith(root + sep) || !statSync(file, { throwIfNoEntry: false })?.isFile()) {
       res.writeHead(404).end();
       return;
     }
-    res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream" }).end(readFileSync(file));
+    const body = readFileSync(file);
+    log?.push({ path: path.slice(1), bytes: body.length });
+    const headers = { "content-type": TYPES[extname(file)] ?? "application/octet-stream" };
+    if (cache && path.startsWith("/assets/")) headers["cache-control"] = "public, max-age=31536000, immutable";
+    res.writeHead(200, headers).end(body);
   });
   return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve({
     url: `http://127.0.0.1:${server.address().port}`,

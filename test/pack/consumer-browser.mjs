@@ -1,8 +1,10 @@
 // Bundled by esbuild (platform "browser") from the consumer project, so the package's "browser"
-// export condition is what gets resolved. Runs on a page's main thread: memory → OPFS file
+// export condition is what gets resolved; "sqlite-backup-wasm/inline", the one-file build with
+// the wasm inlined, as esbuild does not emit new URL(…, import.meta.url) assets. Runs on a
+// page's main thread: memory → OPFS file
 // (backupToOpfs, through the package's worker relay) → memory again, bytes handed back for the
 // native sqlite3 CLI to check.
-import { loadSqlite } from "sqlite-backup-wasm";
+import { loadSqlite } from "sqlite-backup-wasm/inline";
 
 globalThis.runPackTest = async (rows) => {
   const sqlite = await loadSqlite();

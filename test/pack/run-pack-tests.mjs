@@ -4,7 +4,7 @@
 // bundler build does one in Chromium, and a TypeScript consumer compiles against the shipped .d.ts. Every file written is checked with the native sqlite3 CLI.
 // Run `npm run build` first (npm run test:pack does). Prints "N passed, N failed" last.
 import { execFileSync, spawnSync } from "node:child_process";
-import { copyFileSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { runtime } from "../runtimes/index.mjs";
@@ -15,7 +15,10 @@ const INSTALL_SCRIPTS = ["preinstall", "install", "postinstall", "prepare"];
 
 let passed = 0;
 let failed = 0;
+/** `node test/pack/run-pack-tests.mjs [name-filter]`: only the checks whose name has it (packing and installing always run). */
+const filter = process.argv[2];
 async function check(name, fn) {
+  if (filter && !name.includes(filter) && !name.startsWith("npm pack") && !name.startsWith("npm install")) return;
   const t0 = Date.now();
   try {
     const note = await fn();
@@ -87,6 +90,17 @@ await check("package.json: ESM, side-effect free, no install scripts, types firs
   };
   visit(manifest.exports, "exports");
   return `conditions: ${Object.keys(root).join(", ")}`;
+});
+
+await check("no shipped file names a source map the tarball lacks", () => {
+  const dir = tempDir("unpacked");
+  execFileSync("tar", ["-xzf", packed.tarball, "-C", dir]);
+  const dangling = [];
+  for (const f of packed.files.filter((f) => f.endsWith(".js"))) {
+    const m = /\/\/# sourceMappingURL=(\S+)\s*$/.exec(readFileSync(join(dir, "package", f), "utf8"));
+    if (m && !m[1].startsWith("data:") && !packed.files.includes(join(f, "..", m[1]).replace(/\\/g, "/"))) dangling.push(`${f} → ${m[1]}`);
+  }
+  assert(dangling.length === 0, `sourceMappingURL to files not in the tarball: ${dangling.join(", ")}`);
 });
 
 let project;
@@ -191,21 +205,91 @@ await check("TypeScript consumers (using, Backup, Database) compile against the 
   return "Node entry (NodeNext) and browser entry (Bundler + browser condition)";
 });
 
+// ------------------------------------------------------------------ a Vite app, as a developer makes it
+/** The docs' example files: the ```ts blocks of docs/browser.md whose first line is `// src/<name>`. */
+function exampleFiles() {
+  const md = readFileSync(join(repo, "docs", "browser.md"), "utf8");
+  const files = {};
+  for (const [, code] of md.matchAll(/```ts\n(\/\/ src\/[^\n]+\n[\s\S]*?)```/g)) files[code.split("\n")[0].slice(3)] = code;
+  assert(files["src/main.ts"] && files["src/worker.ts"], "docs/browser.md has no src/main.ts and src/worker.ts example");
+  return files;
+}
+const gzipKiB = (bytes) => gzipSync(bytes, { level: 9 }).length / 1024;
+
+let viteApp;
+await check("Vite app (create-vite vanilla-ts, TypeScript 7.0.2, Vite 8.4.1, tsconfig unchanged) with the docs' example: tsc && vite build; its .d.ts with skipLibCheck: false", () => {
+  const app = tempDir("vite-app");
+  for (const f of ["package.json", "tsconfig.json", "index.html"]) copyFileSync(join(repo, "test", "types", "vite-app", f), join(app, f));
+  mkdirSync(join(app, "src"));
+  for (const [file, code] of Object.entries(exampleFiles())) writeFileSync(join(app, file), code);
+  // The registry's packages (an empty cache must work), the tarball as a dependency.
+  run("npm", ["install", packed.tarball, "--prefer-offline", "--no-audit", "--no-fund"], { cwd: app, timeout: 300_000 });
+  run("npm", ["run", "build"], { cwd: app, timeout: 300_000 });
+  // Every .d.ts the app loads checked (the template skips them), on the template's own lib.
+  writeFileSync(join(app, "tsconfig.libcheck.json"), JSON.stringify({ extends: "./tsconfig.json", compilerOptions: { skipLibCheck: false, types: [] } }));
+  run(join(app, "node_modules", ".bin", "tsc"), ["-p", "tsconfig.libcheck.json"], { cwd: app, timeout: 300_000 });
+  const assets = walk(join(app, "dist"));
+  const wasm = assets.filter((f) => f.endsWith(".wasm"));
+  equal(wasm.length, 1, `the .wasm assets (${assets.join(", ")})`);
+  const sizes = Object.fromEntries(assets.filter((f) => /\.(js|wasm)$/.test(f)).map((f) => [f, gzipKiB(readFileSync(join(app, "dist", f)))]));
+  // The aim is ≤ 30 KiB of JS per chunk; the bound here stops growth past what the API needs today
+  // (the Sqlite class's stream and replica methods pull their code into every chunk).
+  for (const [f, kib] of Object.entries(sizes)) {
+    if (f.endsWith(".js")) assert(kib <= 45, `${f}: ${kib.toFixed(1)} KiB gzip, more than 45`);
+    else assert(kib <= 360, `${f}: ${kib.toFixed(1)} KiB gzip, more than 360`);
+  }
+  viteApp = { app, sizes };
+  const js = Object.entries(sizes).filter(([f]) => f.endsWith(".js"));
+  return `${Object.entries(sizes).map(([f, kib]) => `${f} ${kib.toFixed(1)} KiB gzip`).join(", ")}` +
+    `${js.some(([, kib]) => kib > 30) ? " (aim: ≤ 30 KiB gzip of JS per chunk)" : ""}`;
+});
+
+if (viteApp) {
+  await check("Vite app runs in Chromium and Firefox: page backs up to OPFS and restores, its worker opens the file; the .wasm is downloaded once", async () => {
+    const { launchBrowser } = await import("../browser/launch.mjs");
+    const { serve } = await import("./browser-serve.mjs");
+    const notes = [];
+    for (const name of ["chromium", "firefox"]) {
+      const requests = [];
+      const server = await serve(join(viteApp.app, "dist"), { cache: true, log: requests });
+      const launched = await launchBrowser(name);
+      try {
+        const page = await launched.browser.newPage();
+        const errors = [];
+        page.on("pageerror", (e) => errors.push(String(e?.message ?? e)));
+        await page.goto(`${server.url}/index.html`);
+        await page.waitForFunction("document.querySelector('#app').textContent.includes('worker:')", { timeout: 60_000, polling: 100 })
+          .catch(async (e) => { throw new Error(`${e.message}; the page says: ${await page.$eval("#app", (el) => el.textContent)}; errors: ${errors.join("; ")}`); });
+        const text = await page.$eval("#app", (el) => el.textContent);
+        assert(text.includes("restored: hello.") && text.includes("worker: 1 note(s) in a copy."), `${name}: the page says ${text}`);
+        const wasmGets = requests.filter((r) => r.path.endsWith(".wasm"));
+        equal(wasmGets.length, 1, `${name}: requests for the .wasm (${requests.map((r) => r.path).join(", ")})`);
+        const bytes = requests.reduce((n, r) => n + r.bytes, 0);
+        const gz = requests.reduce((n, r) => n + gzipKiB(readFileSync(join(viteApp.app, "dist", r.path))), 0);
+        notes.push(`${name}: ${requests.length} requests, ${(bytes / 1024).toFixed(0)} KiB (${gz.toFixed(0)} KiB gzip)`);
+      } finally {
+        await launched.close();
+        await server.close();
+      }
+    }
+    return notes.join("; ");
+  });
+}
+
 // ------------------------------------------------------------------ browser through a bundler
 if (manifest.exports["."].browser) {
   await check("browser: esbuild bundle of the installed package, memory → OPFS file in Chromium", async () => {
     const { build } = await import("esbuild");
-    const { chromium } = await import("playwright-core");
-    const { serve, CHROMIUM_ARGS, CHROMIUM_PATH } = await import("./browser-serve.mjs");
+    const { launchBrowser } = await import("../browser/launch.mjs");
+    const { serve } = await import("./browser-serve.mjs");
     copyFileSync(join(repo, "test", "pack", "consumer-browser.mjs"), join(project, "consumer-browser.mjs"));
     const outdir = join(project, "www");
     await build({ absWorkingDir: project, entryPoints: ["consumer-browser.mjs"], bundle: true, format: "esm", platform: "browser", outdir, logLevel: "error" });
     writeFileSync(join(outdir, "index.html"), `<!doctype html><script type="module" src="consumer-browser.js"></script>`);
     const server = await serve(outdir);
-    const userDataDir = tempDir("pack-chromium");
-    const ctx = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true });
+    const launched = await launchBrowser("chromium");
     try {
-      const page = await ctx.newPage();
+      const page = await launched.browser.newPage();
       await page.goto(`${server.url}/index.html`);
       await page.waitForFunction("typeof globalThis.runPackTest === 'function'");
       const r = await page.evaluate("globalThis.runPackTest(2000)");
@@ -217,7 +301,7 @@ if (manifest.exports["."].browser) {
       assert(r.events > 1, "progress events");
       return `SQLite ${r.version}, ${r.pageCount} pages`;
     } finally {
-      await ctx.close();
+      await launched.close();
       await server.close();
     }
   });
@@ -226,7 +310,14 @@ if (manifest.exports["."].browser) {
 }
 
 const wasm = readFileSync(join(repo, "wasm", "sqlite3.wasm"));
-console.log(`  wasm/sqlite3.wasm: ${wasm.length} bytes raw, ${gzipSync(wasm, { level: 9 }).length} bytes gzip -9`);
+const wasmSizes = [wasm.length, gzipSync(wasm, { level: 9 }).length].map((n) => n.toLocaleString("en-US"));
+console.log(`  wasm/sqlite3.wasm: ${wasmSizes[0]} bytes raw, ${wasmSizes[1]} bytes gzip -9`);
+// The docs give the wasm's size by hand (docs/performance.md): say when it no longer matches what ships.
+const said = /([\d,.]+) KB raw and ~?([\d,.]+) KB with `gzip -9`/.exec(readFileSync(join(repo, "docs", "performance.md"), "utf8"));
+const near = (kb, bytes) => Math.abs(Number(kb.replace(/,/g, "")) * 1000 - bytes) <= bytes / 100;
+if (!said || !near(said[1], wasm.length) || !near(said[2], gzipSync(wasm, { level: 9 }).length)) {
+  console.log(`  docs/performance.md gives the wasm as ${said ? `${said[1]} KB / ${said[2]} KB gzip` : "(no size line found)"}: update it to ${wasmSizes[0]} / ${wasmSizes[1]} bytes`);
+}
 finish();
 
 function finish() {

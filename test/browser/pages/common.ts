@@ -1,5 +1,5 @@
 // Shared by the page and worker test bundles: filling databases and comparing their content.
-import type { Database } from "../../../src/index.browser.js";
+import type { Database, Sqlite } from "../../../src/index.browser.js";
 
 /** A table with text, blobs, reals and an index; `rows` rows of roughly `blobSize` bytes. */
 export function fill(db: Database, rows: number, blobSize = 200, tag = "v"): void {
@@ -97,4 +97,43 @@ export async function repeatBench(src: Database, bytes: number,
     // Each written page once into the journal (4 + page + 4 bytes, and a 512-byte header) and once into the file.
     writtenPct: (100 * (pagesWritten * (2 * 4096 + 8) + 512)) / bytes,
   };
+}
+
+/**
+ * What a context without OPFS gets (a private window: getDirectory() throws SecurityError, made
+ * so here unless `real`): opfsAvailable(), and each OPFS call's rejection and how long it took.
+ * The file's Web Lock is held meanwhile, so a call that reached the lock would wait busyTimeoutMs.
+ */
+export async function noOpfs(sqlite: Sqlite, path: string, real = false) {
+  if (!real) {
+    StorageManager.prototype.getDirectory = () => Promise.reject(new DOMException("The operation is insecure.", "SecurityError"));
+  }
+  let letGo!: () => void;
+  await new Promise<void>((held) => void navigator.locks.request(`sqlite-backup-wasm:opfs:/${path}`, () => {
+    held();
+    return new Promise<void>((r) => (letGo = r));
+  }));
+  const timed = async (f: () => Promise<unknown>) => {
+    const t0 = performance.now();
+    try {
+      await f();
+      return { ok: true };
+    } catch (e) {
+      return { ...errorInfo(e), ms: performance.now() - t0 };
+    }
+  };
+  try {
+    using db = sqlite.open(":memory:");
+    db.exec("CREATE TABLE t(x); INSERT INTO t VALUES (1)");
+    const opts = { busyTimeoutMs: 60_000 };
+    return {
+      available: await sqlite.opfsAvailable(),
+      backup: await timed(() => sqlite.backupToOpfs(db, path, opts)),
+      restore: await timed(() => sqlite.restoreFromOpfs(path, opts)),
+      open: await timed(() => sqlite.openOpfs(path, opts)),
+      openReadonly: await timed(() => sqlite.openOpfs(path, { ...opts, readonly: true })),
+    };
+  } finally {
+    letGo();
+  }
 }

@@ -1,7 +1,7 @@
 // Test page: main-thread operations and a pool of test workers, driven by test/browser/run.ts
 // through window.h.call(op, args).
 import { loadSqlite, type Database } from "../../../src/index.browser.js";
-import { contentOf, digest, errorInfo, fill, fillBench, integrity, listDir, opfsFile, repeatBench } from "./common.js";
+import { contentOf, digest, errorInfo, fill, fillBench, integrity, listDir, noOpfs, opfsFile, repeatBench } from "./common.js";
 
 const sqlitePromise = loadSqlite();
 const workers = new Map<number, { w: Worker; pending: Map<number, (m: any) => void> }>();
@@ -443,6 +443,14 @@ const ops: Record<string, (...args: any[]) => Promise<unknown>> = {
   },
 
   spawnHere: spawn,
+
+  async opfsAvailable() {
+    return (await sqlitePromise).opfsAvailable();
+  },
+
+  async noOpfs(path: string, real = false) {
+    return noOpfs(await sqlitePromise, path, real);
+  },
 
   /** One timed main-thread restoreFromOpfs; the result stays open until dropRestored. */
   async timedRestore(path: string) {

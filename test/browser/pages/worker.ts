@@ -1,7 +1,7 @@
 // Test worker: named operations run on request from the page ({ id, op, args } → { id, result | error }).
 import { loadSqlite, MemoryVfs, OpfsVfs, type Database } from "../../../src/index.browser.js";
 import { runVfsConformance } from "../../vfs-conformance.js";
-import { contentOf, digest, errorInfo, fileHead, fill, fillBench, integrity, listDir, repeatBench } from "./common.js";
+import { contentOf, digest, errorInfo, fileHead, fill, fillBench, integrity, listDir, noOpfs, repeatBench } from "./common.js";
 
 const sqlitePromise = loadSqlite();
 const held = new Map<string, Database>();
@@ -252,12 +252,28 @@ const ops: Record<string, (...args: any[]) => Promise<unknown>> = {
     return { error, same: (await digest(contentOf(db))) === before, integrity: integrity(db) };
   },
 
+  async noOpfs(path: string) {
+    return noOpfs(await sqlitePromise, path);
+  },
+
   async hold(path: string) {
     const sqlite = await sqlitePromise;
     held.set(path, await sqlite.openOpfs(path));
     return true;
   },
   /** Writes rows into the database hold() keeps open. */
+  /** Opens the file read-only and keeps it open (until release); what it reads now. */
+  async holdReadonly(path: string) {
+    const sqlite = await sqlitePromise;
+    const db = await sqlite.openOpfs(path, { readonly: true, busyTimeoutMs: 10_000 });
+    held.set(path, db);
+    return { digest: await digest(contentOf(db)), integrity: integrity(db) };
+  },
+  /** Reads the file through the connection holdReadonly keeps open. */
+  async readHeld(path: string) {
+    const db = held.get(path)!;
+    return { digest: await digest(contentOf(db)), integrity: integrity(db) };
+  },
   async fillHeld(path: string, rows: number, tag: string) {
     fill(held.get(path)!, rows, 200, tag);
     return true;
