@@ -248,9 +248,9 @@ test("a new replicator resumes from its shadow: a delta, not a snapshot", async 
   assert.is(cli(out, "SELECT count(*) FROM t").trim(), String(db.get<{ n: number }>("SELECT count(*) AS n FROM t")!.n));
   // A shadow that does not hold the target's last state: a snapshot.
   const shadow = readdirSync(dir).find((n) => n.startsWith("src.db-replica-") && !n.endsWith(".json"))!;
-  const s = sqlite.open(join(dir, shadow));
-  s.exec("CREATE TABLE junk(x)");
-  s.close();
+  const torn = readFileSync(join(dir, shadow));
+  torn.fill(7, 2 * 4096 + 100, 2 * 4096 + 200); // a page the last sync did not write
+  writeFileSync(join(dir, shadow), torn);
   const r3 = sqlite.replicate(db, target, { intervalMs: 3_600_000 });
   assert.is((await r3.sync()).kind, "snapshot");
   await r3.close();

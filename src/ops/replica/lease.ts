@@ -17,6 +17,35 @@ export interface Lease {
   /** The last complete sync and its chain hash (hex). */
   seq: number;
   chain: string;
+  /** The holder's host name and process id, where it has them: a holder on this host that is gone frees the lease at once. */
+  host?: string;
+  pid?: number;
+}
+
+interface Proc {
+  pid?: number;
+  kill?: (pid: number, signal: number) => void;
+  getBuiltinModule?: (id: string) => unknown;
+}
+const proc = () => (globalThis as { process?: Proc }).process;
+
+/** This process's host name and id (Node, Deno, Bun), or nothing (browsers). */
+export function processIdentity(): { host?: string; pid?: number } {
+  const p = proc();
+  const os = p?.getBuiltinModule?.("node:os") as { hostname(): string } | undefined;
+  return os && p?.pid !== undefined ? { host: os.hostname(), pid: p.pid } : {};
+}
+
+/** Whether the lease's holder is a process of this host that no longer runs. */
+export function holderGone(l: Lease): boolean {
+  const me = processIdentity();
+  if (l.host === undefined || l.pid === undefined || me.host !== l.host || l.pid === me.pid) return false;
+  try {
+    proc()!.kill!(l.pid, 0);
+    return false;
+  } catch (e) {
+    return (e as { code?: string })?.code === "ESRCH";
+  }
 }
 
 export async function readLease(target: ReplicaTarget): Promise<Lease | null> {

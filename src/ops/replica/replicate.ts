@@ -20,7 +20,7 @@ import {
   cipherOf, dbHash, encodeObject, equalBytes, HASH_BYTES, hashPages, hex, objectName, PART_BYTES, parseName, runsOf,
   sha256, ZERO_HASH, type Cipher, type Kind, type ParsedName,
 } from "./format.js";
-import { leaseHeld, readLease, writeLease, type Lease } from "./lease.js";
+import { holderGone, leaseHeld, processIdentity, readLease, writeLease, type Lease } from "./lease.js";
 import { checkTarget, type ReplicaTarget } from "./target.js";
 import { decodeHeader } from "./format.js";
 
@@ -109,7 +109,21 @@ interface StateFile {
   version: 1;
   target: string;
   synced: { seq: number; chain: string; dbHash: string; timeMs: number } | null;
-  pending: { seq: number; kind: Kind; timeMs: number; prevSeq: number; prevChain: string; pageSize: number; pageCount: number; runs: number[]; dbHash: string } | null;
+  /**
+   * Written just before a sync's commit into the shadow: the pages it writes, and the hashes the
+   * synced state had for them (and for pages past the new end). A replicator killed after that
+   * commit, before the upload finished, left a shadow that differs from `synced` in these pages
+   * only, which the next one proves (the old hashes put back give synced's database hash) and
+   * uploads as the delta.
+   */
+  intent?: Intent;
+}
+interface Intent {
+  timeMs: number;
+  /** The pages written, and the page count after. */
+  runs: number[];
+  pageCount: number;
+  old: { pageCount: number; runs: number[]; hashes: string };
 }
 
 function nodeFs(): typeof NodeFs | null {
@@ -177,6 +191,8 @@ class ReplicatorImpl implements Replicator {
   #stopped: SqliteError | null = null;
   #holder: string;
   #started = false;
+  #shadowPageSize = 0;
+  #shadowPageCount = 0;
   #leased = false;
 
   constructor(rt: Runtime, source: Database | string, target: ReplicaTarget, o: ReplicateOptions) {
@@ -315,7 +331,9 @@ class ReplicatorImpl implements Replicator {
   async #start(): Promise<void> {
     const rt = this.#rt;
     this.#cipher = await cipherOf(this.#o.encryptionKey, WHERE);
-    this.#source = typeof this.#sourceArg === "string" ? new Database(rt, this.#sourceArg) : this.#sourceArg;
+    // Read-only: a connection that could write would roll back what it takes for a hot journal,
+    // which, without real file locks, may be another process's live one.
+    this.#source = typeof this.#sourceArg === "string" ? new Database(rt, this.#sourceArg, { readonly: true }) : this.#sourceArg;
     await this.#acquireLease();
     // The target's complete syncs; incomplete ones after the last (an upload cut short) go.
     const names = (await this.#target.list()).map(parseName).filter((n): n is ParsedName => n !== null);
@@ -364,7 +382,7 @@ class ReplicatorImpl implements Replicator {
       this.#tempShadow = true;
     }
     if (fs !== null && !this.#tempShadow && !(rt.vfs() instanceof MemoryVfs)) this.#stateFile = `${this.#shadowPath}.json`;
-    // A crash may leave it torn: what it holds is proven by its hash before it is used.
+    // What it holds is proven by its hash before it is used.
     this.#shadow = this.#openShadow();
 
     // Resume: the shadow holds the target's last sync (or the one whose upload was cut short).
@@ -375,13 +393,14 @@ class ReplicatorImpl implements Replicator {
         && shadowHash !== null && equalBytes(shadowHash, head.dbHash)) {
         this.#synced = head;
         this.#needSnapshot = false;
-      } else if (state.pending && state.pending.seq === nextSeq && state.pending.prevSeq === head.seq && state.pending.prevChain === hex(head.chain)
-        && shadowHash !== null && state.pending.dbHash === hex(shadowHash)) {
-        const p = state.pending;
+      } else if (state.intent && state.synced && state.synced.seq === head.seq && state.synced.chain === hex(head.chain)
+        && shadowHash !== null && this.#shadowPageSize === head.pageSize && await this.#intentHolds(state.intent, head)) {
+        // Killed after the commit into the shadow, before the sync was uploaded.
+        const pages = pagesOfRuns(state.intent.runs).filter((n) => n <= this.#shadowPageCount);
         this.#synced = head;
         this.#pending = {
-          seq: p.seq, kind: p.kind, timeMs: p.timeMs, prevSeq: p.prevSeq, prevChain: unhex(p.prevChain), pageSize: p.pageSize,
-          pageCount: p.pageCount, pages: pagesOfRuns(p.runs), dbHash: unhex(p.dbHash),
+          seq: nextSeq, kind: "delta", timeMs: state.intent.timeMs, prevSeq: head.seq, prevChain: head.chain, pageSize: head.pageSize,
+          pageCount: this.#shadowPageCount, pages: pages.length > 0 ? pages : Uint32Array.of(1), dbHash: shadowHash,
         };
         this.#needSnapshot = false;
       }
@@ -398,9 +417,28 @@ class ReplicatorImpl implements Replicator {
     this.#started = true;
   }
 
+  /** Whether the shadow is the synced state but for the intent's pages: their old hashes put back give its hash. */
+  async #intentHolds(intent: Intent, head: Synced): Promise<boolean> {
+    const old = new Uint8Array(intent.old.pageCount * HASH_BYTES);
+    old.set(this.#hashes.subarray(0, Math.min(old.length, this.#shadowPageCount * HASH_BYTES)));
+    const hashes = unhex(intent.old.hashes);
+    let k = 0;
+    for (const n of pagesOfRuns(intent.old.runs)) {
+      if (n > intent.old.pageCount || (k + 1) * HASH_BYTES > hashes.length) return false;
+      old.set(hashes.subarray(k * HASH_BYTES, (k + 1) * HASH_BYTES), (n - 1) * HASH_BYTES);
+      k++;
+    }
+    // Pages past the old end are new: the intent must have written every one of them.
+    const written = new Set(pagesOfRuns(intent.runs));
+    for (let n = intent.old.pageCount + 1; n <= intent.pageCount; n++) if (!written.has(n)) return false;
+    return intent.old.pageCount === head.pageCount && intent.pageCount === this.#shadowPageCount
+      && equalBytes(await dbHash(old, intent.old.pageCount), head.dbHash);
+  }
+
   #openShadow(): Database {
     const db = new Database(this.#rt, this.#shadowPath);
     try {
+      // Not synced: after a crash its hash (and the intent's proof) decides what it holds.
       db.exec("PRAGMA synchronous=OFF");
       this.#checkpointShadow(db);
     } catch {
@@ -419,8 +457,9 @@ class ReplicatorImpl implements Replicator {
   async #acquireLease(): Promise<void> {
     const now = Date.now();
     const l = await readLease(this.#target);
-    if (l && l.owner !== null && l.owner !== this.#id && now - l.heartbeat < this.#leaseTimeout) throw leaseHeld(this.#target, l, now);
-    const mine: Lease = { owner: this.#id, holder: this.#holder, heartbeat: now, seq: l?.seq ?? 0, chain: l?.chain ?? "" };
+    // Held by another, renewed lately, and (on this host) by a process that still runs.
+    if (l && l.owner !== null && l.owner !== this.#id && now - l.heartbeat < this.#leaseTimeout && !holderGone(l)) throw leaseHeld(this.#target, l, now);
+    const mine: Lease = { owner: this.#id, holder: this.#holder, heartbeat: now, seq: l?.seq ?? 0, chain: l?.chain ?? "", ...processIdentity() };
     await writeLease(this.#target, mine);
     // Two that started at once: the last write wins, the other sees it here.
     const again = await readLease(this.#target);
@@ -450,23 +489,25 @@ class ReplicatorImpl implements Replicator {
     }
   }
 
-  /** Written whole (temporary name, sync, rename); a failure only costs a snapshot at the next start. */
-  #writeState(): void {
+  /**
+   * Written whole (temporary name, rename), not synced: whatever version a crash leaves, the
+   * shadow's hash and the target's last sync decide whether it applies. A failure to write only
+   * costs a snapshot at the next start.
+   */
+  #writeState(intent?: Intent): void {
     const fs = nodeFs();
     if (this.#stateFile === null || fs === null) return;
     const s = this.#synced;
-    const p = this.#pending;
     const state: StateFile = {
       version: 1, target: this.#target.url,
       synced: s && !this.#needSnapshot ? { seq: s.seq, chain: hex(s.chain), dbHash: hex(s.dbHash), timeMs: s.timeMs } : null,
-      pending: p && { seq: p.seq, kind: p.kind, timeMs: p.timeMs, prevSeq: p.prevSeq, prevChain: hex(p.prevChain), pageSize: p.pageSize, pageCount: p.pageCount, runs: Array.from(runsOf(p.pages)), dbHash: hex(p.dbHash) },
+      intent,
     };
     const temp = `${this.#stateFile}.tmp`;
     try {
       const fd = fs.openSync(temp, "w");
       try {
         fs.writeSync(fd, JSON.stringify(state));
-        fs.fsyncSync(fd);
       } finally {
         fs.closeSync(fd);
       }
@@ -498,7 +539,6 @@ class ReplicatorImpl implements Replicator {
         return { seq: s.seq, time: new Date(s.timeMs), kind: "none", pageCount: s.pageCount, pageSize: s.pageSize, pagesUploaded: 0, bytesUploaded: stats.bytes, objects: 0, elapsedMs: performance.now() - t0 };
       }
       this.#pending = p;
-      this.#writeState();
     }
     const p = this.#pending;
     await this.#checkLease();
@@ -508,7 +548,7 @@ class ReplicatorImpl implements Replicator {
     this.#needSnapshot = false;
     if (p.kind === "snapshot") this.#lastSnapshotMs = p.timeMs;
     this.#writeState();
-    const lease: Lease = { owner: this.#id, holder: this.#holder, heartbeat: Date.now(), seq: p.seq, chain: hex(this.#lastChain!) };
+    const lease: Lease = { owner: this.#id, holder: this.#holder, heartbeat: Date.now(), seq: p.seq, chain: hex(this.#lastChain!), ...processIdentity() };
     await writeLease(this.#target, lease);
     this.#lastLeaseMs = lease.heartbeat;
     await this.#retain();
@@ -525,7 +565,7 @@ class ReplicatorImpl implements Replicator {
     if (Date.now() - this.#lastLeaseMs < this.#leaseTimeout / 3) return;
     await this.#checkLease();
     const s = this.#synced!;
-    const lease: Lease = { owner: this.#id, holder: this.#holder, heartbeat: Date.now(), seq: s.seq, chain: equalBytes(s.chain, ZERO_HASH) ? "" : hex(s.chain) };
+    const lease: Lease = { owner: this.#id, holder: this.#holder, heartbeat: Date.now(), seq: s.seq, chain: equalBytes(s.chain, ZERO_HASH) ? "" : hex(s.chain), ...processIdentity() };
     await writeLease(this.#target, lease);
     this.#lastLeaseMs = lease.heartbeat;
   }
@@ -537,12 +577,14 @@ class ReplicatorImpl implements Replicator {
     const timeMs = Date.now();
     let written: Uint32Array | null = null;
     beforeCommit.set(shadow, (p) => {
-      written = rt.heap.scoped((s) => {
+      const list = rt.heap.scoped((s) => {
         const pn = s.out();
         const ptr = rt.capi.sbw_pagediff_pgnos(p, pn);
         const n = rt.heap.i32(pn);
         return n > 0 ? new Uint32Array(rt.heap.u8.buffer, ptr, n).slice() : new Uint32Array(0);
       });
+      written = list;
+      if (!this.#needSnapshot) this.#writeState(this.#intentOf(list, rt.capi.sbw_pagediff_info(p, 0 /* pages */) >>> 0, timeMs));
     });
     let result;
     try {
@@ -589,6 +631,17 @@ class ReplicatorImpl implements Replicator {
     };
   }
 
+  /** The intent of a commit into the shadow that writes `list` and leaves `pageCount` pages. */
+  #intentOf(list: Uint32Array, pageCount: number, timeMs: number): Intent {
+    const s = this.#synced!;
+    const pages = Uint32Array.from(new Set(list)).sort();
+    const old = [...new Set([...pages.filter((n) => n <= s.pageCount), ...Array.from({ length: Math.max(0, s.pageCount - pageCount) }, (_, i) => pageCount + 1 + i)])].sort((a, b) => a - b);
+    return {
+      timeMs, runs: Array.from(runsOf(pages)), pageCount,
+      old: { pageCount: s.pageCount, runs: Array.from(runsOf(old)), hashes: old.map((n) => hex(this.#hashes.subarray((n - 1) * HASH_BYTES, n * HASH_BYTES))).join("") },
+    };
+  }
+
   /** Calls fn with runs of the shadow's pages (at most PART_BYTES at a time), in order. */
   async #forPages(pages: Uint32Array, pageSize: number, fn: (first: number, count: number, bytes: Uint8Array) => Promise<void>): Promise<void> {
     const file = this.#rt.fileOf(this.#shadow!.state.ptr, "main");
@@ -618,6 +671,8 @@ class ReplicatorImpl implements Replicator {
       return null;
     }
     if (pageCount === 0) return null;
+    this.#shadowPageSize = pageSize;
+    this.#shadowPageCount = pageCount;
     this.#hashes = new Uint8Array(pageCount * HASH_BYTES);
     const all = new Uint32Array(pageCount);
     for (let i = 0; i < pageCount; i++) all[i] = i + 1;

@@ -35,13 +35,15 @@ export interface S3TargetOptions {
   timeoutMs?: number;
   /** Tries of one request before its failure is reported. Default 8 (over ~16 s of back-off). */
   attempts?: number;
+  /** Keys per listing page (max-keys). Default: the service's (1000). */
+  listPageSize?: number;
 }
-const KEYS = ["endpoint", "region", "bucket", "prefix", "forcePathStyle", "credentials", "presign", "timeoutMs", "attempts"];
+const KEYS = ["endpoint", "region", "bucket", "prefix", "forcePathStyle", "credentials", "presign", "timeoutMs", "attempts", "listPageSize"];
 const WHERE = "s3Target";
 
 export function s3Target(options: S3TargetOptions): ReplicaTarget {
   checkKeys(options, KEYS, WHERE);
-  const { region, bucket, credentials, presign, timeoutMs = 30_000, attempts = 8 } = options ?? ({} as S3TargetOptions);
+  const { region, bucket, credentials, presign, timeoutMs = 30_000, attempts = 8, listPageSize } = options ?? ({} as S3TargetOptions);
   if (typeof region !== "string" || region === "") throw new TypeError(`${WHERE}: region must be a string`);
   if (typeof bucket !== "string" || bucket === "") throw new TypeError(`${WHERE}: bucket must be a string`);
   if ((credentials === undefined) === (presign === undefined)) throw new TypeError(`${WHERE}: pass credentials or presign (one of them)`);
@@ -51,6 +53,7 @@ export function s3Target(options: S3TargetOptions): ReplicaTarget {
   }
   if (!(timeoutMs > 0)) throw new TypeError(`${WHERE}: timeoutMs must be a number > 0`);
   if (!Number.isInteger(attempts) || attempts < 1) throw new TypeError(`${WHERE}: attempts must be an integer >= 1`);
+  if (listPageSize !== undefined && (!Number.isInteger(listPageSize) || listPageSize < 1)) throw new TypeError(`${WHERE}: listPageSize must be an integer >= 1`);
   const prefix = (options.prefix ?? "").replace(/^\/+|\/+$/g, "");
   const endpoint = (options.endpoint ?? `https://s3.${region}.amazonaws.com`).replace(/\/+$/, "");
   const pathStyle = options.forcePathStyle ?? options.endpoint !== undefined;
@@ -77,6 +80,7 @@ export function s3Target(options: S3TargetOptions): ReplicaTarget {
           const q = new URLSearchParams({ "list-type": "2" });
           if (prefix !== "") q.set("prefix", `${prefix}/`);
           if (token !== undefined) q.set("continuation-token", token);
+          if (listPageSize !== undefined) q.set("max-keys", String(listPageSize));
           target = presign ? await presign({ method, key: prefix === "" ? "" : `${prefix}/`, continuationToken: token }) : `${base}/?${q}`;
         } else target = presign ? await presign({ method, key }) : urlOf(key);
         const init: RequestInit = { method: method === "LIST" ? "GET" : method, signal: AbortSignal.timeout(timeoutMs) };
