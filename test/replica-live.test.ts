@@ -8,6 +8,8 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { createServer, request } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileTarget, s3Target, type ReplicaTarget, type SyncInfo } from "../src/index.js";
@@ -188,6 +190,59 @@ test("s3: listings (with continuation: 2 keys a page), gets, deletes", async () 
     } finally {
       await server.stop();
     }
+  }
+});
+
+test("s3: 5xx, resets, a stalled request and a 5 s outage are tried again; the replica stays whole", async () => {
+  const server = await startServer("s3rver");
+  if (typeof server === "string") return console.log(`  skipped: ${server}`);
+  const upstream = new URL(server.options.endpoint!);
+  const faults: ("503" | "reset" | "stall")[] = [];
+  let outageUntil = 0;
+  let failed = 0;
+  const proxy = createServer((req, res) => {
+    const fault = Date.now() < outageUntil ? "503" : faults.shift();
+    if (fault !== undefined) failed++;
+    if (fault === "503") {
+      req.resume();
+      res.writeHead(503).end();
+    } else if (fault === "reset") req.socket.destroy();
+    else if (fault === "stall") req.resume(); // never answers
+    else {
+      const up = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (ur) => {
+        res.writeHead(ur.statusCode!, ur.headers);
+        ur.pipe(res);
+      });
+      up.on("error", () => res.destroy());
+      req.pipe(up);
+    }
+  });
+  await new Promise<void>((res) => proxy.listen(0, "127.0.0.1", res));
+  const target = s3Target({ ...server.options, endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, prefix: "faults", timeoutMs: 1000 });
+  const dir = tmpDir("faults");
+  const db = sqlite.open(join(dir, "src.db"));
+  db.exec("CREATE TABLE t(x); INSERT INTO t VALUES (randomblob(5000))");
+  try {
+    const r = sqlite.replicate(db, target, { intervalMs: 3_600_000 });
+    await r.sync();
+    db.exec("INSERT INTO t VALUES (1)");
+    faults.push("503", "reset", "stall", "503", "reset");
+    assert.is((await r.sync()).kind, "delta");
+    db.exec("INSERT INTO t VALUES (2)");
+    outageUntil = Date.now() + 5000;
+    const t0 = Date.now();
+    assert.is((await r.sync()).kind, "delta");
+    assert.ok(Date.now() - t0 >= 4500, "waited out the outage");
+    await r.close();
+    assert.ok(failed >= 8, `${failed} requests failed`);
+    const out = join(dir, "out.db");
+    assert.is((await sqlite.restoreReplica(target, out)).seq, 3);
+    assert.is(cli(out, "SELECT count(*) FROM t").trim(), "3");
+  } finally {
+    db.close();
+    proxy.closeAllConnections?.();
+    await new Promise((res) => proxy.close(res));
+    await server.stop();
   }
 });
 

@@ -8,6 +8,7 @@ import type * as NodeFs from "node:fs";
 import { SQLITE_BUSY, SQLITE_ERROR, SQLITE_MISUSE } from "../../core/constants.js";
 import { SqliteError } from "../../core/errors.js";
 import { checkKeys, DEFAULT_BUSY_TIMEOUT_MS } from "../../core/options.js";
+import { SBW_INFO_PAGES } from "../../core/pagediff-constants.js";
 import { Database } from "../../handles/database.js";
 import type { Runtime } from "../../runtime/runtime.js";
 import { MemoryVfs } from "../../vfs/memory.js";
@@ -584,7 +585,7 @@ class ReplicatorImpl implements Replicator {
         return n > 0 ? new Uint32Array(rt.heap.u8.buffer, ptr, n).slice() : new Uint32Array(0);
       });
       written = list;
-      if (!this.#needSnapshot) this.#writeState(this.#intentOf(list, rt.capi.sbw_pagediff_info(p, 0 /* pages */) >>> 0, timeMs));
+      if (!this.#needSnapshot) this.#writeState(this.#intentOf(list, rt.capi.sbw_pagediff_info(p, SBW_INFO_PAGES) >>> 0, timeMs));
     });
     let result;
     try {
