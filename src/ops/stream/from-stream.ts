@@ -125,7 +125,9 @@ async function receive(chunks: ChunkReader, writer: TempWriter, signal: AbortSig
     if (header !== null && onProgress && writer.size - reported >= BUFFER_BYTES) {
       reported = writer.size;
       const pageCount = header.pageCount ?? Math.ceil(writer.size / header.pageSize);
-      onProgress({ remaining: pageCount - Math.floor(writer.size / header.pageSize), pageCount });
+      const remaining = pageCount - Math.floor(writer.size / header.pageSize);
+      // remaining 0 is said once, when dest is committed
+      if (remaining > 0) onProgress({ remaining, pageCount });
     }
   }
   if (writer.size === 0) throw new SqliteError(`${WHERE}: the stream is empty`, SQLITE_NOTADB);
