@@ -404,6 +404,27 @@ test("abort while the spool is being written: the backup stops, the stream error
   assert.equal(ls(spool), []);
 });
 
+test("cancel while the spool is being written: the backup stops at once, the spool is removed", async () => {
+  const dir = tmpDir("stream");
+  const spool = tmpDir("spool");
+  using db = sqlite.open(nativeDb(join(dir, "src.db"), 3000, "delete"));
+  let steps = 0;
+  let cancelled = false;
+  const reader = sqlite.backupToStream(db, {
+    tempDir: spool, pagesPerStep: 16, pauseMs: 5,
+    onProgress: () => {
+      steps++;
+      assert.not.ok(cancelled, "no step after the cancel");
+    },
+  }).getReader();
+  const read = reader.read(); // starts the spool
+  while (steps < 2) await new Promise((r) => setTimeout(r, 1));
+  cancelled = true;
+  await reader.cancel("no longer wanted");
+  assert.is((await read).done, true);
+  assert.equal(ls(spool), []);
+});
+
 test("a consumer that fails: pipeTo rejects, the stream is cancelled, nothing is left", async () => {
   const dir = tmpDir("stream");
   const spool = tmpDir("spool");
