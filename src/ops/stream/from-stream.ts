@@ -63,6 +63,7 @@ export async function restoreFromStream(rt: Runtime, input: ByteChunks, dest: Da
     writer = new TempWriter(rt, path, BUFFER_BYTES, scratch === null);
     const header = await receive(chunks, writer, signal, onProgress);
     const pageCount = writer.size / header.pageSize;
+    writer.flush(); // every byte in the file before SQLite reads it
     // A file that may be renamed into place must be on disk first: it goes there off the thread
     // while quick_check reads it.
     writtenBack = scratch !== null ? writer.writeBack() : null;
