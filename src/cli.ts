@@ -34,6 +34,19 @@ Usage:
   sqlite-backup-wasm verify  <source> <copy> [options]
       Check that <copy> passes PRAGMA integrity_check and holds the same schema and rows as
       <source>, table by table. Reads both files, changes neither.
+  sqlite-backup-wasm replicate <database> <target-url> [--interval 1s]
+      Replicate <database> into <target-url> until Ctrl-C (or SIGTERM): a sync every
+      interval when it changed, each uploading only the pages that changed. A clean stop
+      finishes the last sync. See docs/replicas.md.
+  sqlite-backup-wasm restore <target-url> <database> [--at <time or sync number>]
+      Restore the last sync of a replica (or the last at or before --at: an ISO time, or a
+      sync's number) into <database>, after checking every checksum and integrity_check.
+  sqlite-backup-wasm replica ls|verify <target-url>
+      List a replica's syncs; or restore its last sync into a temporary file and check it.
+
+Target URLs: file:///path/to/dir, or s3://bucket/prefix with the endpoint, region and
+credentials from AWS_ENDPOINT_URL, AWS_REGION (or AWS_DEFAULT_REGION), AWS_ACCESS_KEY_ID,
+AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN.
 
 Options:
   --pages-per-step <n>  pages copied per step; "all" (or -1) copies everything in one step.
@@ -45,6 +58,9 @@ Options:
                         database of the same page size, write only the pages that changed)
   --json                machine-readable output: one JSON object per line on stdout
   -q, --quiet           no progress output (errors are still reported)
+  --interval <time>     replicate: how often a sync runs, e.g. 500ms, 1s, 5m (default 1s)
+  --at <time|number>    restore from a replica: an ISO time or a sync's number (default: last)
+  --key-file <file>     replicas: the encryption key, 32 bytes raw or 64 hex digits
   -h, --help            show this help
   -v, --version         show the versions, the runtime, and which file locks are in effect
 
@@ -96,6 +112,9 @@ const OPTIONS = {
   full: { type: "boolean" },
   json: { type: "boolean" },
   quiet: { type: "boolean", short: "q" },
+  interval: { type: "string" },
+  at: { type: "string" },
+  "key-file": { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "v" },
 } as const;
@@ -146,6 +165,12 @@ async function main(argv: string[]): Promise<number> {
   }
   const [command, ...args] = positionals;
   if (command === undefined) return usage("no command given", json);
+  if (command === "replicate" || command === "replica" || (command === "restore" && isTargetUrl(args[0]))) {
+    return replicaCommand(command, args, values, json);
+  }
+  for (const o of ["interval", "at", "key-file"] as const) {
+    if (values[o] !== undefined) return usage(`--${o} only applies to replicas (replicate, restore <target-url>, replica)`, json);
+  }
   if (!["backup", "restore", "verify"].includes(command)) return usage(`unknown command "${command}"`, json);
   if (args.length !== 2) return usage(`${command} takes exactly two files, got ${args.length}`, json);
   const [from, to] = args as [string, string];
@@ -369,6 +394,135 @@ async function verify(sourcePath: string, copyPath: string, out: Out): Promise<n
     r.ok ? `verify: ${copyPath} matches ${sourcePath}` : undefined);
   if (!r.ok && !out.json) process.stderr.write(`sqlite-backup-wasm: verify failed: ${r.differences.length} difference(s) between ${sourcePath} and ${copyPath}\n`);
   return r.ok ? EXIT_OK : EXIT_FAILURE;
+}
+
+// ---- replicas ----
+
+const isTargetUrl = (s: string | undefined) => s !== undefined && /^(file|s3):\/\//.test(s);
+
+/** replicate, restore <target-url>, replica ls|verify. */
+async function replicaCommand(command: string, args: string[], values: Record<string, unknown>, json: boolean): Promise<number> {
+  const sub = command === "replica" ? args[0] : command;
+  const rest = command === "replica" ? args.slice(1) : args;
+  if (command === "replica" && sub !== "ls" && sub !== "verify") return usage(`replica takes ls or verify, got ${sub === undefined ? "nothing" : `"${sub}"`}`, json);
+  const want = sub === "ls" || sub === "verify" ? 1 : 2;
+  if (rest.length !== want) return usage(`${command}${command === "replica" ? ` ${sub}` : ""} takes ${want === 1 ? "a target URL" : "two arguments"}, got ${rest.length}`, json);
+  const out = new Out(json, values.quiet === true);
+  try {
+    for (const o of ["pages-per-step", "pause", "force", "full"] as const) if (values[o] !== undefined) throw new UsageError(`--${o} does not apply to ${command}`);
+    if (values.interval !== undefined && sub !== "replicate") throw new UsageError(`--interval only applies to replicate`);
+    if (values.at !== undefined && sub !== "restore") throw new UsageError(`--at only applies to restore`);
+    const lib = await library();
+    const encryptionKey = values["key-file"] === undefined ? undefined : readKey(values["key-file"] as string);
+    const busyTimeoutMs = parseMs("--busy-timeout", values["busy-timeout"] as string | undefined, 5000);
+    const sqlite = await lib.loadSqlite();
+    if (sub === "replicate") {
+      const [db, url] = rest as [string, string];
+      requireFile(db, "database");
+      const target = targetOf(url, lib);
+      const intervalMs = parseDuration(values.interval as string | undefined);
+      const onSync = (i: import("./index.js").SyncInfo) => out.event(
+        { event: "sync", seq: i.seq, time: i.time.toISOString(), kind: i.kind, pagesUploaded: i.pagesUploaded, bytesUploaded: i.bytesUploaded, pageCount: i.pageCount },
+        i.kind === "none" ? `sync ${i.seq}: up to date` : `sync ${i.seq} (${i.kind}): ${i.pagesUploaded} of ${i.pageCount} pages, ${mib(i.bytesUploaded)} in ${seconds(i.elapsedMs)}`);
+      const replica = sqlite.replicate(db, target, {
+        intervalMs, encryptionKey, busyTimeoutMs, onSync,
+        onError: (e) => out.error({ command, message: e.message, code: e.codeName }, `sync failed: ${e.message} (${e.codeName})`),
+      });
+      out.event({ event: "replicating", database: db, target: target.url, intervalMs }, `replicating ${db} to ${target.url} every ${seconds(intervalMs)} (Ctrl-C to stop)`);
+      const first = await replica.sync().catch(async (e) => {
+        await replica.close().catch(() => {});
+        throw e;
+      });
+      onSync(first);
+      const signal = await new Promise<string>((res) => onSignals((s) => res(s)));
+      out.event({ event: "stopping", signal }, `${signal}: finishing the last sync`);
+      await replica.close();
+      out.event({ event: "stopped" }, "stopped: the replica holds the last sync");
+      return EXIT_OK;
+    }
+    const url = sub === "restore" ? rest[0]! : rest[0]!;
+    const target = targetOf(url, lib);
+    if (sub === "restore") {
+      const dest = rest[1]!;
+      const at = parseAt(values.at as string | undefined);
+      const r = await sqlite.restoreReplica(target, dest, { at, encryptionKey, busyTimeoutMs });
+      out.event({ event: "done", command: "restore", target: target.url, destination: dest, seq: r.seq, time: r.time.toISOString(), pageCount: r.pageCount, objects: r.objects, bytesDownloaded: r.bytesDownloaded, elapsedMs: Math.round(r.elapsedMs) },
+        `restore: sync ${r.seq} of ${r.time.toISOString()} (${r.pageCount} pages, ${r.objects} objects, ${mib(r.bytesDownloaded)}) from ${target.url} into ${dest} in ${seconds(r.elapsedMs)}`);
+      return EXIT_OK;
+    }
+    if (sub === "verify") {
+      const v = await sqlite.verifyReplica(target, { encryptionKey });
+      out.event({ event: "result", command: "replica verify", ok: v.ok, seq: v.seq, time: v.time.toISOString(), pageCount: v.pageCount, objects: v.objects, hash: v.hash, integrity: v.integrity, tables: v.tables },
+        v.ok ? `verify: sync ${v.seq} of ${v.time.toISOString()} restores (${v.objects} objects, ${v.pageCount} pages), its hash matches, integrity_check ok; ` +
+          `${v.tables.map((t) => `${t.name} ${t.rows} rows`).join(", ")}` : `verify: sync ${v.seq} fails integrity_check: ${v.integrity.join("; ")}`);
+      return v.ok ? EXIT_OK : EXIT_FAILURE;
+    }
+    // ls: the syncs, from the object names.
+    const { parseName } = await import("./ops/replica/format.js");
+    const bySeq = new Map<number, { kind: string; time: number; parts: number; have: number }>();
+    for (const n of (await target.list()).map(parseName)) {
+      if (n === null) continue;
+      const e = bySeq.get(n.seq) ?? { kind: n.kind, time: n.timeMs, parts: n.parts, have: 0 };
+      e.have++;
+      bySeq.set(n.seq, e);
+    }
+    for (const [seq, e] of [...bySeq].sort((a, b) => a[0] - b[0])) {
+      const complete = e.have === e.parts;
+      out.event({ event: "sync", seq, time: new Date(e.time).toISOString(), kind: e.kind, parts: e.parts, complete },
+        `${String(seq).padStart(8)}  ${new Date(e.time).toISOString()}  ${e.kind}${e.parts > 1 ? ` (${e.parts} parts)` : ""}${complete ? "" : "  INCOMPLETE"}`);
+    }
+    if (bySeq.size === 0) out.event({ event: "empty" }, `${target.url}: no syncs`);
+    return EXIT_OK;
+  } catch (e) {
+    if (e instanceof UsageError) return usage(e.message, json);
+    const err = e as Error;
+    const code = e instanceof (await library()).SqliteError ? e.codeName : undefined;
+    out.error({ command, message: err.message, ...(code ? { code } : {}) }, `${command} failed: ${err.message}${code ? ` (${code})` : ""}`);
+    return EXIT_FAILURE;
+  }
+}
+
+/** A target from file:///dir or s3://bucket/prefix (the rest from the AWS_* environment). */
+function targetOf(url: string, lib: typeof import("./index.js")) {
+  if (!isTargetUrl(url)) throw new UsageError(`not a target URL (file:///dir or s3://bucket/prefix): ${url}`);
+  if (url.startsWith("file://")) return lib.fileTarget(decodeURIComponent(new URL(url).pathname));
+  const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(url)!;
+  const env = process.env;
+  const accessKeyId = env.AWS_ACCESS_KEY_ID;
+  const secretAccessKey = env.AWS_SECRET_ACCESS_KEY;
+  if (!accessKeyId || !secretAccessKey) throw new UsageError("s3:// targets need AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
+  const endpoint = env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
+  return lib.s3Target({
+    region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? "us-east-1", bucket: m[1]!, prefix: m[2]!,
+    ...(endpoint ? { endpoint } : {}),
+    credentials: { accessKeyId, secretAccessKey, ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}) },
+  });
+}
+
+/** "500ms", "1s", "2m", "1h" or milliseconds. */
+function parseDuration(v: string | undefined): number {
+  if (v === undefined) return 1000;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
+  const n = m ? Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? "ms") as "ms"] : NaN;
+  if (!(n >= 1)) throw new UsageError(`--interval must be a duration such as 500ms, 1s or 5m, got "${v}"`);
+  return n;
+}
+
+/** --at: a sync's number, or a time Date.parse understands (ISO 8601). */
+function parseAt(v: string | undefined): Date | number | undefined {
+  if (v === undefined) return undefined;
+  if (/^\d+$/.test(v)) return Number(v);
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw new UsageError(`--at must be a sync's number or a time (ISO 8601), got "${v}"`);
+  return new Date(t);
+}
+
+function readKey(file: string): Uint8Array {
+  const raw = readFileSync(file);
+  const text = raw.toString("utf8").trim();
+  if (/^[0-9a-fA-F]{64}$/.test(text)) return Uint8Array.from(text.match(/../g)!, (h) => parseInt(h, 16));
+  if (raw.length === 32) return new Uint8Array(raw);
+  throw new UsageError(`--key-file ${file} must hold 32 bytes or 64 hex digits`);
 }
 
 function mib(bytes: number): string {

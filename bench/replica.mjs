@@ -1,0 +1,216 @@
+// Replicas against Litestream 0.3.13, one workload each, one after the other in the same run: a
+// WAL database of random rows (MiB, default 100) that the native sqlite3 CLI writes at ~100
+// transactions/s (an insert with a random indexed key and an update of a random row), replicated
+// into a directory with a 1 s interval for SECONDS (default 60). Prints, for each: bytes the
+// replica grew per minute (after its first snapshot), the first snapshot's size, CPU of the
+// replicating process, its sync times (ours), and the time to restore the latest state and a
+// point in the middle of the run (each checked with the native sqlite3: integrity_check, rows).
+// Litestream comes from the npm registry (`npm pack @flydotio/litestream-linux-x64@1.0.1`, which
+// holds 0.3.13) into bench/data/litestream/ on first use; --no-litestream skips it.
+//
+//   node --import tsx bench/replica.mjs [MiB=100] [SECONDS=60] [--no-litestream]
+import { execFileSync, spawn } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+const args = process.argv.slice(2).filter((a) => !a.startsWith("--"));
+const MIB = Number(args[0] ?? 100);
+const SECONDS = Number(args[1] ?? 60);
+const LITESTREAM = !process.argv.includes("--no-litestream");
+const { fileTarget, loadSqlite } = await import(join(import.meta.dirname, "../src/index.ts"));
+const sqlite = await loadSqlite();
+const data = join(import.meta.dirname, "data");
+const work = join(data, "replica");
+rmSync(work, { recursive: true, force: true });
+mkdirSync(work, { recursive: true });
+
+const sqlite3 = (file, sql) => execFileSync("sqlite3", ["-batch", file], { input: sql, encoding: "utf8", maxBuffer: 1 << 26 });
+const mib = (n) => (n / 1048576).toFixed(1);
+const du = (dir) => readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile())
+  .reduce((n, e) => n + statSync(join(e.parentPath ?? e.path, e.name)).size, 0);
+const pct = (a, p) => [...a].sort((x, y) => x - y)[Math.min(a.length - 1, Math.floor(a.length * p))];
+
+/** The base database: random rows of hex text with a random indexed key, in WAL mode. */
+function base() {
+  const file = join(data, `replica-base-${MIB}.db`);
+  if (existsSync(file)) return file;
+  const rows = Math.round((MIB * 1048576) / 330);
+  sqlite3(`${file}.tmp`, `PRAGMA journal_mode=WAL;
+    CREATE TABLE t(id INTEGER PRIMARY KEY, k TEXT, v TEXT, n INTEGER);
+    CREATE INDEX t_k ON t(k);
+    WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < ${rows})
+    INSERT INTO t(k, v, n) SELECT hex(randomblob(8)), hex(randomblob(100)) || ' row ' || i, i FROM r;
+    PRAGMA wal_checkpoint(TRUNCATE);`);
+  execFileSync("mv", [`${file}.tmp`, file]);
+  return file;
+}
+
+/** The native writer: ~100 transactions/s until stop(); resolves with the transactions sent. */
+function writer(file) {
+  const p = spawn("sqlite3", ["-batch", file], { stdio: ["pipe", "ignore", "inherit"] });
+  const exited = new Promise((res) => p.once("exit", res));
+  p.stdin.on("error", () => {});
+  p.stdin.write(".timeout 10000\n");
+  const maxId = Number(sqlite3(file, "SELECT max(id) FROM t").trim());
+  let sent = 0;
+  const start = Date.now();
+  const timer = setInterval(() => {
+    // Catch up to 100/s (timers run late under load).
+    const due = Math.floor(((Date.now() - start) / 1000) * 100);
+    while (sent < due && p.stdin.writableLength < 65536) {
+      const id = 1 + Math.floor(Math.random() * maxId);
+      p.stdin.write(`BEGIN; INSERT INTO t(k, v, n) VALUES (hex(randomblob(8)), hex(randomblob(100)) || ' new', ${sent}); UPDATE t SET n = n + 1, v = hex(randomblob(100)) WHERE id = ${id}; COMMIT;\n`);
+      sent++;
+    }
+  }, 10);
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      p.stdin.end(".quit\n");
+      await exited;
+      return sent;
+    },
+  };
+}
+
+function cpuOf(pid) {
+  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return (Number(f[11]) + Number(f[12])) / 100; // utime + stime, clock ticks of 10 ms
+}
+
+function check(file, what) {
+  const out = sqlite3(file, "PRAGMA integrity_check; SELECT count(*) FROM t;").trim().split("\n");
+  if (out[0] !== "ok") throw new Error(`${what}: integrity_check: ${out.join(" ")}`);
+  return Number(out[1]);
+}
+
+async function timed(fn) {
+  const t0 = performance.now();
+  await fn();
+  return (performance.now() - t0) / 1000;
+}
+
+const results = {};
+
+async function ours() {
+  const file = join(work, "ours.db");
+  copyFileSync(base(), file);
+  const dir = join(work, "ours-replica");
+  const target = fileTarget(dir);
+  const syncs = [];
+  const errors = [];
+  const cpu0 = process.cpuUsage();
+  const rss0 = process.memoryUsage().rss;
+  let rssMax = rss0;
+  const r = sqlite.replicate(file, target, { intervalMs: 1000, onSync: (i) => syncs.push(i), onError: (e) => errors.push(e) });
+  const first = await r.sync();
+  const snapshotBytes = du(dir);
+  const cpuSnap = process.cpuUsage(cpu0);
+  const cpu1 = process.cpuUsage();
+  const w = writer(file);
+  const t0 = Date.now();
+  const sampler = setInterval(() => (rssMax = Math.max(rssMax, process.memoryUsage().rss)), 200);
+  await new Promise((res) => setTimeout(res, (SECONDS * 1000) / 2));
+  const middle = new Date();
+  await new Promise((res) => setTimeout(res, (SECONDS * 1000) / 2));
+  const sent = await w.stop();
+  const cpu = process.cpuUsage(cpu1);
+  const minutes = (Date.now() - t0) / 60000;
+  await r.close();
+  clearInterval(sampler);
+  if (errors.length) console.log(`ours: ${errors.length} sync errors, first: ${errors[0].message}`);
+  const grown = du(dir) - snapshotBytes;
+  const latest = join(work, "ours-latest.db");
+  const tLatest = await timed(() => sqlite.restoreReplica(target, latest));
+  const pit = join(work, "ours-pit.db");
+  const tPit = await timed(() => sqlite.restoreReplica(target, pit, { at: middle }));
+  const rows = check(latest, "ours latest");
+  check(pit, "ours point-in-time");
+  const want = Number(sqlite3(file, "SELECT count(*) FROM t").trim());
+  if (rows !== want) throw new Error(`ours: ${rows} rows restored, the source has ${want}`);
+  const deltas = syncs.filter((s) => s.kind === "delta");
+  results.ours = {
+    "transactions": sent,
+    "replica growth, MiB/min": mib(grown / minutes),
+    "first snapshot, MiB": `${mib(snapshotBytes)} (${((100 * snapshotBytes) / statSync(file).size).toFixed(0)}% of the db, ${cpuSnap.user / 1e6 + cpuSnap.system / 1e6 > 0 ? ((cpuSnap.user + cpuSnap.system) / 1e6).toFixed(1) : "?"} s CPU)`,
+    "pages per sync (median)": pct(deltas.map((s) => s.pagesUploaded), 0.5),
+    "sync time p50 / p90, s": `${(pct(deltas.map((s) => s.elapsedMs), 0.5) / 1000).toFixed(3)} / ${(pct(deltas.map((s) => s.elapsedMs), 0.9) / 1000).toFixed(3)}`,
+    "CPU, s per minute": ((cpu.user + cpu.system) / 1e6 / minutes).toFixed(2),
+    "RSS +MiB (peak)": mib(rssMax - rss0),
+    "restore latest, s": tLatest.toFixed(2),
+    "restore point-in-time, s": tPit.toFixed(2),
+  };
+  void first;
+}
+
+function litestreamBinary() {
+  const dir = join(data, "litestream");
+  const exe = join(dir, "package", "litestream");
+  if (existsSync(exe)) return exe;
+  mkdirSync(dir, { recursive: true });
+  const tgz = execFileSync("npm", ["pack", "--silent", "@flydotio/litestream-linux-x64@1.0.1"], { cwd: dir, encoding: "utf8" }).trim().split("\n").pop();
+  execFileSync("tar", ["xzf", tgz], { cwd: dir });
+  return exe;
+}
+
+async function litestream() {
+  const exe = litestreamBinary();
+  const file = join(work, "ls.db");
+  copyFileSync(base(), file);
+  const dir = join(work, "ls-replica");
+  const cfg = join(work, "litestream.yml");
+  writeFileSync(cfg, `dbs:\n  - path: ${file}\n    replicas:\n      - type: file\n        path: ${dir}\n        sync-interval: 1s\n`);
+  const p = spawn(exe, ["replicate", "-config", cfg], { stdio: ["ignore", "ignore", "pipe"] });
+  let log = "";
+  p.stderr.on("data", (b) => (log += b));
+  const t00 = Date.now();
+  // The first snapshot: a generation with a snapshot file.
+  while (!(existsSync(dir) && readdirSync(dir, { recursive: true }).some((n) => String(n).includes("snapshots/") && String(n).endsWith(".lz4")))) {
+    if (Date.now() - t00 > 60000) throw new Error(`litestream made no snapshot: ${log}`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  await new Promise((res) => setTimeout(res, 1500));
+  const snapshotBytes = du(dir);
+  const cpu0 = cpuOf(p.pid);
+  const w = writer(file);
+  const t0 = Date.now();
+  await new Promise((res) => setTimeout(res, (SECONDS * 1000) / 2));
+  const middle = new Date();
+  await new Promise((res) => setTimeout(res, (SECONDS * 1000) / 2));
+  const sent = await w.stop();
+  const minutes = (Date.now() - t0) / 60000;
+  await new Promise((res) => setTimeout(res, 2500)); // its last sync
+  const cpu = cpuOf(p.pid) - cpu0;
+  const rss = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${p.pid}/status`, "utf8"))[1]) * 1024;
+  p.kill("SIGTERM");
+  await new Promise((res) => p.once("exit", res));
+  const grown = du(dir) - snapshotBytes;
+  const latest = join(work, "ls-latest.db");
+  const url = `file://${dir}`;
+  const tLatest = await timed(async () => execFileSync(exe, ["restore", "-o", latest, url]));
+  const pit = join(work, "ls-pit.db");
+  const tPit = await timed(async () => execFileSync(exe, ["restore", "-o", pit, "-timestamp", middle.toISOString(), url]));
+  check(latest, "litestream latest");
+  check(pit, "litestream point-in-time");
+  results.litestream = {
+    "transactions": sent,
+    "replica growth, MiB/min": mib(grown / minutes),
+    "first snapshot, MiB": `${mib(snapshotBytes)} (${((100 * snapshotBytes) / statSync(file).size).toFixed(0)}% of the db)`,
+    "pages per sync (median)": "-",
+    "sync time p50 / p90, s": "-",
+    "CPU, s per minute": (cpu / minutes).toFixed(2),
+    "RSS +MiB (peak)": `${mib(rss)} (whole process)`,
+    "restore latest, s": tLatest.toFixed(2),
+    "restore point-in-time, s": tPit.toFixed(2),
+  };
+}
+
+base();
+console.log(`replica benchmark: ${MIB} MiB WAL database, native writer ~100 tx/s for ${SECONDS} s, 1 s interval, into a directory`);
+await ours();
+if (LITESTREAM) await litestream();
+const keys = Object.keys(results.ours);
+const cols = Object.keys(results);
+console.log(["", ...cols].join(" | "));
+for (const k of keys) console.log([k, ...cols.map((c) => results[c][k])].join(" | "));
+rmSync(work, { recursive: true, force: true });
