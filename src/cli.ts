@@ -2,7 +2,9 @@
 // The command-line tool: backup, restore and verify SQLite files with the library's backup().
 // Exit codes: 0 ok, 1 failure, 2 usage, 130 interrupted (Ctrl-C, SIGTERM or SIGHUP; destination
 // unchanged).
-import { readFileSync, realpathSync, statSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { isatty, WriteStream } from "node:tty";
 import { parseArgs } from "node:util";
 import { setFlagsFromString } from "node:v8";
@@ -366,13 +368,47 @@ class Progress {
   }
 }
 
+/**
+ * The copy as its next read-write open sees it. A copy killed mid-backup (or by a power loss) keeps
+ * a hot journal that only a read-write connection rolls back (a read-only one fails with
+ * SQLITE_READONLY_ROLLBACK); verify never writes what it checks, so it rolls back a private copy
+ * of the file and its journal, removed at dispose.
+ */
+function openAsRecovered(lib: typeof import("./index.js"), sqlite: import("./index.js").Sqlite, copyPath: string, out: Out):
+  { db: import("./index.js").Database } & Disposable {
+  const db = sqlite.open(copyPath, { readonly: true });
+  try {
+    db.get("SELECT count(*) FROM sqlite_schema");
+    return { db, [Symbol.dispose]: () => db.close() };
+  } catch (e) {
+    db.close();
+    if (!(e instanceof lib.SqliteError && e.extendedCode === lib.SQLITE_READONLY_ROLLBACK && existsSync(`${copyPath}-journal`))) throw e;
+  }
+  const dir = mkdtempSync(join(tmpdir(), "sbw-verify-"));
+  const remove = () => rmSync(dir, { recursive: true, force: true });
+  try {
+    const file = join(dir, "copy.db");
+    copyFileSync(copyPath, file);
+    copyFileSync(`${copyPath}-journal`, `${file}-journal`);
+    const recovered = sqlite.open(file);
+    recovered.get("SELECT count(*) FROM sqlite_schema"); // rolls the journal back
+    out.event({ event: "hot-journal", file: copyPath },
+      `${copyPath} has a hot journal (a copy that did not finish): verifying what its next read-write open gives, the journal rolled back`);
+    return { db: recovered, [Symbol.dispose]: () => (recovered.close(), remove()) };
+  } catch (e) {
+    remove();
+    throw e;
+  }
+}
+
 async function verify(sourcePath: string, copyPath: string, out: Out): Promise<number> {
   requireFile(sourcePath, "source");
   requireFile(copyPath, "copy");
-  const sqlite = await (await library()).loadSqlite();
+  const lib = await library();
+  const sqlite = await lib.loadSqlite();
   using source = sqlite.open(sourcePath, { readonly: true });
-  using copy = sqlite.open(copyPath, { readonly: true });
-  const r = await sqlite.verify(source, copy);
+  using copy = openAsRecovered(lib, sqlite, copyPath, out);
+  const r = await sqlite.verify(source, copy.db);
 
   const problems = r.integrity;
   out.event({ event: "integrity", file: copyPath, ok: problems.length === 0, problems },

@@ -235,6 +235,23 @@ test("verify finds a changed row, an extra row, a schema change and a changed us
   }
 });
 
+test("verify of a copy left with a hot journal checks what its next read-write open gives, and writes nothing", () => {
+  const dir = tmpDir("cli");
+  makeSource(join(dir, "src.db"));
+  assert.is(run(["backup", "src.db", "copy.db"], dir).status, 0);
+  // A writer killed inside a transaction that spilled into the copy: a hot journal beside it.
+  const copy = join(dir, "copy.db");
+  spawnSync("sh", ["-c", `(echo "PRAGMA cache_size=2; BEGIN; UPDATE t SET b = randomblob(300);"; echo ".shell kill -9 \\$PPID") | sqlite3 -batch "${copy}"`]);
+  assert.ok(existsSync(`${copy}-journal`), "the killed writer left its journal");
+  const before = [readFileSync(copy), readFileSync(`${copy}-journal`)];
+  const r = run(["verify", "src.db", "copy.db", "--json"], dir);
+  assert.is(r.status, 0, r.stdout + r.stderr);
+  const events = jsonLines(r.stdout);
+  assert.equal(events[0], { event: "hot-journal", file: "copy.db" });
+  assert.equal(events.at(-1), { event: "result", command: "verify", ok: true, differences: 0 });
+  assert.ok(readFileSync(copy).equals(before[0]!) && readFileSync(`${copy}-journal`).equals(before[1]!), "the copy and its journal are untouched");
+});
+
 test("verify fails on a damaged copy", () => {
   const dir = tmpDir("cli");
   makeSource(join(dir, "src.db"));
