@@ -59,6 +59,14 @@ class StreamState {
   finished = false;
   constructor(readonly rt: Runtime) {}
 
+  /**
+   * Removes the spool's name at once, before a read in flight ends (the open file stays
+   * readable): a program that exits right after an abort or a cancel leaves no spool behind.
+   */
+  unlink(): void {
+    if (this.spool !== null) removeTemp(this.rt, this.spool);
+  }
+
   /** Closes the source and removes the spool; idempotent, never throws. */
   release(): void {
     this.finished = true;
@@ -106,6 +114,7 @@ export function backupToStream(rt: Runtime, source: Database, options: BackupToS
       // closed already
     }
     inner.abort(reason);
+    state.unlink();
     void inTurn(finish);
   };
 
@@ -144,6 +153,7 @@ export function backupToStream(rt: Runtime, source: Database, options: BackupToS
     }),
     cancel: () => {
       inner.abort(new DOMException("the stream was cancelled", "AbortError"));
+      state.unlink();
       return inTurn(finish);
     },
   }, { highWaterMark: 0 });
