@@ -2,9 +2,11 @@
 // The command-line tool: backup, restore and verify SQLite files with the library's backup().
 // Exit codes: 0 ok, 1 failure, 2 usage, 130 interrupted (Ctrl-C, SIGTERM or SIGHUP; destination
 // unchanged).
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync } from "node:fs";
+import { copyFileSync, createReadStream, existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { isatty, WriteStream } from "node:tty";
 import { parseArgs } from "node:util";
 import { setFlagsFromString } from "node:v8";
@@ -33,6 +35,8 @@ Usage:
       Copy the backup file <backup> over <database> (created if missing). <backup> must pass
       PRAGMA quick_check first. With real file locks (see --version), programs that use
       <database> wait while the restore commits; without them, stop those programs first.
+      <destination> "-" writes the backup to standard output, <backup> "-" reads it from
+      standard input (the bytes of a database file; progress and results go to stderr).
   sqlite-backup-wasm verify  <source> <copy> [options]
       Check that <copy> passes PRAGMA integrity_check and holds the same schema and rows as
       <source>, table by table. Reads both files, changes neither.
@@ -78,6 +82,8 @@ Examples:
   npx sqlite-backup-wasm backup app.db copy.db --pause 10 --pages-per-step 256
   npx sqlite-backup-wasm verify app.db backups/app-2024-06-01.db
   npx sqlite-backup-wasm restore backups/app-2024-06-01.db app.db --json
+  npx sqlite-backup-wasm backup app.db - | gzip | aws s3 cp - s3://bucket/app.db.gz
+  aws s3 cp s3://bucket/app.db.gz - | gunzip | npx sqlite-backup-wasm restore - app.db
 `;
 
 class UsageError extends Error {}
@@ -93,15 +99,21 @@ interface Options {
   quiet: boolean;
 }
 
-/** Output: JSON lines on stdout with --json, otherwise human text (results stdout, progress stderr). */
+/**
+ * Output: JSON lines on stdout with --json, otherwise human text (results stdout, progress
+ * stderr). `toStderr`: stdout carries a backup ("backup <source> -"), so everything goes to stderr.
+ */
 class Out {
-  constructor(readonly json: boolean, readonly quiet: boolean) {}
+  constructor(readonly json: boolean, readonly quiet: boolean, readonly toStderr = false) {}
+  #write(line: string): void {
+    (this.toStderr ? process.stderr : process.stdout).write(line + "\n");
+  }
   event(obj: Record<string, unknown>, text?: string): void {
-    if (this.json) process.stdout.write(JSON.stringify(obj) + "\n");
-    else if (text !== undefined && !this.quiet) process.stdout.write(text + "\n");
+    if (this.json) this.#write(JSON.stringify(obj));
+    else if (text !== undefined && !this.quiet) this.#write(text);
   }
   error(obj: Record<string, unknown>, text: string): void {
-    if (this.json) process.stdout.write(JSON.stringify({ event: "error", ...obj }) + "\n");
+    if (this.json) this.#write(JSON.stringify({ event: "error", ...obj }));
     else process.stderr.write(`sqlite-backup-wasm: ${text}\n`);
   }
 }
@@ -194,9 +206,11 @@ async function main(argv: string[]): Promise<number> {
     return usage((e as Error).message, json);
   }
 
-  const out = new Out(json, opts.quiet);
+  const out = new Out(json, opts.quiet, command === "backup" && to === "-");
   try {
     if (command === "verify") return await verify(from, to, out);
+    if (command === "backup" && to === "-") return await backupToStdout(from, opts, out);
+    if (command === "restore" && from === "-") return await restoreFromStdin(to, opts, out);
     return await copy(command as "backup" | "restore", from, to, opts, out);
   } catch (e) {
     if (e instanceof UsageError) return usage(e.message, json);
@@ -300,6 +314,108 @@ async function copy(command: "backup" | "restore", from: string, to: string, opt
   // forwards too) must not kill the process while it rolls back or reports.
 }
 
+/**
+ * backup <source> -: the backup's bytes on stdout, as the reader takes them (a pipe's pace is the
+ * reader's). Progress counts the bytes written out, the result goes to stderr. A failure or a
+ * signal stops the output short and exits non-zero: the reader must not keep what it got.
+ */
+async function backupToStdout(from: string, opts: Options, out: Out): Promise<number> {
+  requireFile(from, "source");
+  if (opts.full) throw new UsageError(`--full only applies to a backup into a file`);
+  if ((inWorker ? isatty(1) : process.stdout.isTTY) && !opts.force) {
+    throw new UsageError(`refusing to write a database to a terminal: redirect or pipe standard output (or pass --force)`);
+  }
+  const sqlite = await (await library()).loadSqlite();
+  using source = sqlite.open(from, { readonly: true });
+  const pageSize = Number(source.get<{ page_size: number }>("PRAGMA page_size")!.page_size);
+  const controller = new AbortController();
+  onSignals((signal) => controller.abort(new Interrupted(signal)));
+  const progress = await Progress.create("backup", pageSize, out);
+  const t0 = performance.now();
+  let bytes = 0;
+  try {
+    const stream = sqlite.backupToStream(source, {
+      ...(opts.pagesPerStep !== undefined ? { pagesPerStep: opts.pagesPerStep } : {}),
+      pauseMs: opts.pauseMs,
+      busyTimeoutMs: opts.busyTimeoutMs,
+      signal: controller.signal,
+      onStreamProgress: (p) => {
+        bytes = p.bytes;
+        progress.update({ remaining: (p.totalBytes - p.bytes) / pageSize, pageCount: p.totalBytes / pageSize });
+      },
+    });
+    await pipeline(Readable.fromWeb(stream as import("node:stream/web").ReadableStream), process.stdout);
+    progress.stop();
+    const elapsedMs = performance.now() - t0;
+    out.event({ event: "done", command: "backup", source: from, destination: "-", pageCount: bytes / pageSize, pageSize, bytes, elapsedMs: Math.round(elapsedMs) },
+      `backup: wrote ${bytes / pageSize} pages (${mib(bytes)}) of ${from} to standard output in ${seconds(elapsedMs)} (${rate(bytes, elapsedMs)})`);
+    return EXIT_OK;
+  } catch (e) {
+    progress.stop();
+    if ((e as NodeJS.ErrnoException).code === "EPIPE" || (e instanceof Interrupted && e.signal === "SIGPIPE")) {
+      out.error({ command: "backup", message: "the reader of standard output went away; the output is incomplete" }, "backup failed: the reader of standard output went away; the output is incomplete");
+      return EXIT_FAILURE;
+    }
+    if (!(e instanceof Interrupted)) throw e;
+    out.error({ command: "backup", interrupted: e.signal, message: `interrupted by ${e.signal}; the output is incomplete` }, `backup interrupted by ${e.signal}; the output is incomplete`);
+    return EXIT_INTERRUPTED;
+  }
+}
+
+/**
+ * restore - <database>: the backup's bytes from stdin become <database> once all of them arrived
+ * and passed the checks (restoreFromStream: header, length, quick_check); until then, and on any
+ * failure, <database> is as it was.
+ */
+async function restoreFromStdin(to: string, opts: Options, out: Out): Promise<number> {
+  if (to === "-") throw new UsageError(`restore - needs a database file to restore into`);
+  if (opts.pagesPerStep !== undefined || opts.pauseMs !== 0 || opts.full) {
+    throw new UsageError(`--pages-per-step, --pause and --full do not apply to restore -`);
+  }
+  if (inWorker ? isatty(0) : process.stdin.isTTY) throw new UsageError(`restore - reads the backup from standard input: pipe or redirect it`);
+  const sqlite = await (await library()).loadSqlite();
+  const controller = new AbortController();
+  onSignals((signal) => controller.abort(new Interrupted(signal)));
+  const destExists = statSync(to, { throwIfNoEntry: false }) !== undefined;
+  const progress = await Progress.create("restore", 4096, out);
+  try {
+    // In the Node 20 worker (runInWorker) process.stdin has no data: fd 0 is read directly there.
+    const stdin = inWorker ? createReadStream("", { fd: 0, autoClose: false, highWaterMark: 1 << 20 }) : process.stdin;
+    const input = withPageSize(stdin, (n) => (progress.pageSize = n));
+    const result = await sqlite.restoreFromStream(input, to, { busyTimeoutMs: opts.busyTimeoutMs, signal: controller.signal, onProgress: (p) => progress.update(p) });
+    progress.stop();
+    const bytes = result.pageCount * progress.pageSize;
+    out.event(
+      { event: "done", command: "restore", source: "-", destination: to, pageCount: result.pageCount, pageSize: progress.pageSize, bytes,
+        elapsedMs: Math.round(result.elapsedMs), incremental: result.incremental, pagesWritten: result.pagesWritten },
+      `restore: ${result.pageCount} pages (${mib(bytes)}) from standard input to ${to} in ${seconds(result.elapsedMs)} (${rate(bytes, result.elapsedMs)})`,
+    );
+    return EXIT_OK;
+  } catch (e) {
+    progress.stop();
+    if (!(e instanceof Interrupted)) throw e;
+    const kept = destExists ? `${to} is unchanged` : `${to} was not created`;
+    out.error({ command: "restore", interrupted: e.signal, message: `interrupted by ${e.signal}; ${kept}` }, `restore interrupted by ${e.signal}; ${kept}`);
+    return EXIT_INTERRUPTED;
+  }
+}
+
+/** The chunks of `input`, telling `onPageSize` the header's page size (bytes 16..17) as it passes. */
+async function* withPageSize(input: AsyncIterable<Uint8Array>, onPageSize: (n: number) => void): AsyncGenerator<Uint8Array> {
+  const head: number[] = [];
+  for await (const chunk of input) {
+    if (head.length < 18) {
+      head.push(...chunk.subarray(0, 18 - head.length));
+      if (head.length === 18) {
+        const v = (head[16]! << 8) | head[17]!;
+        if (v >= 512) onPageSize(v);
+        else if (v === 1) onPageSize(65536);
+      }
+    }
+    yield chunk;
+  }
+}
+
 class Interrupted extends Error {
   constructor(readonly signal: string) {
     super(`interrupted by ${signal}`);
@@ -312,7 +428,8 @@ class Progress {
   #start = performance.now();
   private constructor(
     readonly command: string,
-    readonly pageSize: number,
+    /** Bytes per page, for the rate (restore - learns it from the stream's header). */
+    public pageSize: number,
     readonly out: Out,
     readonly bar: import("cli-progress").SingleBar | null,
   ) {}
@@ -609,13 +726,27 @@ function runInWorker(): void {
     process.kill(process.pid, signal);
   });
   worker.on("error", (e) => process.stderr.write(`${e.stack ?? String(e)}\n`));
+  // "backup <source> -" whose reader went away: the worker stops the backup as on a signal.
+  process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE") worker.postMessage("SIGPIPE");
+  });
   worker.on("exit", (code) => (process.exitCode = code));
 }
 
 /** The worker's side: signals from the main thread go to copy()'s handler, or back to die of. */
 function listenForSignals(): void {
   const port = parentPort!;
-  port.on("message", (signal: NodeJS.Signals) => (workerSignalHandler ? workerSignalHandler(signal) : port.postMessage(signal)));
+  port.on("message", (signal: NodeJS.Signals) => {
+    if (signal === "SIGPIPE") {
+      // stdout's reader went away: the output waiting in this worker's stdout would keep the
+      // copy (and this worker) waiting forever. The abort removes the spool at once; then stop.
+      workerSignalHandler?.(signal);
+      writeSync(2, "sqlite-backup-wasm: backup failed: the reader of standard output went away; the output is incomplete\n");
+      process.exit(EXIT_FAILURE); // this worker thread; the main thread exits with its code
+    }
+    if (workerSignalHandler) workerSignalHandler(signal);
+    else port.postMessage(signal);
+  });
   port.unref(); // the worker still ends when its work is done
 }
 
