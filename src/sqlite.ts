@@ -79,7 +79,7 @@ export class Sqlite {
    * first copied into a temporary file (options.tempDir, default os.tmpdir(); the in-memory VFS
    * in browsers) that takes the database's size. See docs/streams.md.
    */
-  backupToStream(source: Database, options?: BackupToStreamOptions): ReadableStream<Uint8Array> {
+  backupToStream(source: Database, options?: BackupToStreamOptions): ReadableStream<Uint8Array<ArrayBuffer>> {
     return backupToStream(this.runtime, source, options);
   }
 

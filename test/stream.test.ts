@@ -170,7 +170,7 @@ test("gzip: CompressionStream on the way out (the native gunzip and sqlite3 read
   writeFileSync(unzipped, execFileSync("gunzip", ["-c", gz], { maxBuffer: 64 << 20 }));
   sameAs(unzipped, src);
   const restored = join(dir, "restored.db");
-  const body = (Readable.toWeb(createReadStream(gz)) as ReadableStream<Uint8Array>).pipeThrough(new DecompressionStream("gzip"));
+  const body = (Readable.toWeb(createReadStream(gz)) as ReadableStream<Uint8Array<ArrayBuffer>>).pipeThrough(new DecompressionStream("gzip"));
   const result = await sqlite.restoreFromStream(body, restored);
   assert.is(result.pageCount, Number(cli(src, "PRAGMA page_count").trim()));
   sameAs(restored, src);

@@ -72,7 +72,7 @@ export class TempReader {
   }
 
   /** The next `n` bytes (fewer at the end) in a new array; null at the end. */
-  async next(n: number): Promise<Uint8Array | null> {
+  async next(n: number): Promise<Uint8Array<ArrayBuffer> | null> {
     const len = Math.min(n, this.size - this.#offset);
     if (len <= 0) return null;
     const chunk = new Uint8Array(len);

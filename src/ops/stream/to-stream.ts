@@ -44,7 +44,7 @@ interface ChunkSource {
   /** Bytes handed out so far. */
   readonly offset: number;
   /** The next chunk of at most `max` bytes; null when all totalBytes were handed out. */
-  next(max: number): Promise<Uint8Array | null>;
+  next(max: number): Promise<Uint8Array<ArrayBuffer> | null>;
   /** Idempotent; never throws. */
   close(): void;
 }
@@ -78,7 +78,7 @@ class StreamState {
 }
 const leaked = new FinalizationRegistry<StreamState>((s) => s.release());
 
-export function backupToStream(rt: Runtime, source: Database, options: BackupToStreamOptions = {}): ReadableStream<Uint8Array> {
+export function backupToStream(rt: Runtime, source: Database, options: BackupToStreamOptions = {}): ReadableStream<Uint8Array<ArrayBuffer>> {
   checkKeys(options, STREAM_KEYS, "backupToStream");
   if (!(source instanceof Database)) throw new TypeError("source must be a Database");
   const { chunkSize = DEFAULT_CHUNK_SIZE, onStreamProgress, tempDir, ...backupOptions } = options;
@@ -127,7 +127,7 @@ export function backupToStream(rt: Runtime, source: Database, options: BackupToS
     return new Spool(rt, path, result.pageCount);
   };
 
-  const stream = new ReadableStream<Uint8Array>({
+  const stream = new ReadableStream<Uint8Array<ArrayBuffer>>({
     start(c) {
       controller = c;
     },
@@ -179,7 +179,7 @@ class Spool implements ChunkSource {
   get offset(): number {
     return this.#reader.offset;
   }
-  next(max: number): Promise<Uint8Array | null> {
+  next(max: number): Promise<Uint8Array<ArrayBuffer> | null> {
     return this.#reader.next(max);
   }
   close(): void {
@@ -243,7 +243,7 @@ class Snapshot implements ChunkSource {
     return this.#pagesRead * this.pageSize;
   }
 
-  async next(max: number): Promise<Uint8Array | null> {
+  async next(max: number): Promise<Uint8Array<ArrayBuffer> | null> {
     const { rt, pageSize } = this;
     const { capi } = rt;
     const pages = Math.min(Math.max(1, Math.floor(max / pageSize)), this.pageCount - this.#pagesRead);
