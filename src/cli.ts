@@ -213,11 +213,7 @@ async function main(argv: string[]): Promise<number> {
     if (command === "restore" && from === "-") return await restoreFromStdin(to, opts, out);
     return await copy(command as "backup" | "restore", from, to, opts, out);
   } catch (e) {
-    if (e instanceof UsageError) return usage(e.message, json);
-    const err = e as Error;
-    const code = e instanceof (await library()).SqliteError ? e.codeName : undefined;
-    out.error({ command, message: err.message, ...(code ? { code } : {}) }, `${command} failed: ${err.message}${code ? ` (${code})` : ""}`);
-    return EXIT_FAILURE;
+    return failed(e, command, json, out);
   }
 }
 
@@ -553,6 +549,15 @@ async function verify(sourcePath: string, copyPath: string, out: Out): Promise<n
 
 const isTargetUrl = (s: string | undefined) => s !== undefined && /^(file|s3):\/\//.test(s);
 
+/** The exit code of a command that threw: a usage error, or a failure reported on `out` (its SQLite code named). */
+async function failed(e: unknown, command: string, json: boolean, out: Out): Promise<number> {
+  if (e instanceof UsageError) return usage(e.message, json);
+  const err = e as Error;
+  const code = e instanceof (await library()).SqliteError ? e.codeName : undefined;
+  out.error({ command, message: err.message, ...(code ? { code } : {}) }, `${command} failed: ${err.message}${code ? ` (${code})` : ""}`);
+  return EXIT_FAILURE;
+}
+
 /** replicate, restore <target-url>, replica ls|verify. */
 async function replicaCommand(command: string, args: string[], values: Record<string, unknown>, json: boolean): Promise<number> {
   const sub = command === "replica" ? args[0] : command;
@@ -627,11 +632,7 @@ async function replicaCommand(command: string, args: string[], values: Record<st
     if (bySeq.size === 0) out.event({ event: "empty" }, `${target.url}: no syncs`);
     return EXIT_OK;
   } catch (e) {
-    if (e instanceof UsageError) return usage(e.message, json);
-    const err = e as Error;
-    const code = e instanceof (await library()).SqliteError ? e.codeName : undefined;
-    out.error({ command, message: err.message, ...(code ? { code } : {}) }, `${command} failed: ${err.message}${code ? ` (${code})` : ""}`);
-    return EXIT_FAILURE;
+    return failed(e, command, json, out);
   }
 }
 
