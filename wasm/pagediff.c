@@ -118,6 +118,12 @@ typedef struct PageDiff {
   int reason;                 /* SBW_* qualification result of the last begin() */
   unsigned *aPgno;            /* the pages put_page() wrote this pass, in order (sbw_pagediff_pgnos()) */
   int nPgno, nPgnoAlloc;
+  int bHint;                  /* the destination holds the source as of a WAL snapshot (sbw_pagediff_hint()) */
+  u32 aHint[3];               /* that snapshot's WAL salts and last frame */
+  u32 aSnap[3];               /* this pass's source snapshot: WAL salts and last frame (0s: no WAL) */
+  int bCand;                  /* this pass compares only aCand[] (see build_candidates()) */
+  unsigned *aCand;            /* pages with a WAL frame after the hint's, ascending */
+  int nCand, nCandAlloc, iCand;
   int errDest;                /* the last error is the destination connection's (else the source's) */
 } PageDiff;
 
@@ -214,6 +220,7 @@ static void rewind_diff(PageDiff *p){
   p->iNext = 0;
   p->nWritten = p->nCompared = 0;
   p->nPgno = 0;
+  p->bCand = 0;
   restore_spill(p);
   sqlite3_free(p->aSrcWin);
   sqlite3_free(p->aDstWin);
@@ -237,6 +244,7 @@ void sbw_pagediff_close(PageDiff *p){
   sqlite3_free(p->zDst);
   sqlite3_free(p->aPage1);
   sqlite3_free(p->aPgno);
+  sqlite3_free(p->aCand);
   sqlite3_free(p->aAhead[0].a);  /* the host has no read under way into them (see sbw_pagediff_ahead()) */
   sqlite3_free(p->aAhead[1].a);
   sqlite3_free(p);
@@ -458,7 +466,7 @@ unsigned char *sbw_pagediff_ahead(PageDiff *p, unsigned iFrom, int nPage){
   Ahead *pA = 0;
   unsigned iFirst;
   int i, nWin, nMax;
-  if( p->iNext<2 || p->bFresh || nPage<=0 || !direct(p->pDstPager) ) return 0;
+  if( p->iNext<2 || p->bFresh || p->bCand || nPage<=0 || !direct(p->pDstPager) ) return 0;
   for(i=0; i<2; i++) if( p->aAhead[i].state==AHEAD_READING ) return 0;
   nWin = window_pages(p->szPage);
   nMax = SBW_AHEAD_BYTES/p->szPage > nWin ? SBW_AHEAD_BYTES/p->szPage/nWin*nWin : nWin;
@@ -640,6 +648,93 @@ static int write_fresh(PageDiff *p, const unsigned char *a, unsigned iFirst, int
 }
 
 /*
+** Replicas (src/ops/replica/) tell the compare that the destination holds the source as it was
+** at a WAL snapshot of an earlier pass (its salts and last frame, sbw_pagediff_hint()). While the
+** source's WAL is still that one (same salts, the same frames and more), every page that changed
+** since has a frame after that last frame: a checkpoint meanwhile copies into the file only the
+** newest frame of a page, which for the other pages is what the destination holds. So the pass
+** compares only the pages of those frames, read through the pagers, instead of every page in
+** windows; page 1, the page count and the truncation are done as always. A WAL restarted since
+** (new salts), or more such frames than a quarter of the pages, compares everything.
+*/
+/* Notes the source snapshot's WAL (its read transaction is open). */
+static void note_snapshot(PageDiff *p){
+  memset(p->aSnap, 0, sizeof(p->aSnap));
+  if( !pagerUseWal(p->pSrcPager) ) return;
+  p->aSnap[0] = p->pSrcPager->pWal->hdr.aSalt[0];
+  p->aSnap[1] = p->pSrcPager->pWal->hdr.aSalt[1];
+  p->aSnap[2] = p->pSrcPager->pWal->hdr.mxFrame;
+}
+
+static int build_candidates(PageDiff *p){
+  Wal *pWal;
+  u32 i, mx = p->aSnap[2];
+  unsigned char *aBit;
+  int n = 0, k = 0, rc = SQLITE_OK;
+  unsigned pg;
+  p->bCand = 0;
+  if( !pagerUseWal(p->pSrcPager) ) return SQLITE_OK;
+  pWal = p->pSrcPager->pWal;
+  if( !p->bHint || p->aHint[0]!=p->aSnap[0] || p->aHint[1]!=p->aSnap[1] || mx<p->aHint[2] || mx-p->aHint[2]>p->nSrc/4 ){
+    return SQLITE_OK;
+  }
+  aBit = sqlite3MallocZero(p->nSrc/8+1);
+  if( aBit==0 ) return SQLITE_NOMEM;
+  for(i=p->aHint[2]+1; i<=mx && rc==SQLITE_OK; i++){
+    WalHashLoc sLoc;
+    rc = walHashGet(pWal, walFramePage(i), &sLoc);
+    if( rc==SQLITE_OK ){
+      pg = sLoc.aPgno[i-sLoc.iZero-1];
+      if( pg>=2 && pg<=p->nSrc && (aBit[pg/8] & (1<<(pg%8)))==0 ){ aBit[pg/8] |= 1<<(pg%8); n++; }
+    }
+  }
+  if( rc==SQLITE_OK && n>p->nCandAlloc ){
+    unsigned *a = sqlite3_realloc64(p->aCand, (sqlite3_uint64)n*sizeof(unsigned));
+    if( a==0 ) rc = SQLITE_NOMEM;
+    else{ p->aCand = a; p->nCandAlloc = n; }
+  }
+  if( rc==SQLITE_OK ){
+    for(pg=2; pg<=p->nSrc && k<n; pg++) if( aBit[pg/8] & (1<<(pg%8)) ) p->aCand[k++] = pg;
+    p->nCand = n;
+    p->iCand = 0;
+    p->bCand = 1;
+  }
+  sqlite3_free(aBit);
+  if( rc!=SQLITE_OK ) sqlite3Error(p->pSrc, rc);
+  return rc;
+}
+
+/* step() of a pass that compares only aCand[]: up to nPage of them (all when negative). */
+static int step_candidates(PageDiff *p, int nPage, unsigned pending){
+  int i = 0, rc = SQLITE_OK;
+  while( (nPage<0 || i<nPage) && p->iCand<p->nCand ){
+    const unsigned pgno = p->aCand[p->iCand];
+    DbPage *pS = 0, *pD = 0;
+    int same = 0;
+    if( pgno!=pending ){
+      p->errDest = 0;
+      rc = sqlite3PagerGet(p->pSrcPager, pgno, &pS, 0);
+      if( rc!=SQLITE_OK ){ sqlite3Error(p->pSrc, rc); return rc; }
+      p->errDest = 1;
+      if( pgno<=p->nDst ){
+        rc = sqlite3PagerGet(p->pDstPager, pgno, &pD, 0);
+        if( rc==SQLITE_OK ) same = same_page(sqlite3PagerGetData(pS), sqlite3PagerGetData(pD), p->szPage);
+        else sqlite3Error(p->pDst, rc);
+        sqlite3PagerUnref(pD);
+        p->nCompared++;
+      }
+      if( rc==SQLITE_OK && !same ) rc = put_page(p, pgno, sqlite3PagerGetData(pS));
+      sqlite3PagerUnref(pS);
+      if( rc!=SQLITE_OK ) return rc;
+    }
+    p->iCand++;
+    i++;
+  }
+  p->iNext = p->iCand<p->nCand ? p->aCand[p->iCand] : p->nSrc+1;
+  return SQLITE_OK;
+}
+
+/*
 ** Starts a compare: BEGIN EXCLUSIVE on the destination (as the backup API locks it), opens the
 ** source snapshot, reads both page 1s and decides whether the destination qualifies (or gets the
 ** fresh copy). If it does, keeps the new page 1 for the end and returns SQLITE_OK with reason 0.
@@ -652,6 +747,7 @@ int sbw_pagediff_begin(PageDiff *p){
   int defensive = 0;
   const unsigned char *aSrc, *aDst;
   rewind_diff(p);
+  memset(p->aSnap, 0, sizeof(p->aSnap));
   p->reason = SBW_OK_QUALIFIES;
   p->errDest = 1;
   if( sqlite3_db_readonly(p->pDst, p->zDst)!=0 ){ p->reason = SBW_DEST_READONLY; return SQLITE_OK; }
@@ -691,6 +787,7 @@ int sbw_pagediff_begin(PageDiff *p){
   rc = page_count(p->pSrc, p->zSrc, &p->nSrc);
   if( rc!=SQLITE_OK ) goto fail;
   p->iDataVersion = data_version(p);
+  note_snapshot(p);
   p->errDest = 1;
   if( p->bFresh ) return begin_fresh(p);
 
@@ -713,6 +810,7 @@ int sbw_pagediff_begin(PageDiff *p){
     p->reason = SBW_DEST_AUTOVACUUM; goto decline;
   }
   rc = keep_page1(p, aSrc, sqlite3_column_bytes(p->pSrcScan, 0), get4(&aDst[40]));
+  if( rc==SQLITE_OK ) rc = build_candidates(p);
   if( rc!=SQLITE_OK ) goto fail;
   p->nCompared = 1;
   return SQLITE_OK;
@@ -750,6 +848,12 @@ int sbw_pagediff_step(PageDiff *p, int nPage){
     rc = SQLITE_OK;
   }
   if( data_version(p)!=p->iDataVersion ) return SBW_RESTART;
+  if( p->bCand ){
+    rc = step_candidates(p, nPage, pending);
+    if( rc!=SQLITE_OK ) return rc;
+    if( p->iNext<=p->nSrc ) return SQLITE_OK;  /* a WAL source: its snapshot stays open */
+    goto finish;
+  }
   if( p->aSrcWin==0 ){
     p->nWin = window_pages(p->szPage);
     p->aSrcWin = sqlite3_malloc64((sqlite3_uint64)p->nWin*p->szPage);
@@ -847,6 +951,7 @@ int sbw_pagediff_step(PageDiff *p, int nPage){
     }
     return SQLITE_OK;
   }
+finish:
   sqlite3_reset(p->pSrcScan);
   sqlite3_reset(p->pDstScan);
   p->errDest = 1;
@@ -903,6 +1008,21 @@ void sbw_pagediff_fresh(PageDiff *p, int bAllow){ p->bAllowFresh = bAllow; }
 const unsigned *sbw_pagediff_pgnos(PageDiff *p, int *pn){
   *pn = p->nPgno;
   return p->aPgno;
+}
+
+/* The destination holds the source as of the WAL snapshot salt0/salt1/mxFrame (see
+** build_candidates()); set before begin(). */
+void sbw_pagediff_hint(PageDiff *p, unsigned salt0, unsigned salt1, unsigned mxFrame){
+  p->bHint = 1;
+  p->aHint[0] = salt0;
+  p->aHint[1] = salt1;
+  p->aHint[2] = mxFrame;
+}
+
+/* This pass's source snapshot, as of begin(): i 0 and 1 its WAL's salts, 2 its last frame, 3
+** whether only the hinted pages were compared; 0s when the source is not in WAL mode. */
+unsigned sbw_pagediff_snapshot(PageDiff *p, int i){
+  return i==3 ? (unsigned)p->bCand : i>=0 && i<3 ? p->aSnap[i] : 0;
 }
 
 /* Restarts from a fresh snapshot: the caller calls begin() again. */

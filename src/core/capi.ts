@@ -68,6 +68,10 @@ export interface CApi extends HeapExports {
   sbw_pagediff_ahead_done(p: Ptr, nByte: number): void;
   /** The pages the compare wrote this pass (page 1 last); their count into *pn. */
   sbw_pagediff_pgnos(p: Ptr, pn: Ptr): Ptr;
+  /** The destination holds the source as of this WAL snapshot: compare only pages with later frames. */
+  sbw_pagediff_hint(p: Ptr, salt0: number, salt1: number, mxFrame: number): void;
+  /** The pass's source snapshot: 0, 1 WAL salts, 2 last frame, 3 whether only hinted pages were compared. */
+  sbw_pagediff_snapshot(p: Ptr, i: number): number;
   /** Syncs a WAL database's WAL (its commits durable under synchronous=NORMAL); SQLITE_OK otherwise. */
   sbw_sync_wal(db: Ptr, zSchema: Ptr): number;
   /** Sets a schema's cache spill threshold (pages); returns the previous one, -1 for no such schema. */

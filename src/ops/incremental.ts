@@ -33,10 +33,11 @@ const FLUSH_BYTES = 8 << 20;
  */
 const PREFETCH_CHUNK_BYTES = 4 << 20;
 /**
- * @internal Replicas (ops/replica/): a function set here for a destination is called with the
- * compare's handle just before its commit, to read the pages written (sbw_pagediff_pgnos()).
+ * @internal Replicas (ops/replica/): hooks set here for a destination are called with the
+ * compare's handle once it is open (to give it a hint, sbw_pagediff_hint()) and just before its
+ * commit (to read the pages written, sbw_pagediff_pgnos()).
  */
-export const beforeCommit = new WeakMap<Database, (p: number) => void>();
+export const replicaHooks = new WeakMap<Database, { opened(p: number): void; beforeCommit(p: number): void }>();
 /** What each of wasm/pagediff.c's reasons means to a user. */
 const REASONS: Record<number, string> = {
   [SBW_NO_SOURCE_PAGES]: "the source is empty",
@@ -149,6 +150,7 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
     p = heap.i32(pp);
     // "auto" over an empty destination: the fresh copy, no compare (wasm/pagediff.c fresh_qualifies()).
     if (auto) capi.sbw_pagediff_fresh(p, 1);
+    replicaHooks.get(dest)?.opened(p);
     return { kind: "began" };
   });
   const destVfs = rt.vfsOf(dest.state.ptr, destName);
@@ -239,7 +241,7 @@ async function compareAndWrite(rt: Runtime, source: Database, sourceName: string
     },
     async commit() {
       ready();
-      beforeCommit.get(dest)?.(p);
+      replicaHooks.get(dest)?.beforeCommit(p);
       const rc = capi.sbw_pagediff_commit(p);
       if (rc !== SQLITE_OK) throw rt.errorFromCall(rc, (info(SBW_INFO_ERR_DEST) ? dest : source).state.ptr);
     },

@@ -13,7 +13,7 @@ import { Database } from "../../handles/database.js";
 import type { Runtime } from "../../runtime/runtime.js";
 import { MemoryVfs } from "../../vfs/memory.js";
 import { backup } from "../backup.js";
-import { beforeCommit } from "../incremental.js";
+import { replicaHooks } from "../incremental.js";
 import { checkSignal } from "../options.js";
 import { plainPath } from "../scratch.js";
 import { removeTemp, tempName } from "../stream/temp.js";
@@ -64,6 +64,8 @@ export interface SyncInfo {
   pageCount: number;
   pageSize: number;
   pagesUploaded: number;
+  /** Pages the sync compared with its local copy: every page, or (a WAL source) only those with new WAL frames. */
+  pagesCompared: number;
   /** Bytes put to the target (objects and lease). */
   bytesUploaded: number;
   objects: number;
@@ -94,6 +96,8 @@ interface Synced {
   pageCount: number;
 }
 interface Pending {
+  /** Pages the compare that made it compared. */
+  compared?: number;
   seq: number;
   kind: Kind;
   timeMs: number;
@@ -193,6 +197,9 @@ class ReplicatorImpl implements Replicator {
   #holder: string;
   #started = false;
   #shadowPageSize = 0;
+  /** The source's WAL snapshot (salts, last frame) that the shadow holds, from the last compare. */
+  #walHint: [number, number, number] | null = null;
+  #lastCompared = 0;
   #shadowPageCount = 0;
   #leased = false;
 
@@ -388,13 +395,14 @@ class ReplicatorImpl implements Replicator {
 
     // Resume: the shadow holds the target's last sync (or the one whose upload was cut short).
     const state = this.#readState();
-    if (head !== null && state !== null && state.target === this.#target.url) {
+    if (head !== null) {
       const shadowHash = await this.#hashShadow();
-      if (state.synced && state.synced.seq === head.seq && state.synced.chain === hex(head.chain) && state.synced.dbHash === hex(head.dbHash)
-        && shadowHash !== null && equalBytes(shadowHash, head.dbHash)) {
+      // It holds the target's last sync (whatever the state file says: a kill may have come
+      // after the upload, before the state was written).
+      if (shadowHash !== null && !equalBytes(head.dbHash, ZERO_HASH) && equalBytes(shadowHash, head.dbHash)) {
         this.#synced = head;
         this.#needSnapshot = false;
-      } else if (state.intent && state.synced && state.synced.seq === head.seq && state.synced.chain === hex(head.chain)
+      } else if (state !== null && state.target === this.#target.url && state.intent && state.synced && state.synced.seq === head.seq && state.synced.chain === hex(head.chain)
         && shadowHash !== null && this.#shadowPageSize === head.pageSize && await this.#intentHolds(state.intent, head)) {
         // Killed after the commit into the shadow, before the sync was uploaded.
         const pages = pagesOfRuns(state.intent.runs).filter((n) => n <= this.#shadowPageCount);
@@ -537,7 +545,7 @@ class ReplicatorImpl implements Replicator {
       if (p === null) {
         await this.#heartbeat();
         const s = this.#synced!;
-        return { seq: s.seq, time: new Date(s.timeMs), kind: "none", pageCount: s.pageCount, pageSize: s.pageSize, pagesUploaded: 0, bytesUploaded: stats.bytes, objects: 0, elapsedMs: performance.now() - t0 };
+        return { seq: s.seq, time: new Date(s.timeMs), kind: "none", pageCount: s.pageCount, pageSize: s.pageSize, pagesUploaded: 0, pagesCompared: this.#lastCompared, bytesUploaded: stats.bytes, objects: 0, elapsedMs: performance.now() - t0 };
       }
       this.#pending = p;
     }
@@ -554,7 +562,7 @@ class ReplicatorImpl implements Replicator {
     this.#lastLeaseMs = lease.heartbeat;
     await this.#retain();
     return {
-      seq: p.seq, time: new Date(p.timeMs), kind: p.kind, pageCount: p.pageCount, pageSize: p.pageSize, pagesUploaded: p.pages.length,
+      seq: p.seq, time: new Date(p.timeMs), kind: p.kind, pageCount: p.pageCount, pageSize: p.pageSize, pagesUploaded: p.pages.length, pagesCompared: p.compared ?? 0,
       bytesUploaded: stats.bytes, objects: stats.objects, elapsedMs: performance.now() - t0,
     };
   }
@@ -577,7 +585,9 @@ class ReplicatorImpl implements Replicator {
     const shadow = this.#shadow!;
     const timeMs = Date.now();
     let written: Uint32Array | null = null;
-    beforeCommit.set(shadow, (p) => {
+    let snapshot: [number, number, number] | null = null;
+    const beforeCommit = (p: number) => {
+      snapshot = [0, 1, 2].map((i) => rt.capi.sbw_pagediff_snapshot(p, i) >>> 0) as [number, number, number];
       const list = rt.heap.scoped((s) => {
         const pn = s.out();
         const ptr = rt.capi.sbw_pagediff_pgnos(p, pn);
@@ -586,13 +596,23 @@ class ReplicatorImpl implements Replicator {
       });
       written = list;
       if (!this.#needSnapshot) this.#writeState(this.#intentOf(list, rt.capi.sbw_pagediff_info(p, SBW_INFO_PAGES) >>> 0, timeMs));
-    });
+    };
+    // The shadow holds the source as of the last compare's WAL snapshot: this one compares only
+    // the pages with later frames when it can (wasm/pagediff.c build_candidates()).
+    const hint = this.#walHint;
+    const opened = (p: number) => {
+      if (hint !== null) rt.capi.sbw_pagediff_hint(p, hint[0], hint[1], hint[2]);
+    };
+    replicaHooks.set(shadow, { opened, beforeCommit });
     let result;
     try {
       result = await backup(rt, this.#source!, shadow, { incremental: "auto", busyTimeoutMs: this.#o.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS, signal: this.#o.signal });
     } finally {
-      beforeCommit.delete(shadow);
+      replicaHooks.delete(shadow);
     }
+    this.#lastCompared = result.pagesCompared;
+    const snap = snapshot as [number, number, number] | null;
+    this.#walHint = snap !== null && (snap[0] !== 0 || snap[1] !== 0 || snap[2] !== 0) ? snap : null;
     this.#checkpointShadow(shadow);
     const pageSize = shadow.get<{ page_size: number }>("PRAGMA page_size")!.page_size;
     const pageCount = shadow.get<{ page_count: number }>("PRAGMA page_count")!.page_count;
@@ -627,7 +647,7 @@ class ReplicatorImpl implements Replicator {
       for (let i = 0; i < pageCount; i++) pages[i] = i + 1;
     }
     return {
-      seq: s.seq + 1, kind, timeMs, prevSeq: s.seq, prevChain: s.chain, pageSize, pageCount,
+      compared: result.pagesCompared, seq: s.seq + 1, kind, timeMs, prevSeq: s.seq, prevChain: s.chain, pageSize, pageCount,
       pages: pages.filter((n) => n <= pageCount), dbHash: hash,
     };
   }
