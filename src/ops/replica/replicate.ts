@@ -237,10 +237,17 @@ class ReplicatorImpl implements Replicator {
     if (this.#closing || this.#stopped) return;
     this.#timer = setTimeout(() => {
       this.#timer = null;
+      const started = performance.now();
       this.#enqueue(() => this.#syncOnce()).then(
-        (info) => { if (info.kind !== "none") this.#o.onSync?.(info); },
-        (e) => { if (e !== this.#stopped) this.#report(e); },
-      ).finally(() => this.#schedule(this.#interval));
+        (info) => {
+          this.#schedule(Math.max(0, this.#interval - (performance.now() - started))); // intervalMs apart, start to start
+          if (info.kind !== "none") this.#o.onSync?.(info);
+        },
+        (e) => {
+          if (e !== this.#stopped) this.#report(e);
+          this.#schedule(this.#interval);
+        },
+      );
     }, ms);
   }
 
