@@ -103,6 +103,10 @@ async function ours() {
   const rss0 = process.memoryUsage().rss;
   let rssMax = rss0;
   const r = sqlite.replicate(file, target, { intervalMs: 1000, onSync: (i) => syncs.push(i), onError: (e) => errors.push(e) });
+  if (process.env.SBW_BENCH_TRACE) {
+    const t = setInterval(() => { const s = syncs.at(-1); if (s) console.log(`${new Date().toISOString().slice(17,23)} sync ${s.seq} @${s.time.toISOString().slice(17,23)} ${s.kind} uploaded ${s.pagesUploaded} compared ${s.pagesCompared} of ${s.pageCount} in ${s.elapsedMs.toFixed(0)} ms`); }, 1000);
+    t.unref();
+  }
   const first = await r.sync();
   const snapshotBytes = du(dir);
   const cpuSnap = process.cpuUsage(cpu0);
@@ -133,6 +137,7 @@ async function ours() {
     "transactions": sent,
     "replica growth, MiB/min": mib(grown / minutes),
     "first snapshot, MiB": `${mib(snapshotBytes)} (${((100 * snapshotBytes) / statSync(file).size).toFixed(0)}% of the db, ${cpuSnap.user / 1e6 + cpuSnap.system / 1e6 > 0 ? ((cpuSnap.user + cpuSnap.system) / 1e6).toFixed(1) : "?"} s CPU)`,
+    "syncs": `${deltas.length} deltas over ${minutes.toFixed(2)} min, ${deltas.filter((s) => s.pagesCompared < s.pageCount / 4).length} of them comparing only new WAL frames`,
     "pages per sync (median)": pct(deltas.map((s) => s.pagesUploaded), 0.5),
     "sync time p50 / p90, s": `${(pct(deltas.map((s) => s.elapsedMs), 0.5) / 1000).toFixed(3)} / ${(pct(deltas.map((s) => s.elapsedMs), 0.9) / 1000).toFixed(3)}`,
     "CPU, s per minute": ((cpu.user + cpu.system) / 1e6 / minutes).toFixed(2),
@@ -196,6 +201,7 @@ async function litestream() {
     "transactions": sent,
     "replica growth, MiB/min": mib(grown / minutes),
     "first snapshot, MiB": `${mib(snapshotBytes)} (${((100 * snapshotBytes) / statSync(file).size).toFixed(0)}% of the db)`,
+    "syncs": "-",
     "pages per sync (median)": "-",
     "sync time p50 / p90, s": "-",
     "CPU, s per minute": (cpu / minutes).toFixed(2),

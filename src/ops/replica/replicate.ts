@@ -221,6 +221,7 @@ class ReplicatorImpl implements Replicator {
       if (this.#closing) return;
       this.#stopped = this.#asError(e);
       this.#report(e);
+      void this.#shutdown(false).catch(() => {}); // what it opened (and its lease, if it got it) goes
     });
     o.signal?.addEventListener("abort", this.#onAbort, { once: true });
     this.#schedule(0);
@@ -272,6 +273,7 @@ class ReplicatorImpl implements Replicator {
   }
 
   sync(): Promise<SyncInfo> {
+    if (this.#stopped) return Promise.reject(this.#stopped);
     if (this.#closing) return Promise.reject(new SqliteError(`${WHERE}: the replicator is closed`, SQLITE_MISUSE));
     // The timer's next sync comes intervalMs after this one.
     if (this.#timer) clearTimeout(this.#timer);
@@ -309,7 +311,7 @@ class ReplicatorImpl implements Replicator {
           }
         }
         // The lease is released for the next replicator, keeping the last sync it records.
-        if (!this.#stopped && this.#leased) {
+        if (this.#leased) {
           try {
             const l = await readLease(this.#target);
             if (l?.owner === this.#id) await writeLease(this.#target, { ...l, owner: null, heartbeat: Date.now() });
