@@ -8,7 +8,11 @@
 // Litestream comes from the npm registry (`npm pack @flydotio/litestream-linux-x64@1.0.1`, which
 // holds 0.3.13) into bench/data/litestream/ on first use; --no-litestream skips it.
 //
+// --one-percent instead: a sync of a 330 MiB database (rollback journal) with 1% of its pages
+// changed, against backup() incremental over the previous copy for the same change.
+//
 //   node --import tsx bench/replica.mjs [MiB=100] [SECONDS=60] [--no-litestream]
+//   node --import tsx bench/replica.mjs --one-percent
 import { execFileSync, spawn } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -211,6 +215,46 @@ async function litestream() {
   };
 }
 
+async function onePercent() {
+  const big = join(data, "replica-330.db");
+  if (!existsSync(big)) {
+    const rows = Math.round((330 * 1048576) / 330);
+    sqlite3(`${big}.tmp`, `CREATE TABLE t(id INTEGER PRIMARY KEY, k TEXT, v TEXT, n INTEGER);
+      WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < ${rows})
+      INSERT INTO t(k, v, n) SELECT hex(randomblob(8)), hex(randomblob(100)) || ' row ' || i, i FROM r;`);
+    execFileSync("mv", [`${big}.tmp`, big]);
+  }
+  const file = join(work, "one.db");
+  copyFileSync(big, file);
+  const db = sqlite.open(file);
+  const copy = join(work, "one-copy.db");
+  await sqlite.backup(db, copy);
+  const r = sqlite.replicate(db, fileTarget(join(work, "one-replica")), { intervalMs: 3_600_000, compress: false });
+  await r.sync();
+  const pages = Number(db.get("PRAGMA page_count").page_count);
+  const rows = Number(db.get("SELECT max(id) AS m FROM t").m);
+  const rounds = [];
+  for (let round = 0; round < 3; round++) {
+    db.exec("BEGIN");
+    for (let i = 0; i < pages / 100; i++) db.run("UPDATE t SET n = n + 1 WHERE id = ?", [1 + Math.floor(Math.random() * rows)]);
+    db.exec("COMMIT");
+    const b = await sqlite.backup(db, copy, { incremental: true });
+    const t0 = performance.now();
+    const info = await r.sync();
+    rounds.push({ backup: b.elapsedMs, sync: performance.now() - t0, written: b.pagesWritten, uploaded: info.pagesUploaded, bytes: info.bytesUploaded });
+  }
+  await r.close();
+  db.close();
+  const med = (k) => pct(rounds.map((x) => x[k]), 0.5);
+  console.log(`330 MiB, 1% of ${pages} pages changed (median of 3): backup() incremental ${(med("backup") / 1000).toFixed(3)} s writing ${med("written")} pages; ` +
+    `sync ${(med("sync") / 1000).toFixed(3)} s (${(med("sync") / med("backup")).toFixed(2)}x) uploading ${med("uploaded")} pages, ${mib(med("bytes"))} MiB (${(med("bytes") / (med("written") * 4096)).toFixed(2)}x the changed pages)`);
+}
+
+if (process.argv.includes("--one-percent")) {
+  await onePercent();
+  rmSync(work, { recursive: true, force: true });
+  process.exit(0);
+}
 base();
 console.log(`replica benchmark: ${MIB} MiB WAL database, native writer ~100 tx/s for ${SECONDS} s, 1 s interval, into a directory`);
 await ours();
