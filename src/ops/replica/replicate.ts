@@ -18,12 +18,11 @@ import { checkSignal } from "../options.js";
 import { plainPath } from "../scratch.js";
 import { removeTemp, tempName } from "../stream/temp.js";
 import {
-  cipherOf, dbHash, encodeObject, equalBytes, HASH_BYTES, hashPages, hex, objectName, PART_BYTES, parseName, runsOf,
+  cipherOf, dbHash, decodeHeader, encodeObject, equalBytes, HASH_BYTES, hashPages, hex, objectName, PART_BYTES, parseName, runsOf,
   sha256, ZERO_HASH, type Cipher, type Kind, type ParsedName,
 } from "./format.js";
 import { holderGone, leaseHeld, processIdentity, readLease, writeLease, type Lease } from "./lease.js";
 import { checkTarget, type ReplicaTarget } from "./target.js";
-import { decodeHeader } from "./format.js";
 
 export interface ReplicateOptions {
   /** A sync this often when the source changed, ms. Default 1000. */

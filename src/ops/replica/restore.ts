@@ -200,7 +200,6 @@ function openRaw(rt: Runtime, path: string): VfsFile {
 }
 
 function integrityOrThrow(db: Database, where: string, check: "quick" | "integrity"): void {
-  if ((globalThis as { process?: { env?: Record<string, string> } }).process?.env?.SBW_RESTORE_NOCHECK === "1") return;
   const problems = checkIntegrity(db, check === "quick" ? "quick_check" : "integrity_check");
   if (problems.length > 0) throw corrupt(`${where}: the restored database fails PRAGMA ${check}_check: ${problems.slice(0, 5).join("; ")}`);
 }
