@@ -33,7 +33,11 @@ const proc = () => (globalThis as { process?: Proc }).process;
 export function processIdentity(): { host?: string; pid?: number } {
   const p = proc();
   const os = p?.getBuiltinModule?.("node:os") as { hostname(): string } | undefined;
-  return os && p?.pid !== undefined ? { host: os.hostname(), pid: p.pid } : {};
+  try {
+    return os && p?.pid !== undefined ? { host: os.hostname(), pid: p.pid } : {};
+  } catch {
+    return {}; // Deno without --allow-sys=hostname
+  }
 }
 
 /** Whether the lease's holder is a process of this host that no longer runs. */
