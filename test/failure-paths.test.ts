@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { SQLITE_BUSY, SQLITE_FULL, SqliteError } from "../src/index.js";
+import { SQLITE_BUSY, SQLITE_BUSY_SNAPSHOT, SQLITE_FULL, SqliteError } from "../src/index.js";
 import { cli, fill, integrity, rejects, sqlitePromise, tmpDir } from "./helpers.js";
 
 /** A tmpfs of `size` at a fresh directory (read-only with ro), or the reason there is none. */
@@ -208,6 +208,35 @@ test("busyTimeoutMs covers the destination: another connection's write lock is w
     fill(source, 1);
   }
   source.close();
+});
+
+test("a WAL source whose WAL another process deleted (its last connection closed): never a stale copy", async () => {
+  const sqlite = await sqlitePromise;
+  const dir = tmpDir("stale");
+  const src = join(dir, "src.db");
+  cli(src, "PRAGMA journal_mode=WAL; CREATE TABLE t(x); INSERT INTO t VALUES (1);");
+  let source = sqlite.open(src, { readonly: true });
+  const copy = join(dir, "copy.db");
+  let refused = 0;
+  for (let i = 2; i <= 5; i++) {
+    cli(src, `INSERT INTO t VALUES (${i});`); // a process of its own: its close checkpoints and deletes the WAL
+    const e = await sqlite.backup(source, copy).then(() => null, (e: unknown) => e);
+    if (e === null) {
+      assert.is(cli(copy, "SELECT count(*) FROM t").trim(), String(i), "a resolved copy holds every commit");
+      continue;
+    }
+    assert.instance(e, SqliteError, String(e));
+    assert.is((e as SqliteError).extendedCode, SQLITE_BUSY_SNAPSHOT, (e as Error).message);
+    assert.match((e as Error).message, /open it again/);
+    refused++;
+    // The remedy the message names: a new connection sees every commit.
+    source.close();
+    source = sqlite.open(src, { readonly: true });
+    await sqlite.backup(source, copy);
+    assert.is(cli(copy, "SELECT count(*) FROM t").trim(), String(i));
+  }
+  source.close();
+  if (sqlite.locking === "process") assert.ok(refused > 0, "without real locks the deleted WAL is noticed");
 });
 
 test("two processes back up into one destination: each copy resolves whole, the destination is always a whole database", async () => {

@@ -54,7 +54,7 @@ class ProbeVfs implements Vfs {
   }
   watch(): FileWatch {
     this.calls.add("watch");
-    return { head: () => null, hold: () => "unavailable", close: () => {} };
+    return { head: () => null, replaced: () => false, hold: () => "unavailable", close: () => {} };
   }
   fileId(): string {
     this.calls.add("fileId");

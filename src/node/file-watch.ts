@@ -103,6 +103,12 @@ export class NodeFileWatch implements FileWatch {
     }
   }
 
+  replaced(suffix: "-wal", fd: number): boolean {
+    const now = fs.statSync(this.path + suffix, { throwIfNoEntry: false });
+    const mine = fs.fstatSync(fd);
+    return now === undefined || now.ino !== mine.ino || now.dev !== mine.dev;
+  }
+
   hold(): HoldResult {
     if (this.#state !== "none") return this.#state;
     const sqlite = nativeSqlite();

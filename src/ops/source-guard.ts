@@ -12,7 +12,7 @@
 import {
   SQLITE_ACCESS_EXISTS, SQLITE_BUSY, SQLITE_CORRUPT, SQLITE_IOERR_READ, SQLITE_IOERR_SHORT_READ,
   SQLITE_NOTADB, SQLITE_OPEN_MAIN_DB, SQLITE_OPEN_MAIN_JOURNAL, SQLITE_OPEN_READONLY, SQLITE_OPEN_WAL,
-  SQLITE_READONLY_ROLLBACK,
+  SQLITE_BUSY_SNAPSHOT, SQLITE_READONLY_ROLLBACK,
 } from "../core/constants.js";
 import { errorCode, SqliteError } from "../core/errors.js";
 import type { Database } from "../handles/database.js";
@@ -57,7 +57,8 @@ export function hotJournalError(path: string, detail?: string): SqliteError {
 }
 
 export class SourceGuard {
-  private constructor(readonly vfs: Vfs, readonly path: string, readonly lockKey: string, readonly watch: FileWatch | null) {}
+  private constructor(readonly vfs: Vfs, readonly path: string, readonly lockKey: string, readonly watch: FileWatch | null,
+    readonly rt: Runtime, readonly db: Database, readonly schema: string) {}
 
   /**
    * A guard for a file-backed schema, or null: memory and temporary databases, files no other
@@ -72,7 +73,7 @@ export class SourceGuard {
     try {
       const { file } = vfs.open(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_MAIN_DB);
       file.close();
-      return new SourceGuard(vfs, path, file.lockKey, vfs.watch?.(path) ?? null);
+      return new SourceGuard(vfs, path, file.lockKey, vfs.watch?.(path) ?? null, rt, db, schema);
     } catch {
       return null;
     }
@@ -183,6 +184,15 @@ export class SourceGuard {
    * process may have changed (our index lives in the heap and sees only our own writers).
    */
   refreshWalIndex(): void {
+    // The index is rebuilt from the WAL this connection has open. When another process's last
+    // connection closed, it deleted that WAL (and the next made a new one): the open descriptor
+    // then holds frames the database file has moved past, and would mix them into the copy.
+    const wal = this.db.isOpen ? this.rt.fileOf(this.db.state.ptr, this.schema, "journal") : null;
+    if (wal?.fd !== undefined && this.watch?.replaced("-wal", wal.fd)) {
+      throw new SqliteError(`backup: the WAL of the source ${this.path} was deleted or replaced by another process after this ` +
+        `connection opened it (a process's last connection removes it), so this connection cannot see the commits since. ` +
+        `Close the source Database and open it again, then back up. The destination was not touched.`, SQLITE_BUSY_SNAPSHOT);
+    }
     shmInvalidate(this.lockKey);
   }
 

@@ -2,7 +2,7 @@
 // and the helpers that turn a result code into a SqliteError. Everything above (the handles,
 // the operations, the public Sqlite facade) reaches C through a Runtime; nothing here knows them.
 import type { CApi } from "../core/capi.js";
-import { SQLITE_DONE, SQLITE_FCNTL_FILE_POINTER, SQLITE_FCNTL_VFS_POINTER, SQLITE_OK, SQLITE_ROW } from "../core/constants.js";
+import { SQLITE_DONE, SQLITE_FCNTL_FILE_POINTER, SQLITE_FCNTL_JOURNAL_POINTER, SQLITE_FCNTL_VFS_POINTER, SQLITE_OK, SQLITE_ROW } from "../core/constants.js";
 import { SqliteError } from "../core/errors.js";
 import { Heap } from "../core/heap.js";
 import type { Locking } from "../vfs/lock-layer.js";
@@ -62,12 +62,16 @@ export class Runtime {
     });
   }
 
-  /** The host file behind a schema's database file, or null (memory, a VFS built into C). */
-  fileOf(db: number, schema: string): VfsFile | null {
+  /**
+   * The host file behind a schema's database file, or its journal (the WAL in WAL mode), or null
+   * (memory, a VFS built into C, a journal not open).
+   */
+  fileOf(db: number, schema: string, which: "db" | "journal" = "db"): VfsFile | null {
     const { capi, heap } = this;
+    const op = which === "db" ? SQLITE_FCNTL_FILE_POINTER : SQLITE_FCNTL_JOURNAL_POINTER;
     return heap.scoped((s) => {
       const pp = s.out();
-      if (capi.sqlite3_file_control(db, s.cstring(schema)[0], SQLITE_FCNTL_FILE_POINTER, pp) !== SQLITE_OK) return null;
+      if (capi.sqlite3_file_control(db, s.cstring(schema)[0], op, pp) !== SQLITE_OK) return null;
       return this.host.files.get(heap.i32(pp))?.file ?? null;
     });
   }

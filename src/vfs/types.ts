@@ -70,6 +70,8 @@ export type HoldResult =
 export interface FileWatch {
   /** Size and bytes [offset, offset + n) of `${path}${suffix}` as the file holds them now (never cached); null when it does not exist. */
   head(suffix: "" | "-wal" | "-shm" | "-journal", offset: number, n: number): { size: number; bytes: Uint8Array } | null;
+  /** Whether the descriptor `fd` is of another file than the one now at `${path}${suffix}` (or none is there). */
+  replaced(suffix: "-wal", fd: number): boolean;
   /** Takes the read transaction once and keeps it until close(); see HoldResult. */
   hold(): HoldResult;
   /** Ends the read transaction, then closes every file it kept open. Never throws. */

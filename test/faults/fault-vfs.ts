@@ -98,6 +98,7 @@ export class FaultVfs extends ForwardingVfs {
         if (this.shouldFail("read")) this.fail("read");
         return watch.head(suffix, offset, n);
       },
+      replaced: (suffix, fd) => watch.replaced(suffix, fd),
       hold: () => watch.hold(),
       close: () => watch.close(),
     };
