@@ -5,7 +5,7 @@
 // delta. A new or unprovable shadow, another page size, or snapshotIntervalMs uploads a full
 // snapshot instead. docs/replicas.md describes the objects and the rules.
 import type * as NodeFs from "node:fs";
-import { SQLITE_BUSY, SQLITE_ERROR, SQLITE_MISUSE } from "../../core/constants.js";
+import { SQLITE_BUSY, SQLITE_BUSY_SNAPSHOT, SQLITE_ERROR, SQLITE_MISUSE } from "../../core/constants.js";
 import { SqliteError } from "../../core/errors.js";
 import { checkKeys, DEFAULT_BUSY_TIMEOUT_MS } from "../../core/options.js";
 import { SBW_INFO_PAGES } from "../../core/pagediff-constants.js";
@@ -613,8 +613,16 @@ class ReplicatorImpl implements Replicator {
     };
     replicaHooks.set(shadow, { opened, beforeCommit });
     let result;
+    const options = { incremental: "auto" as const, busyTimeoutMs: this.#o.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS, signal: this.#o.signal };
     try {
-      result = await backup(rt, this.#source!, shadow, { incremental: "auto", busyTimeoutMs: this.#o.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS, signal: this.#o.signal });
+      result = await backup(rt, this.#source!, shadow, options).catch(async (e: unknown) => {
+        // Another process removed the WAL this connection reads (source-guard.ts): a source opened
+        // here is opened again, which sees every commit; the user's own connection is theirs to reopen.
+        if (!(this.#ownSource && e instanceof SqliteError && e.extendedCode === SQLITE_BUSY_SNAPSHOT)) throw e;
+        this.#source!.close();
+        this.#source = new Database(rt, this.#sourceArg as string, { readonly: true });
+        return backup(rt, this.#source, shadow, options);
+      });
     } finally {
       replicaHooks.delete(shadow);
     }
