@@ -188,7 +188,8 @@ export class SourceGuard {
     // connection closed, it deleted that WAL (and the next made a new one): the open descriptor
     // then holds frames the database file has moved past, and would mix them into the copy.
     const wal = this.db.isOpen ? this.rt.fileOf(this.db.state.ptr, this.schema, "journal") : null;
-    if (wal?.fd !== undefined && this.watch?.replaced("-wal", wal.fd)) {
+    // (The journal pointer names the rollback journal when the pager has no WAL: only a WAL counts.)
+    if (wal?.fd !== undefined && wal.lockKey === `${this.lockKey}-wal` && this.watch?.replaced("-wal", wal.fd)) {
       throw new SqliteError(`backup: the WAL of the source ${this.path} was deleted or replaced by another process after this ` +
         `connection opened it (a process's last connection removes it), so this connection cannot see the commits since. ` +
         `Close the source Database and open it again, then back up. The destination was not touched.`, SQLITE_BUSY_SNAPSHOT);
