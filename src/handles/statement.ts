@@ -54,9 +54,10 @@ export interface Connection {
   readonly filename: string;
 }
 
-export class Statement<T = Row, D extends Connection = Connection> implements Disposable {
+export class Statement<T = Row, D = Connection> implements Disposable {
   /** The connection the statement belongs to (db.prepare() types it as the Database). */
   readonly database: D;
+  readonly #conn: Connection;
   /** The SQL text it was prepared from. */
   readonly source: string;
   /** True when it returns rows (a SELECT, a PRAGMA with a result, RETURNING, …). */
@@ -74,7 +75,7 @@ export class Statement<T = Row, D extends Connection = Connection> implements Di
   #iterating = false;
 
   /** @internal Use db.prepare(). `persistent`: kept for many runs (not a one-shot of db.run()). */
-  constructor(db: D, sql: string, persistent = true) {
+  constructor(db: D & Connection, sql: string, persistent = true) {
     if (typeof sql !== "string") throw new TypeError("sql must be a string");
     const rt = db.runtime;
     const dbState = db.state;
@@ -97,6 +98,7 @@ export class Statement<T = Row, D extends Connection = Connection> implements Di
       return stmt;
     });
     this.database = db;
+    this.#conn = db;
     this.source = sql;
     this.#rt = rt;
     this.#s = { ptr, db: dbState, finalizedBy: null, scratch: 0, scratchSize: 0 };
@@ -233,7 +235,7 @@ export class Statement<T = Row, D extends Connection = Connection> implements Di
 
   #deadError(): Error {
     const by = this.#s.finalizedBy;
-    if (by === "its database was closed") return new Error(`database ${this.database.filename} is closed (statement: ${snippet(this.source)})`);
+    if (by === "its database was closed") return new Error(`database ${this.#conn.filename} is closed (statement: ${snippet(this.source)})`);
     return new Error(`the statement is finalized (${by}): ${snippet(this.source)}`);
   }
 
