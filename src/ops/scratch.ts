@@ -34,6 +34,21 @@ export class Scratch {
     this.db = this.#open();
   }
 
+  /**
+   * A scratch file beside a destination file for bytes written raw (a stream or a replica being
+   * restored): its database connection closed, so SQLite opens the file again once the bytes are
+   * in. Null when the destination is not a file of the default VFS.
+   */
+  static beside(rt: Runtime, dest: Database | string): Scratch | null {
+    const scratch = Scratch.create(rt, dest, "main");
+    if (scratch.path === null) {
+      scratch.discard();
+      return null;
+    }
+    scratch.db.close();
+    return scratch;
+  }
+
   static create(rt: Runtime, dest: Database | string, destName: string): Scratch {
     const fs = nodeFs();
     const target = fs && destFile(rt, fs, dest, destName);

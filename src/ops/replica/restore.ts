@@ -215,13 +215,7 @@ export async function restoreReplica(rt: Runtime, target: ReplicaTarget, dest: D
   const p = await plan(target, options.at);
 
   // Beside a destination file (renamed over it when that is safe); else a temporary file.
-  let scratch: Scratch | null = Scratch.create(rt, dest, "main");
-  if (scratch.path === null) {
-    scratch.discard();
-    scratch = null;
-  } else {
-    scratch.db.close(); // the pages are written raw; SQLite opens the file again once they are in
-  }
+  const scratch = Scratch.beside(rt, dest);
   let path: string | null = null;
   let file: VfsFile | null = null;
   let staged: Database | null = null;

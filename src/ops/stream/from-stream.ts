@@ -44,13 +44,7 @@ export async function restoreFromStream(rt: Runtime, input: ByteChunks, dest: Da
 
   // Beside a destination file (same disk, and renamed over it when that is safe); else a
   // temporary file of the default VFS.
-  let scratch: Scratch | null = Scratch.create(rt, dest, "main");
-  if (scratch.path === null) {
-    scratch.discard();
-    scratch = null;
-  } else {
-    scratch.db.close(); // the bytes are written raw; SQLite opens the file again once they are in
-  }
+  const scratch = Scratch.beside(rt, dest);
   let path: string | null = null;
   let writer: TempWriter | null = null;
   let staged: Database | null = null;
