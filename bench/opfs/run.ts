@@ -18,6 +18,11 @@ const root = join(import.meta.dirname, "..", "..");
 
 let version = "";
 
+/** What sahpool-worker.mjs posts back; rowsBack and rows only in mode "sahpool". */
+type SahpoolResult =
+  | { ok: true; dbMiB: number; ms: number; MiBps: number; rowsBack?: number; rows?: number }
+  | { ok: false; error: string };
+
 /** One opfs-sahpool backup (or, mode "raw", the raw write) in a fresh browser profile. */
 async function sahpoolOnce(run: number, mode: "sahpool" | "raw"): Promise<number> {
   const server = await serve(root);
@@ -26,7 +31,7 @@ async function sahpoolOnce(run: number, mode: "sahpool" | "raw"): Promise<number
     version = launched.version;
     const page = await launched.browser.newPage();
     await page.goto(`${server.url}/bench/opfs/index.html`);
-    const r = await page.evaluate(([m, i, md]) => new Promise<any>((resolve) => {
+    const r = await page.evaluate(([m, i, md]) => new Promise<SahpoolResult>((resolve) => {
       const w = new Worker("/bench/opfs/sahpool-worker.mjs", { type: "module" });
       w.onmessage = (e) => { w.terminate(); resolve(e.data); };
       w.onerror = (e) => { w.terminate(); resolve({ ok: false, error: e.message }); };
