@@ -637,6 +637,102 @@ test("page closed mid-copy (full copy): the old file stays intact and readable",
   assert.deepEqual(Object.keys(await call(after, "listDir", dir)), ["app.db"]);
 });
 
+// ---------------------------------------------------------------- streams and replicas
+
+const SQLITE_CORRUPT = 11;
+const SQLITE_NOTADB = 26;
+
+test("backupToStream on the main thread (in-memory source): the bytes are a database file; restoreFromStream in odd chunks and through gzip gives the same rows", async (ctx) => {
+  const page = await harness(ctx);
+  const r = await call(page, "mainStream");
+  assert.deepEqual(r.header, { magic: "SQLite format 3\0", lengthAgrees: true });
+  assert.equal(r.length, r.pageBytes, "the source's pages, all of them");
+  assert.ok(r.chunks >= r.length / (64 << 10), `64 KiB chunks: ${r.chunks}`);
+  assert.deepEqual(r.progress, { bytes: r.length, totalBytes: r.length, calls: r.chunks });
+  assert.deepEqual(r.restored, { pageCount: r.length / 4096, equal: true, integrity: "ok" });
+  assert.deepEqual(r.named, { equal: true, integrity: "ok" });
+  assert.deepEqual(r.gzip, { equal: true, integrity: "ok" });
+});
+
+test("backupToStream of an OPFS database in a worker (spool, and WAL snapshot): restoreFromStream into an existing OPFS database gives the same rows", async (ctx) => {
+  const page = await harness(ctx);
+  const w = await call(page, "spawn");
+  const r = await inWorker(page, w, "stream", dirName("wstream"));
+  assert.deepEqual(r.spool.header, { magic: "SQLite format 3\0", lengthAgrees: true });
+  assert.ok(r.spool.chunks > 10, `chunks: ${r.spool.chunks}`);
+  assert.deepEqual(r.intoOpfs, { pageCount: r.spool.length / 4096, equal: true, integrity: "ok" });
+  assert.deepEqual(r.reopened, { equal: true, integrity: "ok" }, "the OPFS file, through a new connection");
+  assert.deepEqual(r.snapshot, { header: { magic: "SQLite format 3\0", lengthAgrees: true }, equal: true, integrity: "ok" });
+});
+
+test("restoreFromStream of a cut-short, too long, damaged, empty or non-database stream into an OPFS database (worker): SqliteError, the database byte for byte as it was", async (ctx) => {
+  const page = await harness(ctx);
+  const w = await call(page, "spawn");
+  const r = await inWorker(page, w, "streamBadRestores", dirName("wbad"));
+  const codes: Record<string, number> = { truncated: SQLITE_CORRUPT, cutInHeader: SQLITE_CORRUPT, tooLong: SQLITE_CORRUPT, damaged: SQLITE_CORRUPT, notADatabase: SQLITE_NOTADB, empty: SQLITE_NOTADB };
+  for (const [name, out] of Object.entries(r.bad as Record<string, any>)) {
+    if (name === "inputFails") assert.match(out.rejection?.message, /the connection dropped/, `${name}: the input's own error`);
+    else {
+      assert.equal(out.rejection?.name, "SqliteError", `${name}: ${JSON.stringify(out.rejection)}`);
+      assert.equal(out.rejection.code, codes[name], `${name}: ${JSON.stringify(out.rejection)}`);
+    }
+    assert.deepEqual({ sameBytes: out.sameBytes, sameRows: out.sameRows, integrity: out.integrity }, { sameBytes: true, sameRows: true, integrity: "ok" }, name);
+  }
+  assert.deepEqual(r.filesAfter, r.before, "no file left in the database's directory");
+  assert.deepEqual(r.goodAfter, { equal: true, integrity: "ok" }, "a whole stream then restores");
+});
+
+test("backupToStream cancelled (reader.cancel()): on the main thread the spool's copy stops; in a worker the WAL snapshot is let go (a checkpoint completes); the next backup of the source succeeds", async (ctx) => {
+  const page = await harness(ctx);
+  const m = await call(page, "mainStreamCancel");
+  assert.equal(m.first, 16 << 10, "a first chunk was read");
+  assert.equal(m.afterCancelDone, true);
+  assert.equal(m.duringSpool.done, true, "the read pending at the cancel ends the stream");
+  assert.ok(m.duringSpool.eventsAtCancel < m.duringSpool.pages / 20 - 2, `the copy stopped at the cancel: ${JSON.stringify(m.duringSpool)}`);
+  assert.deepEqual(m.again, { equal: true, integrity: "ok" });
+  const w = await call(page, "spawn");
+  const r = await inWorker(page, w, "streamCancel", dirName("wcancel"));
+  assert.equal(r.first, 16 << 10);
+  assert.ok(r.whileOpen.busy === 1 || r.whileOpen.checkpointed < r.whileOpen.log, `the stream holds its snapshot: ${JSON.stringify(r.whileOpen)}`);
+  assert.deepEqual(r.afterCancel, { busy: 0, log: 0, checkpointed: 0 }, "after the cancel the checkpoint completes and truncates the WAL");
+  assert.equal(r.wal, 0);
+  assert.deepEqual(r.again, { false: { equal: true, integrity: "ok" }, true: { equal: true, integrity: "ok" } });
+});
+
+/** A replicaRound's result (pages/common.ts): each restore is the state of its sync; the damaged object refuses what needs it. */
+function assertReplicaRound(r: any): void {
+  const [s1, s2, s3] = r.syncs;
+  assert.deepEqual(r.syncs.map((s: any) => s.seq), [s1.seq, s1.seq + 1, s1.seq + 2], JSON.stringify(r.syncs));
+  assert.deepEqual([s2.kind, s3.kind], ["delta", "delta"], JSON.stringify(r.syncs));
+  assert.ok(r.files["lease.json"] > 0, JSON.stringify(r.files));
+  assert.deepEqual(Object.keys(r.files).filter((n) => n.startsWith(".")), [], "no temporary object left");
+  assert.deepEqual(r.latest, { seq: s3.seq, digest: s3.digest, integrity: "ok" }, "latest");
+  assert.deepEqual(r.first, { seq: s1.seq, digest: s1.digest, integrity: "ok" }, "at the first sync's seq");
+  assert.deepEqual(r.second, { seq: s2.seq, digest: s2.digest, integrity: "ok" }, "at the second sync's time");
+  assert.deepEqual(r.verified, { ok: true, integrity: [], seq: s3.seq });
+  const d = r.damaged;
+  for (const k of ["latest", "second"] as const) {
+    assert.equal(d[k].name, "SqliteError", `${k} after damage: ${JSON.stringify(d[k])}`);
+    assert.equal(d[k].code, SQLITE_CORRUPT, `${k}: ${JSON.stringify(d[k])}`);
+    assert.ok(d[k].message.includes(d.victim), `${k}: the message names the damaged object: ${d[k].message}`);
+    assert.equal(d[k].unchanged, true, `${k}: the destination is as it was`);
+  }
+  assert.deepEqual(d.first, { seq: s1.seq, digest: s1.digest, integrity: "ok" }, "the sync before the damage still restores");
+  assert.equal(d.verify.name, "SqliteError", JSON.stringify(d.verify));
+  assert.equal(d.verify.code, SQLITE_CORRUPT);
+}
+
+test("replicate() from the main thread (in-memory source) to opfsTarget: restoreReplica latest and at earlier syncs, verifyReplica; a damaged object is refused", async (ctx) => {
+  const page = await harness(ctx);
+  assertReplicaRound(await call(page, "mainReplica", dirName("mrep")));
+});
+
+test("replicate() from a worker (OPFS source) to opfsTarget: restoreReplica into an OPFS database latest and at earlier syncs, verifyReplica; a damaged object is refused", async (ctx) => {
+  const page = await harness(ctx);
+  const w = await call(page, "spawn");
+  assertReplicaRound(await inWorker(page, w, "replica", dirName("wrep")));
+});
+
 // ---------------------------------------------------------------- bundle and demo
 
 test("rollup bundles: index.js (wasm/sqlite3.wasm fetched) in a page and a module worker; inline.js in a page and from another bundler's output (keepNames), which backs up to OPFS", async (ctx) => {

@@ -1,5 +1,5 @@
 // Shared by the page and worker test bundles: filling databases and comparing their content.
-import type { Database, Sqlite } from "../../../src/index.browser.js";
+import { opfsTarget, type Database, type Sqlite } from "../../../src/index.browser.js";
 
 /** A table with text, blobs, reals and an index; `rows` rows of roughly `blobSize` bytes. */
 export function fill(db: Database, rows: number, blobSize = 200, tag = "v"): void {
@@ -136,4 +136,150 @@ export async function noOpfs(sqlite: Sqlite, path: string, real = false) {
   } finally {
     letGo();
   }
+}
+
+/** Every chunk of a byte stream, concatenated; and how many chunks there were. */
+export async function readAll(stream: ReadableStream<Uint8Array>): Promise<{ bytes: Uint8Array; chunks: number }> {
+  const parts: Uint8Array[] = [];
+  const reader = stream.getReader();
+  for (let r = await reader.read(); !r.done; r = await reader.read()) parts.push(r.value);
+  const bytes = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    bytes.set(p, at);
+    at += p.length;
+  }
+  return { bytes, chunks: parts.length };
+}
+
+/** `bytes` as a ReadableStream of `chunkSize`-byte chunks; with `failAt`, it errors instead of giving the chunk at that offset. */
+export function streamOf(bytes: Uint8Array, chunkSize: number, failAt?: number): ReadableStream<Uint8Array> {
+  let at = 0;
+  return new ReadableStream({
+    pull(c) {
+      if (failAt !== undefined && at >= failAt) return c.error(new Error("the connection dropped"));
+      if (at >= bytes.length) return c.close();
+      c.enqueue(bytes.slice(at, at + chunkSize));
+      at += chunkSize;
+    },
+  });
+}
+
+/** The SQLite header, and whether the length agrees with page size × page count in it. */
+export function headerCheck(bytes: Uint8Array): { magic: string; lengthAgrees: boolean } {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, 100);
+  const pageSize = dv.getUint16(16) === 1 ? 65536 : dv.getUint16(16);
+  return { magic: String.fromCharCode(...bytes.subarray(0, 16)), lengthAgrees: bytes.length === pageSize * dv.getUint32(28) };
+}
+
+/** What restoreFromStream of each bad input into `dest` did: its rejection, and whether dest kept its bytes and rows. */
+export async function badRestores(sqlite: Sqlite, dest: Database, good: Uint8Array) {
+  const damaged = good.slice();
+  damaged.fill(0xff, 4096, 4096 + 200); // page 2's b-tree header and cell pointers: the length still agrees
+  const inputs: Record<string, () => ReadableStream<Uint8Array> | Iterable<Uint8Array>> = {
+    truncated: () => streamOf(good.subarray(0, good.length / 2), 10_000),
+    cutInHeader: () => [good.subarray(0, 60)],
+    tooLong: () => streamOf(new Uint8Array([...good, ...new Uint8Array(4096)]), 65536),
+    notADatabase: () => streamOf(crypto.getRandomValues(new Uint8Array(8192)), 1000),
+    empty: () => [],
+    damaged: () => streamOf(damaged, 65536),
+    inputFails: () => streamOf(good, 10_000, 50_000),
+  };
+  const bytes0 = dest.serialize();
+  const content0 = contentOf(dest);
+  const out: Record<string, unknown> = {};
+  for (const [name, input] of Object.entries(inputs)) {
+    const rejection = await sqlite.restoreFromStream(input(), dest).then(() => null, errorInfo);
+    const now = dest.serialize();
+    out[name] = {
+      rejection,
+      sameBytes: now.length === bytes0.length && now.every((x, i) => x === bytes0[i]),
+      sameRows: (() => {
+        try {
+          return contentOf(dest) === content0;
+        } catch (e) {
+          return errorInfo(e).message;
+        }
+      })(),
+      integrity: (() => {
+        try {
+          return integrity(dest);
+        } catch (e) {
+          return errorInfo(e).message;
+        }
+      })(),
+    };
+  }
+  return out;
+}
+
+/** Overwrites `n` bytes at `offset` of an OPFS file with 0x55, in place. */
+export async function damageFile(path: string, offset: number, n = 16): Promise<void> {
+  const w = await (await opfsFile(path)).createWritable({ keepExistingData: true });
+  await w.write({ type: "write", position: offset, data: new Uint8Array(n).fill(0x55) });
+  await w.close();
+}
+
+/**
+ * Replicates `src` to opfsTarget(dir): three syncs with changes in between, then restores of the
+ * latest state, of the first sync (by seq) and of the second (by time) into databases from
+ * `dest`, and verifyReplica. Then one byte range of the second sync's object is overwritten:
+ * what restoring and verifying each sync gives. States compared as content digests.
+ */
+export async function replicaRound(sqlite: Sqlite, src: Database, dir: string, dest: () => Promise<Database> | Database) {
+  const syncs: { seq: number; time: number; kind: string; digest: string; pages: number }[] = [];
+  const replica = sqlite.replicate(src, opfsTarget(dir), { intervalMs: 3_600_000 });
+  try {
+    fill(src, 400, 300, "r1");
+    for (const change of [
+      () => {},
+      () => src.exec("UPDATE t SET s = 'second ' || id WHERE id % 10 = 0; DELETE FROM t WHERE id % 7 = 0"),
+      () => fill(src, 300, 300, "r3"),
+    ]) {
+      change();
+      const info = await replica.sync();
+      syncs.push({ seq: info.seq, time: info.time.getTime(), kind: info.kind, digest: await digest(contentOf(src)), pages: info.pagesUploaded });
+    }
+  } finally {
+    await replica.close();
+  }
+  const target = opfsTarget(dir); // a new one: nothing cached from the replicator
+  const files = await listDir(dir);
+  const restoreAt = async (at?: Date | number) => {
+    const db = await dest();
+    try {
+      const r = await sqlite.restoreReplica(target, db, at === undefined ? {} : { at });
+      return { seq: r.seq, digest: await digest(contentOf(db)), integrity: integrity(db) };
+    } catch (e) {
+      return { ...errorInfo(e), unchanged: integrity(db) === "ok" && contentOf(db) === KEPT };
+    } finally {
+      db.close();
+    }
+  };
+  const latest = await restoreAt();
+  const first = await restoreAt(syncs[0]!.seq);
+  const second = await restoreAt(new Date(syncs[1]!.time));
+  const verified = await sqlite.verifyReplica(target).then((v) => ({ ok: v.ok, integrity: v.integrity, seq: v.seq }), errorInfo);
+  // Damage: the payload of the second sync's object (past its header).
+  const victim = Object.keys(files).find((n) => n.startsWith(String(syncs[1]!.seq).padStart(16, "0")))!;
+  await damageFile(`${dir}/${victim}`, Math.floor(files[victim]! * 0.75));
+  const damaged = {
+    victim,
+    latest: await restoreAt(),
+    first: await restoreAt(syncs[0]!.seq),
+    second: await restoreAt(syncs[1]!.seq),
+    verify: await sqlite.verifyReplica(target).then((v) => ({ ok: v.ok }), errorInfo),
+  };
+  return { syncs, files, latest, first, second, verified, damaged };
+}
+
+/** The content a restore's destination holds before it (dest() makes it so). */
+export const KEPT_ROWS = 5;
+let KEPT = "";
+/** Fills a destination with the rows a failed restore must leave; remembers them as KEPT. */
+export function keep(db: Database): Database {
+  db.exec("CREATE TABLE IF NOT EXISTS kept(x); DELETE FROM kept");
+  for (let i = 0; i < KEPT_ROWS; i++) db.run("INSERT INTO kept VALUES (?)", [i]);
+  KEPT = contentOf(db);
+  return db;
 }

@@ -1,7 +1,7 @@
 // Test page: main-thread operations and a pool of test workers, driven by test/browser/run.ts
 // through window.h.call(op, args).
 import { loadSqlite, type Database } from "../../../src/index.browser.js";
-import { contentOf, digest, errorInfo, fill, fillBench, integrity, listDir, noOpfs, opfsFile, repeatBench } from "./common.js";
+import { contentOf, digest, errorInfo, fill, fillBench, headerCheck, integrity, keep, listDir, noOpfs, opfsFile, readAll, repeatBench, replicaRound, streamOf } from "./common.js";
 
 const sqlitePromise = loadSqlite();
 const workers = new Map<number, { w: Worker; pending: Map<number, (m: any) => void> }>();
@@ -440,6 +440,76 @@ const ops: Record<string, (...args: any[]) => Promise<unknown>> = {
     }
     const after = await restoreDigest(path);
     return { rejection, after, same: after.digest === v1, tmp: await tmpFiles(path.split("/").slice(0, -1).join("/")) };
+  },
+
+  /**
+   * backupToStream of an in-memory database, read to the end; the bytes restored with
+   * restoreFromStream into another in-memory database and into a name of the memory VFS, in
+   * odd-sized chunks; and the same through gzip.
+   */
+  async mainStream() {
+    const sqlite = await sqlitePromise;
+    using src = sqlite.open(":memory:");
+    fill(src, 3000, 500, "stream");
+    const expected = contentOf(src);
+    let progress = { bytes: 0, totalBytes: 0, calls: 0 };
+    const { bytes, chunks } = await readAll(sqlite.backupToStream(src, {
+      chunkSize: 64 << 10, onStreamProgress: (p) => void (progress = { ...p, calls: progress.calls + 1 }),
+    }));
+    using dest = sqlite.open(":memory:");
+    const res = await sqlite.restoreFromStream(streamOf(bytes, 7777), dest);
+    await sqlite.restoreFromStream([bytes], "streamed.db");
+    using named = sqlite.open("streamed.db");
+    using gz = sqlite.open(":memory:");
+    const compressed = sqlite.backupToStream(src).pipeThrough(new CompressionStream("gzip"));
+    await sqlite.restoreFromStream(compressed.pipeThrough(new DecompressionStream("gzip")), gz);
+    return {
+      length: bytes.length, chunks, progress, header: headerCheck(bytes),
+      pageBytes: src.get<{ n: number }>("SELECT page_count * page_size AS n FROM pragma_page_count, pragma_page_size")!.n,
+      restored: { pageCount: res.pageCount, equal: contentOf(dest) === expected, integrity: integrity(dest) },
+      named: { equal: contentOf(named) === expected, integrity: integrity(named) },
+      gzip: { equal: contentOf(gz) === expected, integrity: integrity(gz) },
+    };
+  },
+
+  /**
+   * Cancelling a stream after its first chunk, and while its spool is still being written (from
+   * onProgress): what the reader got, how far the copy went, and a backup of the same source after.
+   */
+  async mainStreamCancel() {
+    const sqlite = await sqlitePromise;
+    using src = sqlite.open(":memory:");
+    fill(src, 3000, 500, "cancel");
+    const reader = sqlite.backupToStream(src, { chunkSize: 16 << 10 }).getReader();
+    const first = await reader.read();
+    await reader.cancel();
+    const afterCancel = await reader.read();
+    let events = 0;
+    let cancelled: Promise<void> | null = null;
+    const r2 = sqlite.backupToStream(src, {
+      pagesPerStep: 20, onProgress: () => {
+        if (++events === 3) cancelled = r2.cancel();
+      },
+    }).getReader();
+    const read2 = await r2.read();
+    await cancelled;
+    const eventsAtCancel = events;
+    src.exec("UPDATE t SET s = 'after' WHERE id % 3 = 0");
+    const again = await readAll(sqlite.backupToStream(src));
+    using back = sqlite.open(":memory:");
+    await sqlite.restoreFromStream([again.bytes], back);
+    return {
+      first: first.value?.length ?? 0, afterCancelDone: afterCancel.done,
+      duringSpool: { done: read2.done, eventsAtCancel, pages: src.get<{ n: number }>("SELECT page_count AS n FROM pragma_page_count")!.n },
+      again: { equal: contentOf(back) === contentOf(src), integrity: integrity(back) },
+    };
+  },
+
+  /** replicaRound from an in-memory source on this thread, restores into in-memory databases. */
+  async mainReplica(dir: string) {
+    const sqlite = await sqlitePromise;
+    using src = sqlite.open(":memory:");
+    return await replicaRound(sqlite, src, dir, () => keep(sqlite.open(":memory:")));
   },
 
   spawnHere: spawn,

@@ -1,7 +1,7 @@
 // Test worker: named operations run on request from the page ({ id, op, args } → { id, result | error }).
 import { loadSqlite, MemoryVfs, OpfsVfs, type Database } from "../../../src/index.browser.js";
 import { runVfsConformance } from "../../vfs-conformance.js";
-import { contentOf, digest, errorInfo, fileHead, fill, fillBench, integrity, listDir, noOpfs, repeatBench } from "./common.js";
+import { badRestores, contentOf, digest, errorInfo, fileHead, fill, fillBench, headerCheck, integrity, keep, listDir, noOpfs, readAll, repeatBench, replicaRound, streamOf } from "./common.js";
 
 const sqlitePromise = loadSqlite();
 const held = new Map<string, Database>();
@@ -422,6 +422,86 @@ const ops: Record<string, (...args: any[]) => Promise<unknown>> = {
     results.raw4kWriteMiBps = (n * 4096) / 2 ** 20 / ((performance.now() - t0) / 1000);
     sah.close();
     return results;
+  },
+
+  /**
+   * backupToStream of an OPFS database (the spool route, and in WAL mode with verifySource: false
+   * the snapshot route), read to the end, restored with restoreFromStream into an existing OPFS
+   * database and into memory.
+   */
+  async stream(dir: string) {
+    const sqlite = await sqlitePromise;
+    using src = await sqlite.openOpfs(`${dir}/src.db`);
+    fill(src, 3000, 500, "wstream");
+    const expected = contentOf(src);
+    const spool = await readAll(sqlite.backupToStream(src, { chunkSize: 100_000 }));
+    using dest = keep(await sqlite.openOpfs(`${dir}/dest.db`));
+    const res = await sqlite.restoreFromStream(streamOf(spool.bytes, 12_345), dest);
+    const intoOpfs = { pageCount: res.pageCount, equal: contentOf(dest) === expected, integrity: integrity(dest) };
+    src.exec("PRAGMA journal_mode=WAL");
+    src.exec("UPDATE t SET s = 'wal ' || id WHERE id % 5 = 0");
+    const walExpected = contentOf(src);
+    const snap = await readAll(sqlite.backupToStream(src, { verifySource: false }));
+    using mem = sqlite.open(":memory:");
+    await sqlite.restoreFromStream([snap.bytes], mem);
+    dest.close();
+    using reopened = await sqlite.openOpfs(`${dir}/dest.db`, { readonly: true });
+    return {
+      spool: { length: spool.bytes.length, chunks: spool.chunks, header: headerCheck(spool.bytes) }, intoOpfs,
+      reopened: { equal: contentOf(reopened) === expected, integrity: integrity(reopened) },
+      snapshot: { header: headerCheck(snap.bytes), equal: contentOf(mem) === walExpected, integrity: integrity(mem) },
+    };
+  },
+
+  /** restoreFromStream of bad inputs into an existing OPFS database (common.ts badRestores), then a good one. */
+  async streamBadRestores(dir: string) {
+    const sqlite = await sqlitePromise;
+    using other = sqlite.open(":memory:");
+    fill(other, 1000, 500, "other");
+    const good = (await readAll(sqlite.backupToStream(other))).bytes;
+    using dest = await sqlite.openOpfs(`${dir}/dest.db`);
+    fill(dest, 200, 300, "old");
+    const before = await listDir(dir);
+    const bad = await badRestores(sqlite, dest, good);
+    const filesAfter = await listDir(dir);
+    await sqlite.restoreFromStream(streamOf(good, 65536), dest);
+    return { bad, before, filesAfter, goodAfter: { equal: contentOf(dest) === contentOf(other), integrity: integrity(dest) } };
+  },
+
+  /**
+   * An OPFS source in WAL mode streamed on the snapshot route (verifySource: false): a
+   * checkpoint cannot finish while the stream holds its snapshot; after reader.cancel() it can,
+   * and both routes stream the source again.
+   */
+  async streamCancel(dir: string) {
+    const sqlite = await sqlitePromise;
+    using src = await sqlite.openOpfs(`${dir}/src.db`);
+    src.exec("PRAGMA journal_mode=WAL");
+    fill(src, 2000, 500, "wcancel");
+    src.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    const reader = sqlite.backupToStream(src, { verifySource: false, chunkSize: 16 << 10 }).getReader();
+    const first = await reader.read();
+    fill(src, 100, 500, "during");
+    const checkpoint = () => src.get<{ busy: number; log: number; checkpointed: number }>("PRAGMA wal_checkpoint(TRUNCATE)")!;
+    const whileOpen = checkpoint();
+    await reader.cancel();
+    const afterCancel = checkpoint();
+    const wal = (await listDir(dir))["src.db-wal"];
+    const expected = contentOf(src);
+    const again: Record<string, unknown> = {};
+    for (const verifySource of [false, true]) {
+      using back = sqlite.open(":memory:");
+      await sqlite.restoreFromStream(sqlite.backupToStream(src, { verifySource }), back);
+      again[String(verifySource)] = { equal: contentOf(back) === expected, integrity: integrity(back) };
+    }
+    return { first: first.value?.length ?? 0, whileOpen, afterCancel, wal, again };
+  },
+
+  /** replicaRound from an OPFS source in this worker, restores into an existing OPFS database. */
+  async replica(dir: string) {
+    const sqlite = await sqlitePromise;
+    using src = await sqlite.openOpfs(`${dir}/src.db`);
+    return await replicaRound(sqlite, src, `${dir}/replica`, async () => keep(await sqlite.openOpfs(`${dir}/dest.db`)));
   },
 
   /** openOpfs + backup over the previous backup, 1% of pages changed (common.ts repeatBench). */
