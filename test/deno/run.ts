@@ -10,7 +10,7 @@
 // the locking part.
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { Backup, type Database, loadSqlite, SqliteError } from "../../src/index.ts";
+import { Backup, type Database, fileTarget, loadSqlite, SqliteError } from "../../src/index.ts";
 import { NodeFsVfs } from "../../src/node/fs-vfs.ts";
 import { FaultVfs } from "../faults/fault-vfs.ts";
 import { runVfsConformance } from "../vfs-conformance.ts";
@@ -262,6 +262,104 @@ test("verify through the library: integrity_check and row-by-row equality of a c
     ok(a[i]!.id === b[i]!.id && a[i]!.s === b[i]!.s && a[i]!.v.every((x, j) => x === b[i]!.v[j]), `row ${a[i]!.id}`);
   }
   ok(readFileSync(dst).subarray(0, 16).toString() === "SQLite format 3\0", "a plain SQLite file");
+});
+
+/** Every chunk of a byte stream, concatenated. */
+async function bytesOf(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+test("backupToStream of a file database (rollback journal and WAL) into bytes; restoreFromStream into a new file and over an open one; the native reader agrees", async () => {
+  for (const mode of ["delete", "wal"]) {
+    const src = file(`stream-${mode}.db`);
+    using source = sqlite.open(src);
+    source.exec(`PRAGMA journal_mode = ${mode}`);
+    fill(source, 2000);
+    // The reference for the native reader: without real locks a native connection to the live
+    // WAL source would checkpoint and delete its WAL when it closes.
+    const ref = file(`stream-${mode}-ref.db`);
+    await sqlite.backup(source, ref);
+    let progress = { bytes: 0, totalBytes: -1 };
+    const bytes = await bytesOf(sqlite.backupToStream(source, { chunkSize: 100_000, onStreamProgress: (p) => void (progress = p) }));
+    eq(progress.bytes, bytes.length, `${mode}: progress ends at the length`);
+    eq(progress.totalBytes, bytes.length, `${mode}: totalBytes`);
+    const copy = file(`stream-${mode}-copy.db`);
+    writeFileSync(copy, bytes);
+    nativeOk(copy, ref);
+    // Back from a file stream into a new file, and into an open database that holds other rows.
+    const restored = file(`stream-${mode}-restored.db`);
+    using input = await Deno.open(copy);
+    const r = await sqlite.restoreFromStream(input.readable, restored);
+    eq(r.pageCount * 4096, bytes.length, `${mode}: pageCount`);
+    nativeOk(restored, ref);
+    const over = file(`stream-${mode}-over.db`);
+    using dest = sqlite.open(over);
+    dest.exec("CREATE TABLE other(x); INSERT INTO other VALUES (1)");
+    await sqlite.restoreFromStream(sqlite.backupToStream(source).pipeThrough(new CompressionStream("gzip")).pipeThrough(new DecompressionStream("gzip")), dest);
+    eq(dest.get<{ n: number }>("SELECT count(*) AS n FROM t")!.n, 2000, `${mode}: rows through the open connection`);
+    dest.close();
+    nativeOk(over, ref);
+  }
+});
+
+test("restoreFromStream of a cut-short or non-database stream: SqliteError, the destination file byte for byte as it was, nothing left beside it", async () => {
+  const src = file("good.db");
+  using source = sqlite.open(src);
+  fill(source, 1000);
+  const good = await bytesOf(sqlite.backupToStream(source));
+  const dest = file("kept.db");
+  {
+    using d = sqlite.open(dest);
+    fill(d, 100);
+  }
+  const before = readFileSync(dest);
+  const files = readdirSync(root).length;
+  const cases: [string, Uint8Array, string][] = [
+    ["cut short", good.subarray(0, good.length - 4096), "SQLITE_CORRUPT"],
+    ["not a database", crypto.getRandomValues(new Uint8Array(8192)), "SQLITE_NOTADB"],
+  ];
+  for (const [what, bytes, code] of cases) {
+    await rejects(sqlite.restoreFromStream([bytes], dest), (e) => {
+      ok(e instanceof SqliteError, `${what}: a SqliteError: ${String(e)}`);
+      eq(e.codeName, code, what);
+    });
+    ok(readFileSync(dest).equals(before), `${what}: the destination is unchanged`);
+    eq(readdirSync(root).length, files, `${what}: no staging file left`);
+  }
+  eq(native(dest, "PRAGMA integrity_check").trim(), "ok", "integrity");
+});
+
+test("replicate() to fileTarget: three syncs, restoreReplica latest and at the first sync, each equal (native .dump) to a backup() taken at that sync; verifyReplica ok", async () => {
+  const src = file("rep.db");
+  const dir = file("replica");
+  using source = sqlite.open(src);
+  fill(source, 1500);
+  const target = fileTarget(dir);
+  const replica = sqlite.replicate(source, target, { intervalMs: 3_600_000 });
+  const at: { seq: number; copy: string }[] = [];
+  try {
+    for (const change of ["", "UPDATE t SET s = 'second' WHERE id % 10 = 0; DELETE FROM t WHERE id % 7 = 0", "INSERT INTO t(v, s) SELECT v, 'third' FROM t WHERE id < 300"]) {
+      if (change) source.exec(change);
+      const info = await replica.sync();
+      const copy = file(`rep-at-${info.seq}.db`);
+      await sqlite.backup(source, copy);
+      at.push({ seq: info.seq, copy });
+    }
+  } finally {
+    await replica.close();
+  }
+  eq(at[2]!.seq, at[0]!.seq + 2, "one sync per change");
+  const latest = file("rep-latest.db");
+  eq((await sqlite.restoreReplica(fileTarget(dir), latest)).seq, at[2]!.seq, "the last sync");
+  nativeOk(latest, at[2]!.copy);
+  nativeOk(latest, src);
+  const first = file("rep-first.db");
+  eq((await sqlite.restoreReplica(fileTarget(dir), first, { at: at[0]!.seq })).seq, at[0]!.seq, "the first sync");
+  nativeOk(first, at[0]!.copy);
+  ok(dump(first) !== dump(latest), "the first sync's state is not the last's");
+  const v = await sqlite.verifyReplica(fileTarget(dir));
+  ok(v.ok, `verifyReplica: ${JSON.stringify(v)}`);
+  eq(v.seq, at[2]!.seq, "verified the last sync");
 });
 
 test("node-fs passes the VFS conformance suite under Deno", async () => {
