@@ -1,6 +1,6 @@
 // The core semantics under Deno 2, through its node:fs compatibility (the default "node-fs" VFS):
 // open, stepped and one-shot backups, abort, failure cleanup, live-source restarts, BUSY,
-// WAL, verify, and the shared VFS conformance suite. The native sqlite3 CLI checks every file.
+// WAL, verify, streams, replicas to a directory, and the shared VFS conformance suite. The native sqlite3 CLI checks every file.
 //   npm run test:deno   (deno run --sloppy-imports: src/ imports "./x.js" for "./x.ts", as under tsx)
 // Prints "N passed, N failed" last and exits non-zero on failure.
 // Locking: without --allow-ffi, locking must be "process" (and say why); with --allow-ffi it must
