@@ -1,6 +1,7 @@
 // loadSqlite() for Node, Deno and Bun: the module read from the package (or the given bytes,
 // Module or URL), the node-fs VFS as the default, and the lock layer the runtime allows.
 import { readFile } from "node:fs/promises";
+import { yieldToEventLoop } from "../ops/driver.js";
 import { instantiate, type LockingInfo } from "../runtime/runtime.js";
 import { Sqlite } from "../sqlite.js";
 import { processLocking } from "../vfs/process-locks.js";
@@ -53,5 +54,11 @@ async function load(wasm: NonNullable<LoadOptions["wasm"]>, extra: readonly Vfs[
     const bytes = url === null || url.protocol === "file:" ? await readFile(url ?? (wasm as string)) : new Uint8Array(await (await fetch(url)).arrayBuffer());
     module = await WebAssembly.compile(bytes);
   } else module = await WebAssembly.compile(wasm);
-  return new Sqlite(await instantiate(module, [new NodeFsVfs(), ...extra], await lockingFor(locking)));
+  const sqlite = new Sqlite(await instantiate(module, [new NodeFsVfs(), ...extra], await lockingFor(locking)));
+  // The instantiation settles in a V8 task that Node runs while it waits, with the event loop
+  // idle, for every background task (NodePlatform::DrainTasks): a caller that went straight on
+  // to backup() waited there for the optimizing compiles its first calls started (100-150 ms of
+  // a first backup). Resolving from a turn of the event loop lets them run in the background.
+  await yieldToEventLoop();
+  return sqlite;
 }
