@@ -1,7 +1,10 @@
-// The browser bundles, straight from src/ (esbuild strips the types; tsc emits the rest of dist/,
-// the .d.ts and the Node/Deno/Bun entry, which reads wasm/sqlite3.wasm from the package). Each is
-// one file holding the package's dependencies, with the writer worker's script as a string (see
-// writerScriptLiteral()):
+// The JavaScript of dist/, straight from src/ (esbuild strips the types; tsc emits the .d.ts):
+//   dist/index.js, dist/cli.js     Node, Deno and Bun: the entry and the CLI, with what only some
+//                                  calls need in chunks beside them; dependencies stay imports. One
+//                                  file instead of ~60 modules: a process that runs one backup
+//                                  starts it 30-40 ms sooner.
+// The browser bundles, each one file holding the package's dependencies, with the writer worker's
+// script as a string (see writerScriptLiteral()):
 //   dist/browser/index.js          browser entry (window and workers): the wasm is
 //                                  new URL("../../wasm/sqlite3.wasm", import.meta.url), which Vite,
 //                                  webpack and Rollup's asset plugins emit as one asset, fetched
@@ -50,6 +53,20 @@ function dependenciesInside() {
   };
 }
 
+/** dist/*.js sit one level above src/node/load.ts: the packaged wasm is one "../" nearer. */
+function nodeWasmPath() {
+  const target = path.join(root, "src/node/load.ts");
+  const from = `"../../wasm/sqlite3.wasm"`;
+  return {
+    name: "sbw-node-wasm-path",
+    transform(code, id) {
+      if (id !== target) return null;
+      if (!code.includes(from)) throw new Error(`${target} no longer names ${from}`);
+      return { code: code.replace(from, `"../wasm/sqlite3.wasm"`), map: null };
+    },
+  };
+}
+
 /** The browser's default wasm: the module bytes inlined instead of a URL beside the package. */
 function inlineDefaultWasm() {
   const target = path.join(root, "src/browser/wasm-default.ts");
@@ -90,7 +107,15 @@ async function writerScriptText() {
   return writerScript();
 }
 
+const isDependency = (id) => id.startsWith("node:") || dependencies.some((d) => id === d || id.startsWith(`${d}/`));
+
 export default [
+  {
+    input: { index: "src/index.ts", cli: "src/cli.ts" },
+    external: isDependency,
+    plugins: [nodeWasmPath(), typescript()],
+    output: { dir: "dist", format: "es", entryFileNames: "[name].js", chunkFileNames: "[name]-[hash].js", sourcemap: false },
+  },
   {
     input: "src/index.browser.ts",
     plugins: [writerScriptLiteral({ emit: true }), dependenciesInside(), typescript()],
