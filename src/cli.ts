@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --no-concurrent-recompilation
 // The command-line tool: backup, restore and verify SQLite files with the library's backup().
 // Exit codes: 0 ok, 1 failure, 2 usage, 130 interrupted (Ctrl-C, SIGTERM or SIGHUP; destination
 // unchanged).
@@ -709,11 +709,12 @@ function terminal(): NodeJS.WritableStream | null {
 /**
  * Node 20 can hang at exit (up to 1 run in 4 here, 0 CPU, forever): a concurrent TurboFan job
  * waits for a GC that the exiting main thread never runs (gdb: CollectionBarrier::
- * AwaitCollectionBackground). Compiling JS on the thread that runs it avoids it. V8 reads
- * --no-concurrent-recompilation when it creates an isolate, so the flag set here holds for a
- * worker started after it, not for this thread: the tool runs in that worker, in this process
- * (a child process outlived a SIGKILL of its parent), and this thread passes signals on and
- * exits with the worker's code.
+ * AwaitCollectionBackground). Compiling JS on the thread that runs it avoids it. The bin's
+ * shebang passes --no-concurrent-recompilation; started as `node cli.js` without it, the tool
+ * runs in a worker instead: V8 reads the flag when it creates an isolate, so the flag set here
+ * holds for a worker started after it, not for this thread. The worker runs in this process (a
+ * child process outlived a SIGKILL of its parent); this thread passes signals on and exits with
+ * the worker's code.
  */
 const NO_CONCURRENT_JIT = "--no-concurrent-recompilation";
 function runInWorker(): void {
