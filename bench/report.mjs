@@ -12,6 +12,17 @@ import { loadResults, rootDir } from "./results.mjs";
 /** The parts in page order: the id `--only` takes, and the method text of its section. */
 export const SECTIONS = [
   {
+    heading: "One backup per process (Node)",
+    parts: ["fresh"],
+    text: `What a cron job or the CLI pays: \`bench/fresh.mjs\`, a ~330 MiB file with 1% of its pages
+changed, copied over its previous backup ("incremental") and into a new file, each measurement in
+a new process. "\`backup()\` in a fresh process" times the call alone (the package loaded, the
+source open); "the whole process" is the same run from spawn to exit; "the CLI" is
+\`sqlite-backup-wasm backup <src> <dest> --quiet\` from spawn to exit. "Warm repeats" is the median
+of five more backups in one process after its first. better-sqlite3 and \`cp\` run under Node 22.
+The destination is put back and synced, untimed, before every run.`,
+  },
+  {
     heading: "Backups against the peers (Node)",
     parts: ["file2file", "overwrite", "mem2file", "file2mem", "big", "load"],
     text: `\`bench/cases.mjs\` runs each measurement in a fresh process (Node 22 for every side, so

@@ -3,9 +3,9 @@
 // from those files (report.mjs). A part that is not run keeps its saved results.
 //
 //   npm run bench                  every part
-//   npm run bench -- --only a,b    some parts: file2file, overwrite, mem2file, file2mem, big, load
-//                                  (the peers' workloads), opfs, opfs-repeat, restore-memory
-//                                  (Chromium), incremental, locks, live
+//   npm run bench -- --only a,b    some parts: fresh (one backup per process), file2file, overwrite,
+//                                  mem2file, file2mem, big, load (the peers' workloads), opfs,
+//                                  opfs-repeat, restore-memory (Chromium), incremental, locks, live
 //   npm run bench -- --rounds N    rounds (default: 7 for the peers' workloads, 5 for big, incremental and locks)
 //   npm run bench -- --quick       small databases, 3 rounds: a smoke run, printed, nothing saved
 //   npm run bench -- --no-opfs     skip the browser parts
@@ -27,7 +27,7 @@ const option = (name) => {
 
 const WORKLOAD_IDS = ["file2file", "overwrite", "mem2file", "file2mem", "big", "load"];
 const BROWSER_PARTS = ["opfs", "opfs-repeat", "restore-memory"];
-const PARTS = [...WORKLOAD_IDS, ...BROWSER_PARTS, "incremental", "locks", "live"];
+const PARTS = ["fresh", ...WORKLOAD_IDS, ...BROWSER_PARTS, "incremental", "locks", "live"];
 
 if (flag("--report")) {
   writeReport();
@@ -75,6 +75,27 @@ function child(exe, argv, { echo = true } = {}) {
 }
 const lastJson = (out) => JSON.parse(out.trim().split("\n").at(-1));
 const skip = (part, why) => console.log(`${part}: skipped (${why}); its saved results stay`);
+
+// ---- one backup per process, as the CLI and cron run it (bench/fresh.mjs) ----
+
+if (selected.includes("fresh")) {
+  const started = performance.now();
+  const [mib, r] = quick ? [64, 2] : [330, roundsOption ?? 5];
+  const runtimes = [node22, ...["node20", "node24", "node26"].map((n) => join(root, `test/runtimes/node_modules/${n}/bin/node`)).filter(existsSync)];
+  const o = lastJson(await child(node22, [join(here, "fresh.mjs"), String(mib), String(r), ...runtimes]));
+  const ms = (x) => (x === null ? "–" : `${thousands(x)} ms`);
+  const ratio = (a, b) => (a === null || b === null ? "–" : `${(a / b).toFixed(2)}×`);
+  const tables = o.results.map((x) => ({
+    caption: `${x.runtime}, ${o.rounds} rounds, medians; \`node -e 0\`: ${ms(x.bare)}.`,
+    columns: ["route", "`backup()` in a fresh process", "the whole process", "the CLI", "warm repeats", "first ÷ warm", "CLI − (warm + `node -e 0`)", "better-sqlite3 `backup()`, fresh process", "cp + fdatasync"],
+    align: "lrrrrrrrr",
+    rows: x.rows.map((w) => [w.route, ms(w.backup), ms(w.process), ms(w.cli), ms(w.warm), ratio(w.backup, w.warm), ms(w.cli - w.warm - x.bare), ms(w.native), ms(w.cp)]),
+  }));
+  done({
+    part: "fresh", title: `One backup per process: ${mib} MiB, 1% of its pages changed`, command: command("fresh"), machine: machine(data),
+    tables, raw: o.results,
+  }, started);
+}
 
 // ---- the peers' workloads (bench/cases.mjs: one measurement per fresh process) ----
 
