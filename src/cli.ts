@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --no-concurrent-recompilation
+#!/usr/bin/env -S node --no-concurrent-recompilation --no-concurrent-sparkplug
 // The command-line tool: backup, restore and verify SQLite files with the library's backup().
 // Exit codes: 0 ok, 1 failure, 2 usage, 130 interrupted (Ctrl-C, SIGTERM or SIGHUP; destination
 // unchanged).
@@ -707,18 +707,20 @@ function terminal(): NodeJS.WritableStream | null {
 }
 
 /**
- * Node 20 can hang at exit (up to 1 run in 4 here, 0 CPU, forever): a concurrent TurboFan job
- * waits for a GC that the exiting main thread never runs (gdb: CollectionBarrier::
- * AwaitCollectionBackground). Compiling JS on the thread that runs it avoids it. The bin's
- * shebang passes --no-concurrent-recompilation; started as `node cli.js` without it, the tool
- * runs in a worker instead: V8 reads the flag when it creates an isolate, so the flag set here
- * holds for a worker started after it, not for this thread. The worker runs in this process (a
- * child process outlived a SIGKILL of its parent); this thread passes signals on and exits with
- * the worker's code.
+ * Node can hang at exit (0 CPU, forever): a background JS compile job waits for a GC that the
+ * exiting main thread never runs (gdb: CollectionBarrier::AwaitCollectionBackground). Seen with
+ * TurboFan's jobs on Node 20 (up to 1 run in 4 here) and Sparkplug's on Node 24, where it
+ * compiles in the background by default. Compiling JS on the thread that runs it avoids it. The
+ * bin's shebang passes both flags; started as `node cli.js` without the one its Node needs, the
+ * tool runs in a worker instead: V8 reads the flags when it creates an isolate, so flags set
+ * here hold for a worker started after them, not for this thread. The worker runs in this
+ * process (a child process outlived a SIGKILL of its parent); this thread passes signals on and
+ * exits with the worker's code.
  */
-const NO_CONCURRENT_JIT = "--no-concurrent-recompilation";
+const nodeMajor = Number(process.versions.node.split(".")[0]);
+const NO_CONCURRENT_JIT = [...(nodeMajor < 22 ? ["--no-concurrent-recompilation"] : []), ...(nodeMajor >= 24 ? ["--no-concurrent-sparkplug"] : [])];
 function runInWorker(): void {
-  setFlagsFromString(NO_CONCURRENT_JIT);
+  for (const flag of NO_CONCURRENT_JIT) setFlagsFromString(flag);
   const worker = new Worker(new URL(import.meta.url), { workerData: { cliArgs: process.argv.slice(2) } });
   const pass = (signal: NodeJS.Signals) => worker.postMessage(signal);
   for (const s of SIGNALS) process.on(s, pass);
@@ -752,11 +754,11 @@ function listenForSignals(): void {
   port.unref(); // the worker still ends when its work is done
 }
 
-// Only Node before 22 needs it (never seen on 22 and later); Deno and Bun take other flags.
+// Deno and Bun take other flags.
 const plainNode = !("Deno" in globalThis) && !("Bun" in globalThis);
 if (inWorker) {
   listenForSignals();
   process.exitCode = await main((workerData as { cliArgs: string[] }).cliArgs);
-} else if (!plainNode || Number(process.versions.node.split(".")[0]) >= 22 || process.execArgv.includes(NO_CONCURRENT_JIT)) {
+} else if (!plainNode || NO_CONCURRENT_JIT.every((flag) => process.execArgv.includes(flag))) {
   process.exitCode = await main(process.argv.slice(2));
 } else runInWorker();
