@@ -86,7 +86,7 @@ if (selected.includes("fresh")) {
   const ms = (x) => (x === null ? "–" : `${thousands(x)} ms`);
   const ratio = (a, b) => (a === null || b === null ? "–" : `${(a / b).toFixed(2)}×`);
   const tables = o.results.map((x) => ({
-    caption: `${x.runtime}, ${o.rounds} rounds, medians; \`node -e 0\`: ${ms(x.bare)}.`,
+    caption: `${x.runtime}, ${o.rounds} rounds, medians; \`node -e 0\`: ${ms(x.bare)}.${x.hung.length ? ` Processes that did their work and never exited (killed after 120 s, not timed): ${x.hung.join(", ")}.` : ""}`,
     columns: ["route", "`backup()` in a fresh process", "the whole process", "the CLI", "warm repeats", "first ÷ warm", "CLI − (warm + `node -e 0`)", "better-sqlite3 `backup()`, fresh process", "cp + fdatasync"],
     align: "lrrrrrrrr",
     rows: x.rows.map((w) => [w.route, ms(w.backup), ms(w.process), ms(w.cli), ms(w.warm), ratio(w.backup, w.warm), ms(w.cli - w.warm - x.bare), ms(w.native), ms(w.cp)]),
