@@ -3,20 +3,25 @@
 //                                  calls need in chunks beside them; dependencies stay imports. One
 //                                  file instead of ~60 modules: a process that runs one backup
 //                                  starts it 30-40 ms sooner.
-// The browser bundles, each one file holding the package's dependencies, with the writer worker's
-// script as a string (see writerScriptLiteral()):
+// The browser bundles, holding the package's dependencies, with the writer worker's script as a
+// string (see writerScriptLiteral()):
 //   dist/browser/index.js          browser entry (window and workers): the wasm is
 //                                  new URL("../../wasm/sqlite3.wasm", import.meta.url), which Vite,
 //                                  webpack and Rollup's asset plugins emit as one asset, fetched
-//                                  once and cached for the page and its workers
-//   dist/browser/inline.js         the same with sqlite3.wasm inlined by @rollup/plugin-wasm
-//                                  ("sqlite-backup-wasm/inline"): one file, for esbuild or no bundler
+//                                  once and cached for the page and its workers. What few apps
+//                                  call (streams, replicas, verify: the import()s of src/sqlite.ts)
+//                                  is in chunks beside it, dist/browser/<name>.js, which an
+//                                  app's bundler keeps as chunks of their own: an app's chunk that
+//                                  imports the package holds the rest only.
+//   dist/browser/inline.js         the same as one file, with sqlite3.wasm inlined by
+//                                  @rollup/plugin-wasm and the chunks too ("sqlite-backup-wasm/inline"):
+//                                  for esbuild or no bundler
 //   dist/browser/opfs-writer.js    the writer worker as a script an app can serve itself (a
 //                                  Content-Security-Policy without worker-src blob:)
 // No source maps: the package does not ship them.
 import wasm from "@rollup/plugin-wasm";
 import { transform } from "esbuild";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -100,11 +105,27 @@ function writerScriptLiteral({ emit = false } = {}) {
   };
 }
 
+/**
+ * The writer worker's script, minified: inside a string, an app's minifier cannot shrink it (and
+ * the served opfs-writer.js is the same text).
+ */
 async function writerScriptText() {
   const target = path.join(root, "src/browser/writer-worker.ts");
   const js = await transform(readFileSync(target, "utf8"), { loader: "ts", format: "esm", target: "es2022" });
   const { writerScript } = await import(`data:text/javascript;base64,${Buffer.from(js.code).toString("base64")}`);
-  return writerScript();
+  return (await transform(writerScript(), { loader: "js", minify: true, target: "es2022" })).code.trim();
+}
+
+/** Removes the .js files of earlier builds from the output directory (a chunk renamed or gone), which the package would ship. */
+function removeStaleChunks({ keep = [] } = {}) {
+  return {
+    name: "sbw-remove-stale-chunks",
+    writeBundle(options, bundle) {
+      for (const f of readdirSync(options.dir)) {
+        if (f.endsWith(".js") && !(f in bundle) && !keep.includes(f)) rmSync(path.join(options.dir, f));
+      }
+    },
+  };
 }
 
 const isDependency = (id) => id.startsWith("node:") || dependencies.some((d) => id === d || id.startsWith(`${d}/`));
@@ -118,12 +139,12 @@ export default [
   },
   {
     input: "src/index.browser.ts",
-    plugins: [writerScriptLiteral({ emit: true }), dependenciesInside(), typescript()],
-    output: { file: "dist/browser/index.js", format: "es", sourcemap: false },
+    plugins: [writerScriptLiteral({ emit: true }), dependenciesInside(), typescript(), removeStaleChunks({ keep: ["inline.js"] })],
+    output: { dir: "dist/browser", format: "es", entryFileNames: "index.js", chunkFileNames: "[name].js", sourcemap: false },
   },
   {
     input: "src/index.browser.ts",
     plugins: [inlineDefaultWasm(), writerScriptLiteral(), dependenciesInside(), typescript(), wasm({ targetEnv: "auto-inline" })],
-    output: { file: "dist/browser/inline.js", format: "es", sourcemap: false },
+    output: { file: "dist/browser/inline.js", format: "es", inlineDynamicImports: true, sourcemap: false },
   },
 ];

@@ -1,16 +1,19 @@
 // The public face of one SQLite instance: the factory for databases and backups, and the
 // operations (backup(), verify()). It holds a Runtime (src/runtime/) and adds nothing of its own.
+// The operations few apps use (streams, replicas, verify) are imported when first called, so that
+// a browser app's bundle loads them only then: backupToStream() and replicate() check their
+// options and return their stream or Replicator at the call, and import the rest meanwhile.
 import type { BackupOptions, BackupResult } from "./ops/options.js";
 import { Backup } from "./handles/backup.js";
 import { Database, deserializeDatabase, type DeserializeOptions, type OpenOptions } from "./handles/database.js";
 import { DEFAULT_BUSY_TIMEOUT_MS } from "./core/options.js";
 import { backup } from "./ops/backup.js";
-import { restoreFromStream, type ByteChunks, type RestoreFromStreamOptions } from "./ops/stream/from-stream.js";
+import type { ByteChunks, RestoreFromStreamOptions } from "./ops/stream/from-stream.js";
 import { backupToStream, type BackupToStreamOptions } from "./ops/stream/to-stream.js";
 import { replicate, type ReplicateOptions, type Replicator } from "./ops/replica/replicate.js";
-import { restoreReplica, verifyReplica, type ReplicaVerifyResult, type RestoreReplicaOptions, type RestoreResult, type VerifyReplicaOptions } from "./ops/replica/restore.js";
+import type { ReplicaVerifyResult, RestoreReplicaOptions, RestoreResult, VerifyReplicaOptions } from "./ops/replica/restore.js";
 import type { ReplicaTarget } from "./ops/replica/target.js";
-import { verify, type VerifyResult } from "./ops/verify.js";
+import type { VerifyResult } from "./ops/verify.js";
 import type { Runtime } from "./runtime/runtime.js";
 
 export class Sqlite {
@@ -90,7 +93,8 @@ export class Sqlite {
    * a stream that is cut short, too long or not a database rejects with a SqliteError
    * (SQLITE_CORRUPT, SQLITE_NOTADB) and leaves no temporary file. See docs/streams.md.
    */
-  restoreFromStream(stream: ByteChunks, dest: Database | string, options?: RestoreFromStreamOptions): Promise<BackupResult> {
+  async restoreFromStream(stream: ByteChunks, dest: Database | string, options?: RestoreFromStreamOptions): Promise<BackupResult> {
+    const { restoreFromStream } = await import("./ops/stream/from-stream.js");
     return restoreFromStream(this.runtime, stream, dest, options);
   }
 
@@ -110,7 +114,8 @@ export class Sqlite {
    * integrity_check passed. A replica that cannot prove the state rejects with a SqliteError
    * (SQLITE_CORRUPT; SQLITE_AUTH for a wrong key) and leaves dest as it was.
    */
-  restoreReplica(target: ReplicaTarget, dest: Database | string, options?: RestoreReplicaOptions): Promise<RestoreResult> {
+  async restoreReplica(target: ReplicaTarget, dest: Database | string, options?: RestoreReplicaOptions): Promise<RestoreResult> {
+    const { restoreReplica } = await import("./ops/replica/restore.js");
     return restoreReplica(this.runtime, target, dest, options);
   }
 
@@ -119,7 +124,8 @@ export class Sqlite {
    * chain (a SqliteError when they fail, as in restoreReplica), the database hash the sync
    * recorded, and PRAGMA integrity_check (`ok`, `integrity`).
    */
-  verifyReplica(target: ReplicaTarget, options?: VerifyReplicaOptions): Promise<ReplicaVerifyResult> {
+  async verifyReplica(target: ReplicaTarget, options?: VerifyReplicaOptions): Promise<ReplicaVerifyResult> {
+    const { verifyReplica } = await import("./ops/replica/restore.js");
     return verifyReplica(this.runtime, target, options);
   }
 
@@ -127,7 +133,8 @@ export class Sqlite {
    * Checks that `copy` passes PRAGMA integrity_check and holds the same header values, schema
    * and rows as `source`, table by table (what the CLI's verify does). Changes neither.
    */
-  verify(source: Database, copy: Database): Promise<VerifyResult> {
+  async verify(source: Database, copy: Database): Promise<VerifyResult> {
+    const { verify } = await import("./ops/verify.js");
     return verify(source, copy);
   }
 

@@ -735,12 +735,16 @@ test("replicate() from a worker (OPFS source) to opfsTarget: restoreReplica into
 
 // ---------------------------------------------------------------- bundle and demo
 
-test("rollup bundles: index.js (wasm/sqlite3.wasm fetched) in a page and a module worker; inline.js in a page and from another bundler's output (keepNames), which backs up to OPFS", async (ctx) => {
+test("rollup bundles: index.js (wasm/sqlite3.wasm fetched) in a page and a module worker; inline.js in a page and from another bundler's output (keepNames), which backs up to OPFS; streams, verify and replicas from index.js's chunks and from inline.js", async (ctx) => {
   const page = await ctx.newPage();
   await page.goto(`${baseUrl}/test/browser/bundle.html`);
   await page.waitForFunction("globalThis.bundleResult !== undefined", { timeout: 30_000, polling: 50 });
   const r = await page.evaluate("globalThis.bundleResult");
-  assert.deepEqual(r, { page: "3.54.1:42", worker: "3.54.1:42", inlinePage: "3.54.1:42", rebundled: "3.54.1:42", wasmFetches: ["/wasm/sqlite3.wasm"] });
+  assert.deepEqual(r, {
+    page: "3.54.1:42", worker: "3.54.1:42", inlinePage: "3.54.1:42", rebundled: "3.54.1:42", lazy: "true:42:42", inlineLazy: "true:42:42",
+    chunks: ["/dist/browser/from-stream.js", "/dist/browser/replicator.js", "/dist/browser/to-stream-source.js", "/dist/browser/verify.js"],
+    wasmFetches: ["/wasm/sqlite3.wasm"],
+  });
 });
 
 test("strict CSP (worker-src 'self', no blob:): the default writer is refused with an error naming the fix; loadSqlite({ writerWorkerUrl }) with the served opfs-writer.js backs up", async (ctx) => {
