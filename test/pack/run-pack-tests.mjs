@@ -4,7 +4,7 @@
 // bundler build does one in Chromium, and a TypeScript consumer compiles against the shipped .d.ts. Every file written is checked with the native sqlite3 CLI.
 // Run `npm run build` first (npm run test:pack does). Prints "N passed, N failed" last.
 import { execFileSync, spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { runtime } from "../runtimes/index.mjs";
@@ -216,7 +216,8 @@ function exampleFiles() {
   assert(files["src/main.ts"] && files["src/worker.ts"], "docs/browser.md has no src/main.ts and src/worker.ts example");
   return files;
 }
-const gzipKiB = (bytes) => gzipSync(bytes, { level: 9 }).length / 1024;
+/** KB (1,000 bytes) of zlib level 9, as docs/browser.md gives the sizes. */
+const gzipKB = (bytes) => gzipSync(bytes, { level: 9 }).length / 1000;
 
 let viteApp;
 await check("Vite app (create-vite vanilla-ts, TypeScript 7.0.2, Vite 8.4.1, tsconfig unchanged) with the docs' example: tsc && vite build; its .d.ts with skipLibCheck: false", () => {
@@ -233,17 +234,27 @@ await check("Vite app (create-vite vanilla-ts, TypeScript 7.0.2, Vite 8.4.1, tsc
   const assets = walk(join(app, "dist"));
   const wasm = assets.filter((f) => f.endsWith(".wasm"));
   equal(wasm.length, 1, `the .wasm assets (${assets.join(", ")})`);
-  const sizes = Object.fromEntries(assets.filter((f) => /\.(js|wasm)$/.test(f)).map((f) => [f, gzipKiB(readFileSync(join(app, "dist", f)))]));
-  // The aim is ≤ 30 KiB of JS per chunk; the bound here stops growth past what the API needs today
-  // (the Sqlite class's stream and replica methods pull their code into every chunk).
-  for (const [f, kib] of Object.entries(sizes)) {
-    if (f.endsWith(".js")) assert(kib <= 45, `${f}: ${kib.toFixed(1)} KiB gzip, more than 45`);
-    else assert(kib <= 360, `${f}: ${kib.toFixed(1)} KiB gzip, more than 360`);
+  const sizesOf = (dir) => Object.fromEntries(walk(join(app, dir)).filter((f) => /\.(js|wasm)$/.test(f)).map((f) => [f, gzipKB(readFileSync(join(app, dir, f)))]));
+  const sizes = sizesOf("dist");
+  // ≤ 30 KB gzip of JS per chunk: what few apps call (streams, replicas, verify) is in chunks of
+  // its own. Except the worker: Vite builds workers as one iife by default (worker.format), which
+  // holds those chunks too.
+  for (const [f, kb] of Object.entries(sizes)) {
+    if (f.endsWith(".wasm")) assert(kb <= 360, `${f}: ${kb.toFixed(1)} KB gzip, more than 360`);
+    else if (/^assets\/worker-/.test(f)) assert(kb <= 45, `${f} (the iife worker): ${kb.toFixed(1)} KB gzip, more than 45`);
+    else assert(kb <= 30, `${f}: ${kb.toFixed(1)} KB gzip, more than 30`);
   }
+  assert(Object.keys(sizes).some((f) => /^assets\/replicator-/.test(f)), `no replicator chunk of its own (${Object.keys(sizes).join(", ")})`);
+  // The same app with worker: { format: "es" }: the worker's chunks split as the page's.
+  writeFileSync(join(app, "vite.config.ts"), `import { defineConfig } from "vite";\nexport default defineConfig({ worker: { format: "es" } });\n`);
+  run(join(app, "node_modules", ".bin", "vite"), ["build", "--outDir", "dist-es-worker"], { cwd: app, timeout: 300_000 });
+  rmSync(join(app, "vite.config.ts"));
+  const esWorker = Object.entries(sizesOf("dist-es-worker")).filter(([f]) => /^assets\/worker-.*\.js$/.test(f));
+  equal(esWorker.length, 1, "worker chunks with worker.format es");
+  assert(esWorker[0][1] <= 30, `${esWorker[0][0]} (worker.format es): ${esWorker[0][1].toFixed(1)} KB gzip, more than 30`);
   viteApp = { app, sizes };
-  const js = Object.entries(sizes).filter(([f]) => f.endsWith(".js"));
-  return `${Object.entries(sizes).map(([f, kib]) => `${f} ${kib.toFixed(1)} KiB gzip`).join(", ")}` +
-    `${js.some(([, kib]) => kib > 30) ? " (aim: ≤ 30 KiB gzip of JS per chunk)" : ""}`;
+  return `${Object.entries(sizes).map(([f, kb]) => `${f} ${kb.toFixed(1)} KB gzip`).join(", ")}; ` +
+    `with worker.format es: ${esWorker[0][0]} ${esWorker[0][1].toFixed(1)} KB gzip`;
 });
 
 if (viteApp) {
@@ -267,8 +278,8 @@ if (viteApp) {
         const wasmGets = requests.filter((r) => r.path.endsWith(".wasm"));
         equal(wasmGets.length, 1, `${name}: requests for the .wasm (${requests.map((r) => r.path).join(", ")})`);
         const bytes = requests.reduce((n, r) => n + r.bytes, 0);
-        const gz = requests.reduce((n, r) => n + gzipKiB(readFileSync(join(viteApp.app, "dist", r.path))), 0);
-        notes.push(`${name}: ${requests.length} requests, ${(bytes / 1024).toFixed(0)} KiB (${gz.toFixed(0)} KiB gzip)`);
+        const gz = requests.reduce((n, r) => n + gzipKB(readFileSync(join(viteApp.app, "dist", r.path))), 0);
+        notes.push(`${name}: ${requests.length} requests, ${(bytes / 1000).toFixed(0)} KB (${gz.toFixed(0)} KB gzip)`);
       } finally {
         await launched.close();
         await server.close();
