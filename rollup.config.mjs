@@ -134,7 +134,7 @@ export default [
   {
     input: { index: "src/index.ts", cli: "src/cli.ts" },
     external: isDependency,
-    plugins: [nodeWasmPath(), typescript()],
+    plugins: [nodeWasmPath(), typescript(), removeStaleChunks()],
     output: { dir: "dist", format: "es", entryFileNames: "[name].js", chunkFileNames: "[name]-[hash].js", sourcemap: false },
   },
   {
