@@ -145,6 +145,7 @@ test("another process commits during the step that ends every copy: SQLITE_BUSY,
   const r = rng(SEED);
   const dest = join(dir, "last-step-backup.db");
   using memDest = sqlite.open(":memory:");
+  using emptyMem = sqlite.open(":memory:");
   {
     using source = sqlite.open(file, { readonly: true });
     await sqlite.backup(source, dest, ROUTE);
@@ -164,7 +165,7 @@ test("another process commits during the step that ends every copy: SQLITE_BUSY,
     }
   };
   try {
-    for (const [target, label] of [[dest, "existing file"], [memDest, "open Database"], [newDest, "new file"]] as const) {
+    for (const [target, label] of [[dest, "existing file"], [memDest, "open Database"], [emptyMem, "empty in-memory Database"], [newDest, "new file"]] as const) {
       // A fresh connection: its page cache must not hide the file's pages from the hook.
       using source = sqlite.open(file, { vfs: hook.name, readonly: true });
       const was = fired;
@@ -178,6 +179,10 @@ test("another process commits during the step that ends every copy: SQLITE_BUSY,
   assert.is(sha(dest), before, "the existing destination is byte-for-byte what it was");
   assert.is(statSync(dest).mode & 0o777, 0o600);
   assert.equal(memDest.serialize(), memBefore, "the open destination is what it was");
+  // Copied into in place, it held a torn copy after every attempt: empty again.
+  assert.ok(emptyMem.get<{ page_count: number }>("PRAGMA page_count")!.page_count <= 1, "the empty in-memory destination is empty");
+  assert.equal(emptyMem.all("SELECT name FROM sqlite_schema"), []);
+  assert.equal(emptyMem.all("PRAGMA integrity_check"), [{ integrity_check: "ok" }]);
   assert.not.ok(existsSync(newDest), "a new destination is not created");
   assert.equal(leftovers(), [], "no temporary file left");
   // With the writer gone the same call succeeds, and the rename keeps the file's mode.
@@ -188,7 +193,44 @@ test("another process commits during the step that ends every copy: SQLITE_BUSY,
   assert.is(verdict(dest), COMMITTED);
   assert.is(commits(dest), commits(file));
   assert.is(statSync(dest).mode & 0o777, 0o600);
-  stats.push(`last step torn: ${fired} native commits inside finishing steps, 3 rejections, destinations unchanged`);
+  stats.push(`last step torn: ${fired} native commits inside finishing steps, 4 rejections, destinations unchanged`);
+});
+
+test("a guarded copy into an empty in-memory database holds the database once, and restarts in place", async () => {
+  const sqlite = await fallback;
+  const file = makeSource("into-memory.db");
+  // ~12 MiB: the source connection's own cache (2 MiB) stays small beside it.
+  execFileSync("sqlite3", ["-batch", file, `WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i<4000)
+    INSERT INTO log(v) SELECT randomblob(3000) FROM c; UPDATE meta SET n=(SELECT count(*) FROM log);`]);
+  const key = realpathSync(file);
+  const bytes = statSync(file).size;
+  const r = rng(SEED);
+  using mem = sqlite.open(":memory:");
+  let peak = 0;
+  let torn = 0;
+  // Two native commits in the middle of the copy: two attempts abandoned, the third one kept.
+  hook.onRead = (offset, length, f) => {
+    if (f.lockKey === key && torn < 2 && offset > bytes / 2) {
+      torn++;
+      nativeCommit(file, r);
+    }
+  };
+  try {
+    using source = sqlite.open(file, { vfs: hook.name, readonly: true });
+    const before = sqlite.memoryUsed();
+    const sample = () => (peak = Math.max(peak, sqlite.memoryUsed() - before));
+    const timer = setInterval(sample, 1); // between steps, whatever copy they belong to
+    const result = await sqlite.backup(source, mem, { ...ROUTE, pagesPerStep: 200, onProgress: sample }).finally(() => clearInterval(timer));
+    assert.ok(result.restarts >= 1, `torn attempts restarted (${result.restarts}, ${torn} native commits)`);
+  } finally {
+    hook.onRead = null;
+  }
+  // A scratch copy beside the destination would have held it twice.
+  assert.ok(peak < bytes * 1.5, `peak ${peak} bytes for a ${bytes}-byte database`);
+  const out = join(dir, "into-memory-check.db");
+  writeFileSync(out, mem.serialize());
+  assert.is(verdict(out), COMMITTED);
+  assert.is(commits(out), commits(file));
 });
 
 test("another process grows the file between the size check and page 1: a restart, not SQLITE_CORRUPT", async () => {
