@@ -1,5 +1,5 @@
 // backupToStream() and restoreFromStream(): round trips judged by the native sqlite3 CLI
-// (integrity_check, .sha3sum against the source), both routes (snapshot, spool), compression,
+// (integrity_check, .sha3sum against the source), every route (snapshot, held, spool), compression,
 // Node streams, chunk sizes, and every way a stream can end early: abort, cancel, a consumer
 // that fails, a source closed, and restores of streams that are cut short, too long or garbage
 // (the destination unchanged, no temporary file left).
@@ -47,6 +47,14 @@ WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${rows}
 CREATE INDEX ts ON t(s);\n`,
   });
   return path;
+}
+
+/** An in-memory copy of `path`: a source that takes the spool route in every runtime. */
+async function inMemory(path: string): Promise<Database> {
+  using file = sqlite.open(path);
+  const db = sqlite.open(":memory:");
+  await sqlite.backup(file, db);
+  return db;
 }
 
 /** The copy is sound and holds exactly what `ref` holds, for the native CLI. */
@@ -119,6 +127,40 @@ test("the default route: a snapshot for a WAL source where file locks are real, 
     await reader.cancel();
     assert.equal(ls(spool), []);
   }
+});
+
+test("a rollback-journal file whose writers wait for us: read straight from it, the lock released once the spool holds the rest", async () => {
+  const dir = tmpDir("stream");
+  const spool = tmpDir("spool");
+  const src = nativeDb(join(dir, "src.db"), 3000, "delete");
+  const before = join(dir, "before.db");
+  using db = sqlite.open(src, { busyTimeoutMs: 0 }); // a busy wait would block the copy's callbacks
+  await sqlite.backup(db, before);
+  // verifySource: false says no other process writes it: the held route in every runtime.
+  const reader = sqlite.backupToStream(db, { tempDir: spool, chunkSize: 4096, verifySource: false }).getReader();
+  const out = join(dir, "out.db");
+  writeFileSync(out, (await reader.read()).value!);
+  assert.is(ls(spool).length, 1, "the spool exists while the stream is read");
+  // The writer waits for the copy into the spool, not for the consumer.
+  const t0 = performance.now();
+  for (;;) {
+    try {
+      db.exec("DELETE FROM t WHERE id % 3 = 0");
+      break;
+    } catch (e) {
+      expectCode(e, "SQLITE_BUSY");
+      assert.ok(performance.now() - t0 < 5000, "the lock is released once the spool is written");
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+  db.close(); // the stream no longer needs the source
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    writeFileSync(out, value, { flag: "a" });
+  }
+  sameAs(out, before);
+  assert.equal(ls(spool), [], "the spool is removed at the end");
 });
 
 test("an in-memory source: the stream holds what backup() into a file holds", async () => {
@@ -392,7 +434,7 @@ test("abort and cancel mid-stream: the stream errors (or ends), the spool is rem
 test("abort while the spool is being written: the backup stops, the stream errors, the spool is removed", async () => {
   const dir = tmpDir("stream");
   const spool = tmpDir("spool");
-  using db = sqlite.open(nativeDb(join(dir, "src.db"), 3000, "delete"));
+  using db = await inMemory(nativeDb(join(dir, "src.db"), 3000, "delete"));
   const ac = new AbortController();
   let calls = 0;
   const stream = sqlite.backupToStream(db, {
@@ -410,7 +452,7 @@ test("abort while the spool is being written: the backup stops, the stream error
 test("cancel while the spool is being written: the backup stops at once, the spool is removed", async () => {
   const dir = tmpDir("stream");
   const spool = tmpDir("spool");
-  using db = sqlite.open(nativeDb(join(dir, "src.db"), 3000, "delete"));
+  using db = await inMemory(nativeDb(join(dir, "src.db"), 3000, "delete"));
   let steps = 0;
   let cancelled = false;
   const reader = sqlite.backupToStream(db, {
@@ -449,7 +491,7 @@ test("a consumer that fails: pipeTo rejects, the stream is cancelled, nothing is
 test("the source closed while its copy is made errors the stream; a snapshot taken before outlives it", async () => {
   const dir = tmpDir("stream");
   const spool = tmpDir("spool");
-  const db = sqlite.open(nativeDb(join(dir, "src.db"), 3000, "delete"));
+  const db = await inMemory(nativeDb(join(dir, "src.db"), 3000, "delete"));
   let closed = false;
   const stream = sqlite.backupToStream(db, {
     tempDir: spool, pagesPerStep: 16,

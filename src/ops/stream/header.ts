@@ -47,3 +47,13 @@ export function wrongLength(where: string, got: number, header: Header, over: bo
   const what = over ? "goes on past that" : `ends after ${got} bytes`;
   return new SqliteError(`${where}: the header says ${want}, the stream ${what}: cut short, or not one database`, SQLITE_CORRUPT);
 }
+
+/**
+ * Page 1 as a commit of the copied state writes it: the page count at 28 and, equal to the change
+ * counter, the version-valid-for number at 92 that makes it trusted (as backup() leaves its copy).
+ */
+export function stampPageCount(page1: Uint8Array, pageCount: number): void {
+  const dv = new DataView(page1.buffer, page1.byteOffset, 100);
+  dv.setUint32(28, pageCount);
+  dv.setUint32(92, dv.getUint32(24));
+}

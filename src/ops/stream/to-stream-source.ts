@@ -1,12 +1,14 @@
 // The workings of backupToStream()'s stream (to-stream.ts checks the options and makes the stream,
-// then imports this): its pulls, cancel and abort, and the two routes a stream's bytes come from,
-// the snapshot and the spool (to-stream.ts describes them).
+// then imports this): its pulls, cancel and abort, and the routes a stream's bytes come from: the
+// snapshot, the held file (held.ts) and the spool (to-stream.ts describes them).
 import { SQLITE_DONE, SQLITE_IOERR_SHORT_READ, SQLITE_OK, SQLITE_ROW } from "../../core/constants.js";
 import { SqliteError } from "../../core/errors.js";
 import { Database } from "../../handles/database.js";
 import type { Runtime } from "../../runtime/runtime.js";
 import { backup } from "../backup.js";
 import type { BackupOptions } from "../options.js";
+import { stampPageCount } from "./header.js";
+import { Held } from "./held.js";
 import { removeTemp, TempReader, tempName } from "./temp.js";
 import type { BackupToStreamOptions } from "./to-stream.js";
 
@@ -137,6 +139,8 @@ async function openChunkSource(rt: Runtime, source: Database, backupOptions: Bac
   signal: AbortSignal, onSpool: (remove: () => void) => void): Promise<ChunkSource> {
   const snapshot = Snapshot.open(rt, source, backupOptions.sourceName ?? "main", backupOptions);
   if (snapshot !== null) return snapshot;
+  const held = await Held.open(rt, source, backupOptions.sourceName ?? "main", backupOptions, tempDir);
+  if (held !== null) return held;
   const path = tempName(rt, "spool", tempDir);
   onSpool(() => removeTemp(rt, path));
   const result = await backup(rt, source, path, { ...backupOptions, signal });
@@ -254,16 +258,6 @@ class Snapshot implements ChunkSource {
     this.#stmt = 0;
     this.db.close(); // ends the read transaction
   }
-}
-
-/**
- * Page 1 as a commit of the snapshot writes it: the page count at 28 and, equal to the change
- * counter, the version-valid-for number at 92 that makes it trusted (as backup() leaves its copy).
- */
-function stampPageCount(page1: Uint8Array, pageCount: number): void {
-  const dv = new DataView(page1.buffer, page1.byteOffset, 100);
-  dv.setUint32(28, pageCount);
-  dv.setUint32(92, dv.getUint32(24));
 }
 
 function prepare(rt: Runtime, db: Database, sql: string): number {

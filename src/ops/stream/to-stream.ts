@@ -1,12 +1,15 @@
 // backupToStream(): one committed state of a database as the bytes of a database file, in a Web
 // ReadableStream the consumer pulls (nothing is read before it asks, and one chunk at a time).
-// Two routes, both a committed state:
+// Three routes, each a committed state:
 // - snapshot: a WAL source whose other writers this runtime sees (real file locks, or
 //   verifySource: false) is read page by page (sqlite_dbpage) inside one read transaction of a
 //   connection of our own: the writers go on (WAL), the stream holds the snapshot until it ends.
-// - spool: anything else (a rollback-journal source, whose writers a long read would hold up; an
-//   in-memory source; a source other processes may write unseen) is first copied by backup(),
-//   with all its guards, into a temporary file (temp.ts), which is then streamed and removed.
+// - held: a rollback-journal file whose other writers wait for our read lock (real file locks,
+//   the source guard's OS read lock, or verifySource: false) is read straight from the file
+//   while the rest is copied into a spool; the lock goes once the spool holds the rest (held.ts).
+// - spool: anything else (an in-memory source; a source other processes may write unseen) is
+//   first copied by backup(), with all its guards, into a temporary file (temp.ts), which is then
+//   streamed and removed.
 // This module checks the options and returns the stream; its workings (to-stream-source.ts) are
 // imported then, so that apps that never stream do not load them.
 import { checkKeys } from "../../core/options.js";
