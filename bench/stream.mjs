@@ -1,5 +1,5 @@
 // Streams: backupToStream into a consumer that discards, against fs.createReadStream of the same
-// file (the limit: the bytes straight from the page cache); both routes (the spool for a
+// file (the limit: the bytes straight from the page cache); both routes (held or spooled for a
 // rollback-journal source, the snapshot for a WAL one); the same through gzip against
 // `sqlite3 .dump | gzip` and `gzip < file`; restoreFromStream from a file stream against cp +
 // fdatasync; and a slow consumer of a 1 GiB source with RSS sampled throughout (--big). Each
