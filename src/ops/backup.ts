@@ -171,7 +171,13 @@ async function copyInto(rt: Runtime, source: Database, sourceName: string, dest:
     handle?.[Symbol.dispose](); // finish before DONE: SQLite rolls the destination back
     rollBackAfterFailure(destDb, destName);
     restoreSpill();
-    if (guard && !own) emptyAgain(rt, destDb, destName); // an abandoned attempt may have committed
+    if (guard && !own) {
+      try {
+        emptyAgain(rt, destDb, destName); // an abandoned attempt may have committed
+      } catch {
+        // Out of memory here too: the error that stopped the copy is the one to report.
+      }
+    }
     if (own) {
       own.db.close();
       if (own.path !== null) removeCreated(rt, own.path);
