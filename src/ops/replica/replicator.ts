@@ -21,7 +21,7 @@ import {
   sha256, ZERO_HASH, type Cipher, type Kind, type ParsedName,
 } from "./format.js";
 import { holderGone, leaseHeld, processIdentity, readLease, writeLease, type Lease } from "./lease.js";
-import type { ReplicateOptions, Replicator, SyncInfo } from "./replicate.js";
+import type { ReplicateOptions, Replicator, SyncInfo } from "./replicate-options.js";
 import type { ReplicaTarget } from "./target.js";
 
 const WHERE = "replicate";

@@ -10,7 +10,7 @@ import type { BackupOptions } from "../options.js";
 import { stampPageCount } from "./header.js";
 import { Held } from "./held.js";
 import { removeTemp, TempReader, tempName } from "./temp.js";
-import type { BackupToStreamOptions } from "./to-stream.js";
+import type { BackupToStreamOptions } from "./stream-options.js";
 
 /** What a stream reads its chunks from: the snapshot or the spool. */
 interface ChunkSource {

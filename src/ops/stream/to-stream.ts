@@ -15,25 +15,11 @@
 import { checkKeys } from "../../core/options.js";
 import { Database } from "../../handles/database.js";
 import type { Runtime } from "../../runtime/runtime.js";
-import { BACKUP_OPTION_KEYS, checkOptions, type BackupOptions } from "../options.js";
+import { BACKUP_OPTION_KEYS, checkOptions } from "../options.js";
+import type { BackupToStreamOptions, StreamProgress } from "./stream-options.js";
 import type { StreamSource } from "./to-stream-source.js";
 
-export interface StreamProgress {
-  /** Bytes handed to the stream so far. */
-  bytes: number;
-  /** The size of the whole database file the stream carries. */
-  totalBytes: number;
-}
-
-/** backup()'s options without the destination's (the stream is the destination), and the stream's own. */
-export interface BackupToStreamOptions extends Omit<BackupOptions, "destName" | "incremental"> {
-  /** Bytes per chunk (whole pages on the snapshot route). Default 1 MiB. */
-  chunkSize?: number;
-  /** Called after every chunk handed to the stream, and so as fast as the consumer takes them. */
-  onStreamProgress?: (p: StreamProgress) => void;
-  /** Directory of the spool file. Default: os.tmpdir() (browsers: the in-memory VFS). */
-  tempDir?: string;
-}
+export type { BackupToStreamOptions, StreamProgress };
 
 const DEFAULT_CHUNK_SIZE = 1 << 20;
 const OWN_KEYS = ["chunkSize", "onStreamProgress", "tempDir"] as const;
