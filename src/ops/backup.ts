@@ -101,10 +101,15 @@ export function sourceGuard(rt: Runtime, source: Database, options: BackupOption
 function isEmptyInMemory(rt: Runtime, dest: Database, destName: string): boolean {
   if (!dest.isOpen || rt.filename(dest.state.ptr, destName) !== "") return false;
   try {
-    return dest.get<{ page_count: number }>(`PRAGMA "${destName.replace(/"/g, '""')}".page_count`)?.page_count === 0;
+    return schemaPragma(dest, destName, "page_count") === 0;
   } catch {
     return false; // no such schema: the Backup says so
   }
+}
+
+/** A number PRAGMA of one schema of `db` (page_count, page_size). */
+function schemaPragma(db: Database, schema: string, name: "page_count" | "page_size"): number {
+  return db.get<Record<string, number>>(`PRAGMA "${schema.replace(/"/g, '""')}".${name}`)![name]!;
 }
 
 /** A plain path to a file that does not exist (yet). */
@@ -188,7 +193,7 @@ async function copyInto(rt: Runtime, source: Database, sourceName: string, dest:
 
 /** Makes an in-memory database that held no pages an empty database again (one page, no schema). */
 function emptyAgain(rt: Runtime, dest: Database, destName: string): void {
-  if (!dest.isOpen || dest.get<{ page_count: number }>(`PRAGMA "${destName.replace(/"/g, '""')}".page_count`)?.page_count === 0) return;
+  if (!dest.isOpen || schemaPragma(dest, destName, "page_count") === 0) return;
   const empty = new Database(rt, ":memory:");
   try {
     const copy = new Backup(rt, dest, destName, empty, "main");
@@ -216,8 +221,7 @@ function raiseSpill(rt: Runtime, dest: Database, destName: string, source: Datab
   if (!(rt.fileOf(dest.state.ptr, destName)?.size())) return () => {};
   // Page sizes as the connections read them at open (no lock, no I/O); the copy gives the
   // destination the source's, so the larger of the two bounds the memory.
-  const pageSize = (db: Database, schema: string) => db.get<{ page_size: number }>(`PRAGMA "${schema.replace(/"/g, '""')}".page_size`)!.page_size;
-  const raised = Math.ceil(SPILL_BYTES / Math.max(pageSize(source, sourceName), pageSize(dest, destName)));
+  const raised = Math.ceil(SPILL_BYTES / Math.max(schemaPragma(source, sourceName, "page_size"), schemaPragma(dest, destName, "page_size")));
   const set = (n: number) => rt.heap.scoped((s) => rt.capi.sbw_cache_spill(dest.state.ptr, s.cstring(destName)[0], n));
   const old = set(raised);
   if (old > raised) set(old);
