@@ -10,8 +10,9 @@
 //
 //   node bench/fresh.mjs [MiB=330] [rounds=5] [runtime=path ...]   (default: the Node running it)
 import { spawnSync, execFileSync } from "node:child_process";
-import { closeSync, copyFileSync, existsSync, fdatasyncSync, openSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { datasync, generate } from "./gen.mjs";
 
 const here = import.meta.dirname;
 const root = join(here, "..");
@@ -53,16 +54,6 @@ async function child(mode, route) {
   console.log(JSON.stringify(out));
 }
 
-/** fdatasync by name (bench/gen.mjs has one too, but it loads better-sqlite3: not in a measured process). */
-function datasync(file) {
-  const fd = openSync(file, "r+");
-  try {
-    fdatasyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /** The destination as a run of `route` finds it: the previous backup, synced, or none. */
 function prepare(route) {
   for (const f of [files.dest, `${files.dest}-journal`]) rmSync(f, { force: true });
@@ -77,7 +68,6 @@ async function main() {
   const [mib = "330", rounds = "5", ...runtimes] = process.argv.slice(2);
   if (!existsSync(join(root, "dist/index.js"))) throw new Error("dist/ missing: run `npm run build`");
   files.base = join(data, `inc-${mib}.db`);
-  const { generate } = await import("./gen.mjs");
   generate(files.base, Number(mib));
   copyFileSync(files.base, files.src);
   copyFileSync(files.base, files.prev);
