@@ -90,6 +90,20 @@ amount between two of 50 accounts, appends a 3 KB row and bumps a counter), pace
 commits/s or unpaced, while each peer makes backups of it one after the other. The native CLI
 judges every copy: \`integrity_check\`, the balances' sum, and the counter against the row count.`,
   },
+  {
+    heading: "Streams: backupToStream and restoreFromStream (Node)",
+    parts: ["stream"],
+    text: `\`bench/stream.mjs\`, under Node 26 (real file locks), Node 22 and Node 20, each measurement
+timed in turn with its reference in every round, after an untimed warm-up: \`backupToStream()\` of
+a ~330 MiB file (\`bench/gen.mjs\`) read by a consumer that discards the chunks, against
+\`fs.createReadStream\` of the same file (the limit: the bytes straight from the page cache), for
+each route a runtime takes (a rollback-journal source: held where other processes' writers wait
+for a read lock of ours, else spooled; a WAL source: the snapshot, with \`verifySource: false\`
+where file locks are not real); the same through gzip against \`gzip < app.db\` and \`sqlite3
+app.db .dump | gzip\`; \`restoreFromStream()\` of a file stream into a new file against \`cp\` +
+\`fdatasync\`; and a 1 GiB source read slowly, then at once. "Peak RSS Δ" is the peak resident
+memory during the run (sampled every 5 ms) over its level before it, after a collection.`,
+  },
 ];
 
 const HOW_TO_RERUN = `## How to rerun

@@ -5,7 +5,8 @@
 //   npm run bench                  every part
 //   npm run bench -- --only a,b    some parts: fresh (one backup per process), file2file, overwrite,
 //                                  mem2file, file2mem, big, load (the peers' workloads), opfs,
-//                                  opfs-repeat, restore-memory (Chromium), incremental, locks, live
+//                                  opfs-repeat, restore-memory (Chromium), incremental, locks, live,
+//                                  stream (backupToStream and restoreFromStream)
 //   npm run bench -- --rounds N    rounds (default: 7 for the peers' workloads, 5 for big, incremental and locks)
 //   npm run bench -- --quick       small databases, 3 rounds: a smoke run, printed, nothing saved
 //   npm run bench -- --no-opfs     skip the browser parts
@@ -26,7 +27,7 @@ const option = (name) => {
 
 const WORKLOAD_IDS = ["file2file", "overwrite", "mem2file", "file2mem", "big", "load"];
 const BROWSER_PARTS = ["opfs", "opfs-repeat", "restore-memory"];
-const PARTS = ["fresh", ...WORKLOAD_IDS, ...BROWSER_PARTS, "incremental", "locks", "live"];
+const PARTS = ["fresh", ...WORKLOAD_IDS, ...BROWSER_PARTS, "incremental", "locks", "live", "stream"];
 
 if (flag("--report")) {
   writeReport();
@@ -400,6 +401,67 @@ if (selected.includes("live")) {
         columns: ["journal", "writer", "peer", "copies completed", "consistent (native CLI)", "median time", "errors"], align: "lllrrrl",
         rows: o.rows.map((r) => [r.mode, r.writer, r.peer, r.completed, r.consistent, r.median === null ? "–" : `${Math.round(r.median)} ms`, r.errors]),
       }],
+    }, started);
+  }
+}
+
+// ---- streams: backupToStream and restoreFromStream (bench/stream.mjs) ----
+
+if (selected.includes("stream")) {
+  const started = performance.now();
+  const [mib, r] = quick ? [64, 3] : [330, roundsOption ?? 5];
+  // Node 26 takes real file locks (held and snapshot routes) and runs every measurement; Node 22
+  // (the guard's node:sqlite lock: held) and Node 20 (neither: the spool) the routes and the restore.
+  const runtimes = [["node26", ["out", "gzip", "restore", "big"]], ["node22", ["out", "restore"]], ["node20", ["out", "restore"]]]
+    .map(([n, parts]) => [n, join(root, `test/runtimes/node_modules/${n}/bin/node`), parts]).filter(([, exe]) => existsSync(exe));
+  if (runtimes.length === 0) skip("stream", "no Node of test/runtimes: npm run setup");
+  else {
+    // Under Node 22, as for the workloads: gen.mjs loads better-sqlite3 to build the database.
+    execFileSync(node22, [join(here, "gen.mjs"), join(data, `inc-${mib}.db`), String(mib)]);
+    const runs = [];
+    for (const [name, exe, parts] of runtimes) {
+      const o = lastJson(await child(exe, ["--expose-gc", "--no-warnings", "--import", "tsx", join(here, "stream.mjs"), String(mib), String(r), "--only", parts.join(","), "--json"]));
+      runs.push({ name, ...o });
+    }
+    const ms = (x) => `${thousands(x)} ms`;
+    const perRound = (xs) => xs.map((x) => x.toFixed(2)).join(" ");
+    const mibOf = (x) => `+${fmt(x)} MiB`;
+    const what = { held: "rollback journal: held", spool: "rollback journal: spool", snapshot: "WAL: snapshot" };
+    const tables = [{
+      caption: `\`backupToStream\` of a ${fmt(runs[0].mib)} MiB file into a consumer that discards, against \`fs.createReadStream\` of the same file (64 KiB chunks) in the same round; ${r} rounds, medians (target: ≥ 0.8).`,
+      columns: ["runtime", "source: route", "`backupToStream`", "`fs.createReadStream`", "÷", "per round", "peak RSS Δ"], align: "llrrrlr",
+      rows: runs.flatMap((o) => o.out.filter((x) => x.route !== "reference").map((x) =>
+        [o.runtime, what[x.route], ms(x.ms), ms(x.limitMs), `**${fmt(x.ratio, 2)}**`, perRound(x.ratios), mibOf(x.rssMiB)])),
+    }];
+    const gz = runs.find((o) => o.gzip)?.gzip;
+    if (gz) {
+      const o = runs.find((x) => x.gzip);
+      tables.push({
+        caption: `Through gzip, ${fmt(gz.textMiB)} MiB of text (names, e-mail addresses, JSON, dates) into a file, ${o.runtime}; ${r} rounds, medians.`,
+        columns: ["way", "time", "size of the output", "time ÷ ours"], align: "lrrr",
+        rows: [
+          ["`backupToStream(db).pipeThrough(new CompressionStream(\"gzip\"))`", ms(gz.ours.ms), `${fmt(gz.ours.size * 100, 1)}%`, "1.00"],
+          ["`gzip < app.db`", ms(gz.raw.ms), `${fmt(gz.raw.size * 100, 1)}%`, fmt(gz.raw.ms / gz.ours.ms, 2)],
+          ["`sqlite3 app.db .dump | gzip` (SQL, not a database)", ms(gz.dump.ms), `${fmt(gz.dump.size * 100, 1)}%`, fmt(gz.dump.ms / gz.ours.ms, 2)],
+        ],
+      });
+    }
+    tables.push({
+      caption: `\`restoreFromStream(fs.createReadStream(file))\` into a new file, against \`cp\` + \`fdatasync\` of the same file in the same round; ${r} rounds, medians (target: ≥ 0.8).`,
+      columns: ["runtime", "`restoreFromStream`", "`cp` + `fdatasync`", "÷", "per round", "peak RSS Δ"], align: "lrrrlr",
+      rows: runs.filter((o) => o.restore).map((o) => [o.runtime, ms(o.restore.ms), ms(o.restore.limitMs), `**${fmt(o.restore.ratio, 2)}**`, perRound(o.restore.ratios), mibOf(o.restore.rssMiB)]),
+    });
+    const big = runs.find((o) => o.big.length);
+    if (big) {
+      tables.push({
+        caption: `A 1 GiB database read by a consumer that takes 1 MiB per second for 10 s, then the rest at once (\`verifySource: false\`), ${big.runtime}: the peak RSS over the start, run by run (target: ≤ +32 MiB).`,
+        columns: ["source: route", "peak RSS Δ", "time"], align: "lrr",
+        rows: big.big.map((x) => [what[x.route], x.rssMiB.map(mibOf).join(", "), x.ms.map((t) => `${(t / 1000).toFixed(1)} s`).join(", ")]),
+      });
+    }
+    done({
+      part: "stream", title: `Streams: ${fmt(runs[0].mib)} MiB out and back`, command: command("stream"), machine: machine(data),
+      versions: Object.fromEntries(runs.map((o) => [o.name, o.node])), tables, raw: runs,
     }, started);
   }
 }
