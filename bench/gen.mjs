@@ -9,7 +9,10 @@ import { closeSync, existsSync, fdatasyncSync, openSync, readFileSync, renameSyn
 
 const GEN_VERSION = 1; // bump when the content below changes, so stale files are rebuilt
 
-/** xorshift32: a fixed pseudo-random pool that row bodies are cut from. */
+/**
+ * xorshift32: a fixed pseudo-random pool that row bodies are cut from.
+ * @param {number} bytes a multiple of 4
+ */
 function pool(bytes) {
   const out = new Uint32Array(bytes / 4);
   let x = 2463534242;
@@ -22,7 +25,10 @@ function pool(bytes) {
   return Buffer.from(out.buffer);
 }
 
-/** fdatasync of a file by name: its pages on disk, so that no timed run pays for writing them back. */
+/**
+ * fdatasync of a file by name: its pages on disk, so that no timed run pays for writing them back.
+ * @param {string} file
+ */
 export function datasync(file) {
   const fd = openSync(file, "r+");
   try {
@@ -32,6 +38,12 @@ export function datasync(file) {
   }
 }
 
+/**
+ * Makes `file`, a database of about `mib` MiB, unless it is there and up to date.
+ * @param {string} file
+ * @param {number} mib
+ * @returns {boolean} whether it was made
+ */
 export function generate(file, mib) {
   const stamp = `${file}.gen.json`;
   const want = JSON.stringify({ GEN_VERSION, mib });
@@ -39,6 +51,7 @@ export function generate(file, mib) {
   const tmp = `${file}.tmp`;
   rmSync(tmp, { force: true });
   // Loaded here, not at import: a measured process that only needs datasync() does not load it.
+  /** @type {typeof import("better-sqlite3")} */
   const Database = createRequire(import.meta.url)("better-sqlite3");
   const db = new Database(tmp);
   db.pragma("journal_mode = OFF");
@@ -48,9 +61,10 @@ export function generate(file, mib) {
   const bytes = pool(1 << 20);
   const insert = db.prepare("INSERT INTO items(id, name, n, body) VALUES (?, ?, ?, ?)");
   const target = mib * 1024 * 1024;
-  const pageSize = db.pragma("page_size", { simple: true });
+  const pragma = (/** @type {string} */ name) => /** @type {number} */ (db.pragma(name, { simple: true }));
+  const pageSize = pragma("page_size");
   let id = 0;
-  while (db.pragma("page_count", { simple: true }) * pageSize < target) {
+  while (pragma("page_count") * pageSize < target) {
     db.transaction(() => {
       for (let k = 0; k < 10000; k++, id++) {
         const len = 200 + ((id * 2654435761) >>> 0) % 1600; // 200..1799 bytes: overflow pages too
@@ -67,6 +81,7 @@ export function generate(file, mib) {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const [file, mib] = process.argv.slice(2);
+  if (!file || !mib) throw new Error("usage: node gen.mjs <file> <MiB>");
   const t = performance.now();
   const made = generate(file, Number(mib));
   console.log(`${file}: ${made ? `generated in ${((performance.now() - t) / 1000).toFixed(1)} s` : "up to date"}`);

@@ -14,7 +14,35 @@ export const benchDir = dirname(fileURLToPath(import.meta.url));
 export const rootDir = join(benchDir, "..");
 export const resultsDir = join(benchDir, "results");
 
-/** The machine a part runs on; `dataDir` is where its files live (for the file system's type). */
+/** @typedef {{ cpu: string, cores: number, memoryGiB: number, os: string, fs?: string }} Machine */
+/**
+ * One table of a part: its cells as printed, null or undefined as "–".
+ * @typedef {{ caption?: string, columns: string[], align?: string, rows: (string | number | null | undefined)[][] }} Table
+ */
+/**
+ * A part's record, as saved in results/<part>.json.
+ * @typedef {object} BenchRecord
+ * @property {string} part
+ * @property {string} title
+ * @property {string} command the command that reproduces it
+ * @property {string} date ISO 8601
+ * @property {string} commit
+ * @property {boolean} dirty whether the library's sources differed from the commit
+ * @property {Machine | { note: string }} machine a note instead in a record kept from a hand-written page
+ * @property {number} [seconds] how long the part took
+ * @property {Record<string, string>} [versions] the peers' versions, by name
+ * @property {Table[]} tables
+ * @property {string[]} [notes]
+ * @property {string} [keptFrom] the commit of the hand-written page its results come from
+ * @property {unknown} [raw] the measurements as the part printed them
+ */
+/** @typedef {"date" | "commit" | "dirty" | "machine"} Provenance */
+
+
+/**
+ * The machine a part runs on; `dataDir` is where its files live (for the file system's type).
+ * @returns {Machine}
+ */
 export function machine(dataDir = benchDir) {
   let fs = "";
   try {
@@ -33,14 +61,18 @@ export function machine(dataDir = benchDir) {
 
 /** The commit of the working tree, and whether the library's sources differ from it. */
 export function gitState() {
-  const git = (...args) => execFileSync("git", args, { cwd: rootDir, encoding: "utf8" }).trim();
+  const git = (/** @type {string[]} */ ...args) => execFileSync("git", args, { cwd: rootDir, encoding: "utf8" }).trim();
   return {
     commit: git("rev-parse", "--short", "HEAD"),
     dirty: git("status", "--porcelain", "--", "src", "wasm", "build.sh") !== "",
   };
 }
 
-/** Saves a part's record (adding the date, the commit and the machine unless given). */
+/**
+ * Saves a part's record (adding the date, the commit and the machine unless given).
+ * @param {Omit<BenchRecord, Provenance> & Partial<Pick<BenchRecord, Provenance>>} record
+ * @returns {BenchRecord}
+ */
 export function saveResult(record) {
   mkdirSync(resultsDir, { recursive: true });
   const full = { date: new Date().toISOString(), ...gitState(), machine: machine(), ...record };
@@ -48,8 +80,12 @@ export function saveResult(record) {
   return full;
 }
 
-/** Every saved record, by part. */
+/**
+ * Every saved record, by part.
+ * @returns {Record<string, BenchRecord>}
+ */
 export function loadResults() {
+  /** @type {Record<string, BenchRecord>} */
   const out = {};
   let files = [];
   try {
@@ -58,17 +94,20 @@ export function loadResults() {
     return out;
   }
   for (const f of files) {
-    const r = JSON.parse(readFileSync(join(resultsDir, f), "utf8"));
+    const r = /** @type {BenchRecord} */ (JSON.parse(readFileSync(join(resultsDir, f), "utf8")));
     out[r.part] = r;
   }
   return out;
 }
 
-export const median = (xs) => {
-  const s = xs.filter((x) => x !== null && x !== undefined && !Number.isNaN(x)).sort((a, b) => a - b);
+/** The median of the numbers in xs (null, undefined and NaN left out); null if none. */
+export const median = (/** @type {readonly (number | null | undefined)[]} */ xs) => {
+  const s = /** @type {number[]} */ (xs.filter((x) => x !== null && x !== undefined && !Number.isNaN(x))).sort((a, b) => a - b);
   if (s.length === 0) return null;
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+  const at = (/** @type {number} */ i) => /** @type {number} */ (s[i]);
+  return s.length % 2 ? at((s.length - 1) / 2) : (at(s.length / 2 - 1) + at(s.length / 2)) / 2;
 };
-export const fmt = (x, d = 0) => (x === null || x === undefined || Number.isNaN(x) ? "–" : x.toFixed(d));
+/** x with d decimals; "–" for null, undefined and NaN. */
+export const fmt = (/** @type {number | null | undefined} */ x, d = 0) => (x === null || x === undefined || Number.isNaN(x) ? "–" : x.toFixed(d));
 /** 1234.5 → "1,235" */
-export const thousands = (x, d = 0) => (x === null || x === undefined ? "–" : x.toLocaleString("en", { minimumFractionDigits: d, maximumFractionDigits: d }));
+export const thousands = (/** @type {number | null | undefined} */ x, d = 0) => (x === null || x === undefined ? "–" : x.toLocaleString("en", { minimumFractionDigits: d, maximumFractionDigits: d }));
