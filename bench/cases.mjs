@@ -7,10 +7,21 @@ import { createRequire } from "node:module";
 
 const require = createRequire(import.meta.url);
 const [workload, peer, argJson] = process.argv.slice(2);
+if (!workload || !peer) throw new Error("usage: node [--import tsx] cases.mjs <workload> <peer> <json>");
+/** @type {{ src: string, dst: string }} the source and destination files */
 const { src, dst } = JSON.parse(argJson ?? "{}");
 
+/**
+ * A prepared measurement: run() is timed; after() adds what it returns to the printed line.
+ * @typedef {{ run: () => unknown, after?: () => Record<string, unknown> }} Case
+ */
+
 const MiB = 1024 * 1024;
-const status = (field) => Number(/(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8").split("\n").find((l) => l.startsWith(field)))[1]) * 1024;
+/** A field of /proc/self/status (e.g. "VmHWM:") in bytes. */
+const status = (/** @type {string} */ field) => {
+  const line = /** @type {string} */ (readFileSync("/proc/self/status", "utf8").split("\n").find((l) => l.startsWith(field)));
+  return Number(/** @type {RegExpExecArray} */ (/(\d+) kB/.exec(line))[1]) * 1024;
+};
 /** Resets VmHWM to the current RSS, so peaks measure only what follows. */
 const resetPeak = () => {
   try {
@@ -24,6 +35,7 @@ const resetPeak = () => {
 /**
  * Longest gap between two turns of the event loop while `fn` runs: what a UI or server would
  * feel. A setImmediate chain records the gaps; a backup loop that yields every step lets it run.
+ * @param {() => unknown} fn
  */
 async function withBlockMonitor(fn) {
   let last = performance.now();
@@ -45,6 +57,7 @@ async function withBlockMonitor(fn) {
   return max;
 }
 
+/** @param {() => Promise<Case>} prepare */
 async function measure(prepare) {
   const { run, after } = await prepare();
   if (global.gc) global.gc();
@@ -59,11 +72,17 @@ async function measure(prepare) {
 }
 
 // ---- ours ----
+/**
+ * @param {string} wl the workload
+ * @param {string} [kind] "onestep": one step of every page
+ * @returns {Promise<Case>}
+ */
 async function oursCase(wl, kind) {
   const { loadSqlite } = await import("../src/index.ts");
   // SBW_BENCH_WASM: another build of the module (e.g. -O3) for an A/B run
   const sqlite = await loadSqlite(process.env.SBW_BENCH_WASM ? { wasm: process.env.SBW_BENCH_WASM } : undefined);
   const opts = kind === "onestep" ? { pagesPerStep: -1 } : {};
+  /** @type {import("../src/index.ts").BackupResult | undefined} */
   let result;
   const after = () => ({ steps: result?.steps });
   if (wl === "file2file" || wl === "big" || wl === "overwrite") {
@@ -96,7 +115,13 @@ async function oursCase(wl, kind) {
 }
 
 // ---- better-sqlite3 (native) ----
+/**
+ * @param {string} wl
+ * @param {string} [kind]
+ * @returns {Promise<Case>}
+ */
 async function bs3Case(wl, kind) {
+  /** @type {typeof import("better-sqlite3")} */
   const Database = require("better-sqlite3");
   // Its backup() steps 100 pages by default; the progress callback's return value sets the next step.
   const opts = kind === "onestep" ? { progress: () => 0x7fffffff } : {};
@@ -116,6 +141,11 @@ async function bs3Case(wl, kind) {
 }
 
 // ---- node:sqlite (Node 22) ----
+/**
+ * @param {string} wl
+ * @param {string} [kind]
+ * @returns {Promise<Case>}
+ */
 async function nodeSqliteCase(wl, kind) {
   const { DatabaseSync, backup } = await import("node:sqlite");
   const opts = kind === "onestep" ? { rate: 0x7fffffff } : {}; // default rate: 100 pages per step
@@ -128,7 +158,7 @@ async function nodeSqliteCase(wl, kind) {
     const db = new DatabaseSync(":memory:");
     db.exec(`ATTACH '${src.replaceAll("'", "''")}' AS s`);
     const schema = db.prepare("SELECT name, sql FROM s.sqlite_schema WHERE sql NOT NULL ORDER BY type = 'index'").all();
-    for (const { sql } of schema) db.exec(sql);
+    for (const { sql } of schema) db.exec(/** @type {string} */ (sql));
     for (const { name } of db.prepare("SELECT name FROM s.sqlite_schema WHERE type = 'table'").all()) {
       db.exec(`INSERT INTO main."${name}" SELECT * FROM s."${name}"`);
     }
@@ -139,12 +169,16 @@ async function nodeSqliteCase(wl, kind) {
 }
 
 // ---- @sqlite.org/sqlite-wasm (official; in-memory only in Node) ----
+/**
+ * @param {string} wl
+ * @returns {Promise<Case>}
+ */
 async function officialCase(wl) {
   const { default: init } = await import("@sqlite.org/sqlite-wasm");
   if (wl === "load") return { run: () => init() };
   const sqlite3 = await init();
   const { capi, wasm, oo1 } = sqlite3;
-  const deserialize = (buf) => {
+  const deserialize = (/** @type {Buffer} */ buf) => {
     const bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.length); // not a Buffer: it wants a plain Uint8Array
     const db = new oo1.DB(":memory:");
     const p = wasm.allocFromTypedArray(bytes);
@@ -162,6 +196,10 @@ async function officialCase(wl) {
 }
 
 // ---- sql.js ----
+/**
+ * @param {string} wl
+ * @returns {Promise<Case>}
+ */
 async function sqljsCase(wl) {
   const { default: init } = await import("sql.js");
   const SQL = await init();
@@ -175,6 +213,11 @@ async function sqljsCase(wl) {
 }
 
 // ---- the physical limits ----
+/**
+ * @param {string} wl
+ * @param {string} [kind] "cp": the cp command rather than copyFileSync
+ * @returns {Promise<Case>}
+ */
 async function fsCase(wl, kind) {
   if (wl === "file2file" || wl === "big" || wl === "overwrite") {
     if (kind === "cp") return { run: () => execFileSync("cp", [src, dst]) };
@@ -188,14 +231,16 @@ async function fsCase(wl, kind) {
   throw new Error(`no case ${wl}/${peer}`);
 }
 
-const [lib, kind] = peer.split("/");
-const prepare = {
+const [lib, kind] = /** @type {[string, string?]} */ (peer.split("/"));
+/** @type {Record<string, (() => Promise<Case>) | undefined>} */
+const peers = {
   ours: () => oursCase(workload, kind),
   "better-sqlite3": () => bs3Case(workload, kind),
   "node:sqlite": () => nodeSqliteCase(workload, kind),
-  official: () => officialCase(workload, kind),
-  "sql.js": () => sqljsCase(workload, kind),
+  official: () => officialCase(workload),
+  "sql.js": () => sqljsCase(workload),
   fs: () => fsCase(workload, kind),
-}[lib];
+};
+const prepare = peers[lib];
 if (!prepare) throw new Error(`unknown peer ${peer}`);
 process.stdout.write(`${JSON.stringify(await measure(prepare))}\n`);

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { loadSqlite } from "../src/index.ts";
 
 const src = process.argv[2] || join(import.meta.dirname, "data/db330.sqlite");
+/** @type {import("../src/index.ts").BackupOptions} */
 const options = JSON.parse(process.argv[3] ?? "{}");
 const dst = join(tmpdir(), `sbw-event-loop-${process.pid}.sqlite`);
 if (process.argv[4]) copyFileSync(process.argv[4], dst);
@@ -21,6 +22,7 @@ if (process.env.SBW_BENCH_WARM) {
   await sqlite.backup(source, `${dst}.warm`, options);
   rmSync(`${dst}.warm`, { force: true });
 }
+/** @type {number[]} */
 const gaps = [];
 let last = performance.now();
 let running = true;
@@ -35,7 +37,7 @@ const t0 = performance.now();
 try {
   const { steps, pagesWritten } = await sqlite.backup(source, dst, options);
   gaps.push(performance.now() - last);
-  const top = gaps.map((g, i) => [g, i]).sort((a, b) => b[0] - a[0]).slice(0, 5);
+  const top = gaps.map((g, i) => /** @type {const} */ ([g, i])).sort((a, b) => b[0] - a[0]).slice(0, 5);
   console.log(JSON.stringify({
     ms: Math.round(performance.now() - t0), steps, pagesWritten,
     longest: top.map(([g, i]) => `${g.toFixed(1)} ms at gap ${i} of ${gaps.length}`),

@@ -18,13 +18,31 @@ const here = import.meta.dirname;
 const root = join(here, "..");
 const data = join(here, "data");
 const files = { base: join(data, "inc-330.db"), src: join(data, "fresh-src.db"), prev: join(data, "fresh-prev.db"), dest: join(data, "fresh-dest.db") };
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const median = (/** @type {number[]} */ xs) => /** @type {number} */ ([...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]);
 
-/** One measurement, printed as a JSON line. */
+/**
+ * What a child prints: its backups' ms (one; six when warm) and processMs, the ms since its
+ * process started.
+ * @typedef {{ mode: string, route: string, loadMs?: number, backupMs: [number, ...number[]], processMs: number }} ChildLine
+ */
+/**
+ * One measurement: a process that did its work and never exited, or its wall time and, for the
+ * children of this file, what it printed.
+ * @typedef {{ hung: true } | ({ hung?: undefined, wallMs: number } & Partial<ChildLine>)} Run
+ */
+/** @typedef {Exclude<Run, { hung: true }>} Exited */
+
+/**
+ * One measurement, printed as a JSON line.
+ * @param {string} mode "ours", "warm", "better-sqlite3" or "cp"
+ * @param {string} route "incremental" or "new file"
+ */
 async function child(mode, route) {
+  /** @type {{ mode: string, route: string, loadMs?: number, backupMs?: number[], processMs?: number }} */
   const out = { mode, route };
   if (mode === "ours" || mode === "warm") {
     const t0 = performance.now();
+    /** @type {typeof import("../src/index.ts")} the build of these sources */
     const { loadSqlite } = await import(join(root, "dist/index.js"));
     const sqlite = await loadSqlite();
     out.loadMs = performance.now() - t0;
@@ -54,7 +72,10 @@ async function child(mode, route) {
   console.log(JSON.stringify(out));
 }
 
-/** The destination as a run of `route` finds it: the previous backup, synced, or none. */
+/**
+ * The destination as a run of `route` finds it: the previous backup, synced, or none.
+ * @param {string} route
+ */
 function prepare(route) {
   for (const f of [files.dest, `${files.dest}-journal`]) rmSync(f, { force: true });
   if (route === "incremental") {
@@ -75,8 +96,9 @@ async function main() {
     // 1% of the pages changed, spread over the file (as bench/incremental.mjs changes them).
     const { default: Database } = await import("better-sqlite3");
     const db = new Database(files.src);
-    const pages = db.pragma("page_count", { simple: true });
-    const every = Math.max(1, Math.round(db.prepare("SELECT max(id) AS n FROM items").get().n / (pages * 0.01)));
+    const pages = /** @type {number} */ (db.pragma("page_count", { simple: true }));
+    const maxId = /** @type {{ n: number }} */ (db.prepare("SELECT max(id) AS n FROM items").get()).n;
+    const every = Math.max(1, Math.round(maxId / (pages * 0.01)));
     db.prepare("UPDATE items SET n = n + 1 WHERE id % ? = 0").run(every);
     db.close();
     datasync(files.src);
@@ -88,9 +110,15 @@ async function main() {
   const ROUTES = ["incremental", "new file"];
   const cli = join(root, "dist/cli.js");
   // The flags the bin's shebang gives Node ("#!/usr/bin/env -S node --flag …"): the CLI as npx runs it.
-  const cliFlags = readFileSync(cli, "utf8").split("\n", 1)[0].split(/\s+/).filter((w) => w.startsWith("--"));
+  const cliFlags = /** @type {string} */ (readFileSync(cli, "utf8").split("\n", 1)[0]).split(/\s+/).filter((w) => w.startsWith("--"));
 
-  /** Runs one measurement in a new process; its wall time from spawn to exit, and what it printed. */
+  /**
+   * Runs one measurement in a new process; its wall time from spawn to exit, and what it printed.
+   * @param {string} exe
+   * @param {string[]} args
+   * @param {string} [route] the destination is prepared for it first
+   * @returns {Run}
+   */
   function measure(exe, args, route) {
     if (route) prepare(route);
     execFileSync("sync");
@@ -102,15 +130,17 @@ async function main() {
     if (r.signal === "SIGKILL" && r.stdout.includes("{")) return { hung: true };
     if (r.status !== 0) throw new Error(`${exe} ${args.join(" ")}: ${r.signal ? `killed by ${r.signal}` : `exit ${r.status}`}\n${r.stderr}`);
     const last = r.stdout.trim().split("\n").at(-1);
-    return { wallMs, ...(last?.startsWith("{") ? JSON.parse(last) : {}) };
+    return { wallMs, ...(last?.startsWith("{") ? /** @type {ChildLine} */ (JSON.parse(last)) : {}) };
   }
 
   const results = [];
   for (const exe of exes) {
     const version = execFileSync(exe, ["--version"], { encoding: "utf8" }).trim();
     const peers = exe === peersRuntime || version === execFileSync(peersRuntime, ["--version"], { encoding: "utf8" }).trim();
+    /** @type {Record<string, Run[]>} */
     const runs = {};
-    const add = (key, m) => (runs[key] ??= []).push(m);
+    const add = (/** @type {string} */ key, /** @type {Run} */ m) => (runs[key] ??= []).push(m);
+    const shown = (/** @type {Run} */ r) => (r.hung ? "hung" : r.wallMs.toFixed(0));
     for (let round = 0; round < Number(rounds); round++) {
       add("bare", measure(exe, ["-e", "0"]));
       for (const route of ROUTES) {
@@ -123,11 +153,17 @@ async function main() {
           if (route === "new file") add("cp", measure(peersRuntime, [import.meta.filename, "--child", "cp", "new file"], route));
         }
       }
-      console.log(`${version} round ${round + 1}/${rounds}: ${Object.entries(runs).map(([k, v]) => `${k} ${v.at(-1).hung ? "hung" : v.at(-1).wallMs.toFixed(0)}`).join(", ")}`);
+      console.log(`${version} round ${round + 1}/${rounds}: ${Object.entries(runs).map(([k, v]) => `${k} ${shown(/** @type {Run} */ (v.at(-1)))}`).join(", ")}`);
     }
-    const m = (key, f) => (runs[key]?.some((x) => !x.hung) ? median(runs[key].filter((x) => !x.hung).map(f)) : null);
+    /**
+     * The median of f over the runs of `key` that exited, null if none did; f reads what the
+     * children of this file print (ours, warm, better-sqlite3, cp) only from their keys.
+     * @param {string} key
+     * @param {(x: Exited & ChildLine) => number} f
+     */
+    const m = (key, f) => (runs[key]?.some((x) => !x.hung) ? median(/** @type {(Exited & ChildLine)[]} */ (runs[key].filter((x) => !x.hung)).map(f)) : null);
     const hung = Object.entries(runs).flatMap(([k, v]) => v.filter((x) => x.hung).map(() => k));
-    const row = (route) => ({
+    const row = (/** @type {string} */ route) => ({
       route,
       backup: m(`ours ${route}`, (x) => x.backupMs[0]),
       process: m(`ours ${route}`, (x) => x.wallMs),
@@ -141,13 +177,13 @@ async function main() {
     results.push({ runtime: version, bare: m("bare", (x) => x.wallMs), rows: ROUTES.map(row), hung, runs });
   }
 
-  const f = (x) => (x === null ? "–" : `${x.toFixed(0)} ms`);
+  const f = (/** @type {number | null} */ x) => (x === null ? "–" : `${x.toFixed(0)} ms`);
   for (const r of results) {
     console.log(`\n${r.runtime}: node -e 0 ${f(r.bare)}${r.hung.length ? `; never exited: ${r.hung.join(", ")}` : ""}`);
     console.log("| route | backup() in a fresh process | the process | the CLI | warm: first / later | CLI − (warm + bare) | better-sqlite3 backup() | cp + fdatasync |");
     console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
     for (const x of r.rows) {
-      console.log(`| ${x.route} | ${f(x.backup)} | ${f(x.process)} | ${f(x.cli)} | ${f(x.warmFirst)} / ${f(x.warm)} | ${f(x.cli - x.warm - r.bare)} | ${f(x.native)} | ${f(x.cp)} |`);
+      console.log(`| ${x.route} | ${f(x.backup)} | ${f(x.process)} | ${f(x.cli)} | ${f(x.warmFirst)} / ${f(x.warm)} | ${f(x.cli === null || x.warm === null || r.bare === null ? null : x.cli - x.warm - r.bare)} | ${f(x.native)} | ${f(x.cp)} |`);
     }
   }
   for (const file of Object.values(files).filter((x) => x !== files.base)) rmSync(file, { force: true });
@@ -155,5 +191,5 @@ async function main() {
   console.log(JSON.stringify({ mib: Number(mib), rounds: Number(rounds), results }));
 }
 
-if (process.argv[2] === "--child") await child(process.argv[3], process.argv[4]);
+if (process.argv[2] === "--child") await child(/** @type {string} */ (process.argv[3]), /** @type {string} */ (process.argv[4]));
 else await main();

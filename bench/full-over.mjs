@@ -12,6 +12,7 @@ import { datasync, generate } from "./gen.mjs";
 const MIB = Number(process.argv[2] ?? 330);
 const ROUNDS = Number(process.argv[3] ?? 5);
 const checkout = resolve(process.argv[4] ?? join(import.meta.dirname, ".."));
+/** @type {typeof import("../src/index.ts")} */
 const { loadSqlite } = await import(join(checkout, "src/index.ts"));
 const data = join(import.meta.dirname, "data");
 const base = join(data, `inc-${MIB}.db`);
@@ -24,6 +25,7 @@ copyFileSync(base, prev);
 const sqlite = await loadSqlite();
 const db = sqlite.open(src);
 db.run("UPDATE items SET n = n + 1 WHERE id % 100 = 0");
+/** @type {number[]} */
 const times = [];
 for (let round = -1; round < ROUNDS; round++) { // round -1: untimed warm-up
   rmSync(`${dest}-journal`, { force: true });
@@ -38,4 +40,4 @@ db.close();
 for (const f of [src, prev, dest, `${dest}-journal`]) rmSync(f, { force: true });
 const sorted = [...times].sort((a, b) => a - b);
 console.log(`${process.version ?? ""} ${sqlite.locking ?? ""} ${checkout}: full copy over the previous backup, ${MIB} MiB: median ` +
-  `${sorted[Math.floor(sorted.length / 2)].toFixed(0)} ms [${times.map((t) => t.toFixed(0)).join(", ")}]`);
+  `${/** @type {number} */ (sorted[Math.floor(sorted.length / 2)]).toFixed(0)} ms [${times.map((t) => t.toFixed(0)).join(", ")}]`);

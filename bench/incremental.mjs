@@ -31,34 +31,48 @@ const data = join(import.meta.dirname, "data");
 const base = join(data, `inc-${MIB}.db`);
 generate(base, MIB);
 
-const io = () => Object.fromEntries(readFileSync("/proc/self/io", "utf8").trim().split("\n").map((l) => {
+/** This process's I/O counters (/proc/self/io), among them: */
+const io = () => /** @type {{ wchar: number, write_bytes: number }} */ (Object.fromEntries(readFileSync("/proc/self/io", "utf8").trim().split("\n").map((l) => {
   const [k, v] = l.split(":");
   return [k, Number(v)];
-}));
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const fmtMiB = (b) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+})));
+const median = (/** @type {number[]} */ xs) => /** @type {number} */ ([...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]);
+const fmtMiB = (/** @type {number} */ b) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 
 /** Node's VFS with files that cannot read off the thread: an incremental backup reads in line. */
 class InlineReadsVfs extends NodeFsVfs {
-  name = "node-fs-inline-reads";
+  /** @override */
+  name = /** @type {"node-fs"} */ ("node-fs-inline-reads");
+  /**
+   * @override
+   * @param {string | null} name
+   * @param {number} flags
+   */
   open(name, flags) {
     const r = super.open(name, flags);
     const file = r.file;
     const hide = new Proxy(file, {
-      get: (t, k) => (k === "readAsync" ? undefined : typeof t[k] === "function" ? t[k].bind(t) : t[k]),
+      get: (t, k) => {
+        const f = /** @type {Record<string | symbol, unknown>} */ (/** @type {unknown} */ (t));
+        return k === "readAsync" ? undefined : typeof f[k] === "function" ? f[k].bind(t) : f[k];
+      },
     });
     return { ...r, file: hide };
   }
 }
 const inline = new InlineReadsVfs();
+/** @typedef {"incremental" | "inline reads" | "full" | "better-sqlite3" | "cp+fdatasync" | "4 KiB folios"} Mode */
+/** @typedef {import("../src/index.ts").BackupResult} BackupResult */
 const sqlite = await loadSqlite({ vfs: [inline], ...(process.env.SBW_BENCH_WASM ? { wasm: process.env.SBW_BENCH_WASM } : {}) });
 const srcFile = join(data, "inc-src.db");
 const prevFile = join(data, "inc-prev.db");
 const destFile = join(data, "inc-dest.db");
+/** @type {Mode} */
 const FOLIOS = "4 KiB folios";
+/** @type {Mode[]} */
 const MODES = ["incremental", "inline reads", "full", "better-sqlite3", "cp+fdatasync", ...(process.env.SBW_BENCH_FOLIOS ? [FOLIOS] : [])];
 /** Drops file (clean: synced) from the page cache and reads it back without readahead: 4 KiB folios. */
-const smallFolios = (file) => execFileSync("python3", ["-c", `import os, sys
+const smallFolios = (/** @type {string} */ file) => execFileSync("python3", ["-c", `import os, sys
 fd = os.open(sys.argv[1], os.O_RDONLY)
 os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
 os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
@@ -85,14 +99,15 @@ for (const fraction of [0.01, 0.001]) {
   copyFileSync(base, srcFile);
   copyFileSync(base, prevFile); // the previous backup: the same pages
   const src = sqlite.open(srcFile);
-  const pages = src.get("PRAGMA page_count").page_count;
-  const maxId = src.get("SELECT max(id) AS n FROM items").n;
+  const pages = /** @type {{ page_count: number }} */ (src.get("PRAGMA page_count")).page_count;
+  const maxId = /** @type {{ n: number }} */ (src.get("SELECT max(id) AS n FROM items")).n;
   // Update rows spread evenly over the table until about `fraction` of the pages differ.
   const every = Math.max(1, Math.round(maxId / (pages * fraction)));
   src.run("UPDATE items SET n = n + 1 WHERE id % ? = 0", [every]);
   datasync(srcFile);
   datasync(prevFile);
   const native = new Database(srcFile, { readonly: true });
+  /** @type {Record<Mode, () => Promise<BackupResult | import("better-sqlite3").BackupProgress> | void>} */
   const run = {
     incremental: () => sqlite.backup(src, destFile),
     [FOLIOS]: () => sqlite.backup(src, destFile),
@@ -111,11 +126,13 @@ for (const fraction of [0.01, 0.001]) {
       datasync(destFile);
     },
   };
-  const times = Object.fromEntries(MODES.map((m) => [m, []]));
-  const wchar = Object.fromEntries(MODES.map((m) => [m, []]));
-  const wbytes = Object.fromEntries(MODES.map((m) => [m, []]));
+  /** @type {() => Record<Mode, number[]>} */
+  const byMode = () => /** @type {Record<Mode, number[]>} */ (Object.fromEntries(MODES.map((m) => [m, /** @type {number[]} */ ([])])));
+  const times = byMode();
+  const wchar = byMode();
+  const wbytes = byMode();
   let written = 0;
-  const prepare = (mode) => {
+  const prepare = (/** @type {Mode} */ mode) => {
     rmSync(`${destFile}-journal`, { force: true });
     copyFileSync(prevFile, destFile);
     datasync(destFile);
@@ -128,7 +145,7 @@ for (const fraction of [0.01, 0.001]) {
   }
   for (let round = 0; round < ROUNDS; round++) {
     // Each round starts with another mode, and reverses the order every other round.
-    const order = MODES.map((_, i) => MODES[(i + round) % MODES.length]);
+    const order = MODES.map((_, i) => /** @type {Mode} */ (MODES[(i + round) % MODES.length]));
     if (round % 2) order.reverse();
     for (const mode of order) {
       prepare(mode);
@@ -140,14 +157,15 @@ for (const fraction of [0.01, 0.001]) {
       wchar[mode].push(after.wchar - before.wchar);
       wbytes[mode].push(after.write_bytes - before.write_bytes);
       if (mode === "incremental" || mode === "inline reads" || mode === FOLIOS) {
-        if (!r.incremental) throw new Error("the incremental path did not run");
-        written = r.pagesWritten;
+        const res = /** @type {BackupResult} */ (r);
+        if (!res.incremental) throw new Error("the incremental path did not run");
+        written = res.pagesWritten;
       }
     }
   }
   native.close();
   src.close();
-  const m = Object.fromEntries(MODES.map((k) => [k, median(times[k])]));
+  const m = /** @type {Record<Mode, number>} */ (Object.fromEntries(MODES.map((k) => [k, median(times[k])])));
   const dbBytes = pages * 4096;
   console.log(`${(fraction * 100).toFixed(1)}% changed (${written} of ${pages} pages written, ${fmtMiB(dbBytes)}):`);
   for (const k of MODES) {

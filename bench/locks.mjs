@@ -13,20 +13,34 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
+/** @typedef {"os" | "process"} Locking */
+/**
+ * What a child prints: ms for "backup"; writesPerS and readsPerS for "wal".
+ * @typedef {{ ms: number, writesPerS: number, readsPerS: number }} Measurement
+ */
+
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..");
 const args = process.argv.slice(2);
+/**
+ * The value after flag `name`, else dflt.
+ * @template T
+ * @param {string} name
+ * @param {T} dflt
+ * @returns {string | T}
+ */
 const option = (name, dflt) => {
   const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : dflt;
+  return i >= 0 ? /** @type {string} */ (args[i + 1]) : dflt;
 };
 
 if (args[0] === "--one") {
   // Child: one measurement; prints a JSON line.
-  const [, kind, locking, file, dest] = args;
+  const [, kind, locking, file = "", dest = ""] = args;
   const { loadSqlite } = await import("../src/index.js");
-  const sqlite = await loadSqlite({ locking });
+  const sqlite = await loadSqlite({ locking: /** @type {Locking} */ (locking) });
   if (sqlite.locking !== locking) throw new Error(`asked for ${locking}, got ${sqlite.locking}`);
+  /** @type {Partial<Measurement>} */
   const out = {};
   if (kind === "backup") {
     const src = sqlite.open(file, { readonly: true });
@@ -67,19 +81,29 @@ execFileSync("sqlite3", ["-batch", src, `PRAGMA page_size=4096; CREATE TABLE t(i
   CREATE INDEX t_s ON t(s);`]);
 console.log(`source ${(statSync(src).size / 2 ** 20).toFixed(1)} MiB; ${node} (${execFileSync(node, ["--version"], { encoding: "utf8" }).trim()}); ${rounds} rounds`);
 
+/**
+ * One measurement in a new process.
+ * @param {"backup" | "wal"} kind
+ * @param {Locking} locking
+ * @param {string} file
+ * @returns {Measurement}
+ */
 function one(kind, locking, file, dest = "") {
   const r = spawnSync(node, ["--no-warnings", "--import", "tsx", fileURLToPath(import.meta.url), "--one", kind, locking, file, dest], { cwd: root, encoding: "utf8" });
   if (r.status !== 0) throw new Error(`${kind} ${locking}: ${r.stderr}`);
-  return JSON.parse(r.stdout.trim().split("\n").at(-1));
+  return JSON.parse(/** @type {string} */ (r.stdout.trim().split("\n").at(-1)));
 }
 
-const median = (xs) => {
+const median = (/** @type {number[]} */ xs) => {
   const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+  const at = (/** @type {number} */ i) => /** @type {number} */ (s[i]);
+  return s.length % 2 ? at((s.length - 1) / 2) : (at(s.length / 2 - 1) + at(s.length / 2)) / 2;
 };
+/** @type {Record<Locking, Record<"backup" | "writes" | "reads", number[]>>} */
 const results = { os: { backup: [], writes: [], reads: [] }, process: { backup: [], writes: [], reads: [] } };
 one("backup", "process", src, join(dir, "warm.db")); // page cache warm before the first timed run
 for (let round = 0; round < rounds; round++) {
+  /** @type {Locking[]} */
   const order = round % 2 ? ["process", "os"] : ["os", "process"];
   for (const locking of order) {
     const b = one("backup", locking, src, join(dir, `copy-${locking}.db`));
@@ -92,8 +116,8 @@ for (let round = 0; round < rounds; round++) {
     console.log(`round ${round + 1} ${locking.padEnd(7)} backup ${b.ms.toFixed(0)} ms, WAL ${w.writesPerS.toFixed(0)} commits/s, ${w.readsPerS.toFixed(0)} reads/s`);
   }
 }
-const m = (l, k) => median(results[l][k]);
-const pct = (a, b) => `${(((a - b) / b) * 100).toFixed(1)}%`;
+const m = (/** @type {Locking} */ l, /** @type {"backup" | "writes" | "reads"} */ k) => median(results[l][k]);
+const pct = (/** @type {number} */ a, /** @type {number} */ b) => `${(((a - b) / b) * 100).toFixed(1)}%`;
 console.log(`\nmedians of ${rounds}          os (OFD + real -shm)   process (table + heap shm)   os vs process`);
 console.log(`backup file -> file    ${m("os", "backup").toFixed(0).padStart(8)} ms ${m("process", "backup").toFixed(0).padStart(22)} ms ${pct(m("os", "backup"), m("process", "backup")).padStart(20)}`);
 console.log(`WAL commits/s          ${m("os", "writes").toFixed(0).padStart(11)} ${m("process", "writes").toFixed(0).padStart(25)} ${pct(m("os", "writes"), m("process", "writes")).padStart(20)}`);

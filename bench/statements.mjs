@@ -16,20 +16,37 @@ import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
+/**
+ * The value after flag `name`, else fallback.
+ * @template T
+ * @param {string} name
+ * @param {T} fallback
+ * @returns {string | T}
+ */
 const option = (name, fallback) => {
   const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : fallback;
+  return i >= 0 ? /** @type {string} */ (args[i + 1]) : fallback;
 };
 const ROWS = Number(option("--rows", 100_000));
+// The built package, by URL: its types are those of ../src (the check needs no build).
+const dist = new URL("../dist/index.js", import.meta.url).href;
 const INSERT = "INSERT INTO t%(name, score, n) VALUES (?, ?, ?)";
 const CREATE = "CREATE TABLE t%(id INTEGER PRIMARY KEY, name TEXT, score REAL, n INTEGER)";
 
-/** One peer in this process: the three transactions' wall-clock and CPU times in ms. */
+/**
+ * One peer in this process: the three transactions' wall-clock and CPU times in ms.
+ * @param {string} peer "ours", "better-sqlite3" or "official"
+ * @param {string} target "memory" or "file"
+ * @returns {Promise<{ times: number[], cpu: number[] }>}
+ */
 async function measure(peer, target) {
   const file = target === "file" ? join(mkdtempSync(join(tmpdir(), "sbw-stmt-")), "bench.db") : ":memory:";
+  /** @type {number[]} */
   const times = [];
+  /** @type {number[]} */
   const cpu = [];
-  let c0 = null;
+  /** @type {NodeJS.CpuUsage | undefined} */
+  let c0;
   let t0 = 0;
   const start = () => {
     c0 = process.cpuUsage();
@@ -42,12 +59,13 @@ async function measure(peer, target) {
   };
   try {
     if (peer === "ours") {
-      const { loadSqlite } = await import("../dist/index.js");
+      /** @type {typeof import("../src/index.ts")} */
+      const { loadSqlite } = await import(dist);
       const sqlite = await loadSqlite();
       const db = sqlite.open(file);
       for (let k = 0; k < 3; k++) {
-        db.exec(CREATE.replace("%", k));
-        const stmt = db.prepare(INSERT.replace("%", k));
+        db.exec(CREATE.replace("%", String(k)));
+        const stmt = db.prepare(INSERT.replace("%", String(k)));
         const insertAll = db.transaction(() => {
           for (let i = 0; i < ROWS; i++) stmt.run([`name ${i}`, i * 0.25, i]);
         });
@@ -58,11 +76,12 @@ async function measure(peer, target) {
       }
       db.close();
     } else if (peer === "better-sqlite3") {
+      /** @type {typeof import("better-sqlite3")} */
       const Database = createRequire(import.meta.url)("better-sqlite3");
       const db = new Database(file);
       for (let k = 0; k < 3; k++) {
-        db.exec(CREATE.replace("%", k));
-        const stmt = db.prepare(INSERT.replace("%", k));
+        db.exec(CREATE.replace("%", String(k)));
+        const stmt = db.prepare(INSERT.replace("%", String(k)));
         const insertAll = db.transaction(() => {
           for (let i = 0; i < ROWS; i++) stmt.run(`name ${i}`, i * 0.25, i);
         });
@@ -77,8 +96,8 @@ async function measure(peer, target) {
       const sqlite3 = await init();
       const db = new sqlite3.oo1.DB(":memory:");
       for (let k = 0; k < 3; k++) {
-        db.exec(CREATE.replace("%", k));
-        const stmt = db.prepare(INSERT.replace("%", k));
+        db.exec(CREATE.replace("%", String(k)));
+        const stmt = db.prepare(INSERT.replace("%", String(k)));
         start();
         db.transaction(() => {
           for (let i = 0; i < ROWS; i++) stmt.bind([`name ${i}`, i * 0.25, i]).stepReset();
@@ -95,7 +114,7 @@ async function measure(peer, target) {
 }
 
 if (args[0] === "--case") {
-  process.stdout.write(`${JSON.stringify(await measure(args[1], args[2]))}\n`);
+  process.stdout.write(`${JSON.stringify(await measure(/** @type {string} */ (args[1]), /** @type {string} */ (args[2])))}\n`);
   process.exit(0);
 }
 
@@ -105,24 +124,32 @@ if (!existsSync(join(here, "node_modules", "better-sqlite3"))) throw new Error("
 if (!existsSync(join(here, "..", "dist", "index.js"))) throw new Error("dist/ missing: run `npm run build`");
 
 const rounds = Number(option("--rounds", 5));
+/** @typedef {"ours" | "better-sqlite3" | "official"} Peer */
+/** @type {{ target: string, peers: Peer[] }[]} */
 const plan = [
   { target: "memory", peers: ["ours", "better-sqlite3", "official"] },
   { target: "file", peers: ["ours", "better-sqlite3"] },
 ];
-const median = (xs) => {
+const median = (/** @type {number[]} */ xs) => {
   const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+  const at = (/** @type {number} */ i) => /** @type {number} */ (s[i]);
+  return s.length % 2 ? at((s.length - 1) / 2) : (at(s.length / 2 - 1) + at(s.length / 2)) / 2;
 };
-const version = (pkg) => createRequire(import.meta.url)(`${pkg}/package.json`).version;
+const version = (/** @type {string} */ pkg) => /** @type {{ version: string }} */ (createRequire(import.meta.url)(`${pkg}/package.json`)).version;
 console.log(`${ROWS.toLocaleString("en")} inserts in one transaction, ${rounds} rounds, Node ${execFileSync(node22, ["-p", "process.versions.node"], { encoding: "utf8" }).trim()}; ` +
   `better-sqlite3 ${version("better-sqlite3")}, @sqlite.org/sqlite-wasm ${version("@sqlite.org/sqlite-wasm")}`);
 for (const { target, peers } of plan) {
-  const runs = Object.fromEntries(peers.map((p) => [p, { first: [], warm: [], firstCpu: [], warmCpu: [] }]));
+  /** @typedef {"first" | "warm" | "firstCpu" | "warmCpu"} Column */
+  /** @type {() => Record<Column, number[]>} */
+  const columns = () => ({ first: [], warm: [], firstCpu: [], warmCpu: [] });
+  // This target's peers only.
+  const runs = /** @type {Record<Peer, Record<Column, number[]>>} */ (Object.fromEntries(peers.map((p) => [p, columns()])));
   for (let r = 0; r < rounds; r++) {
     for (let j = 0; j < peers.length; j++) {
-      const peer = peers[(r + j) % peers.length];
+      const peer = /** @type {Peer} */ (peers[(r + j) % peers.length]);
       const out = execFileSync(node22, [fileURLToPath(import.meta.url), "--case", peer, target, "--rows", String(ROWS)], { cwd: here, encoding: "utf8" });
-      const { times, cpu } = JSON.parse(out.trim().split("\n").filter((l) => l.startsWith("{")).at(-1));
+      /** @type {{ times: [number, number, number], cpu: [number, number, number] }} what measure() returns */
+      const { times, cpu } = JSON.parse(/** @type {string} */ (out.trim().split("\n").filter((l) => l.startsWith("{")).at(-1)));
       const w = times[1] <= times[2] ? 1 : 2;
       runs[peer].first.push(times[0]);
       runs[peer].warm.push(times[w]);
@@ -130,11 +157,12 @@ for (const { target, peers } of plan) {
       runs[peer].warmCpu.push(Math.min(cpu[1], cpu[2]));
     }
   }
-  const base = Object.fromEntries(Object.keys(runs.ours).map((k) => [k, median(runs["better-sqlite3"][k])]));
+  const keys = /** @type {Column[]} */ (Object.keys(runs.ours));
+  const base = /** @type {Record<Column, number>} */ (Object.fromEntries(keys.map((k) => [k, median(runs["better-sqlite3"][k])])));
   console.log(`\n${target === "memory" ? ":memory:" : "a file (rollback journal, synchronous=FULL)"}: median ms (÷ better-sqlite3)`);
   console.log(`  ${"peer".padEnd(15)}${"warm CPU".padStart(17)}${"warm wall".padStart(17)}${"first CPU".padStart(17)}${"first wall".padStart(17)}`);
   for (const p of peers) {
-    const cell = (k) => {
+    const cell = (/** @type {Column} */ k) => {
       const v = median(runs[p][k]);
       return `${v.toFixed(0)} (${(v / base[k]).toFixed(2)}×)`.padStart(17);
     };

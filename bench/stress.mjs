@@ -35,16 +35,51 @@ const ROWS = 200_000;
 const BALANCE = 1000;
 const SUM = ROWS * BALANCE;
 const PAD = 1000; // bytes of randomblob per log row
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The run's settings (the flags).
+ * @typedef {object} Config
+ * @property {number} seconds
+ * @property {string[]} runtimes
+ * @property {string} checkpoint
+ * @property {string} mode
+ * @property {number} mib
+ * @property {number} rate
+ * @property {number | undefined} busyMs
+ * @property {number} pending
+ * @property {number} keep
+ * @property {string} keptDir
+ * @property {number} seed
+ * @property {boolean} control
+ */
+/**
+ * What the parent gives a child (JSON on its command line).
+ * @typedef {{ dist: string, source: string, work: string, copies: string, seconds: number, pending: number, busyMs: number | undefined, control: boolean }} ChildConfig
+ */
+/**
+ * The lines a child prints: hello first, then one per backup, then end.
+ * @typedef {{ hello: true, end?: undefined, locking: string, version: string }} HelloLine
+ * @typedef {{ end: true, hello?: undefined, waitedMs: number, leftovers: string[] }} EndLine
+ * @typedef {{ hello?: undefined, end?: undefined, i: number, kind: string, ms: number }} BackupLine
+ * @typedef {BackupLine & { ok: false, code: string, message: string }} RefusedLine
+ * @typedef {BackupLine & { ok: true, copyError: string }} UncopiedLine a backup that resolved, but copying its result failed
+ * @typedef {BackupLine & { ok: true, copyError?: undefined, copy: string, sidecars: string[], restarts: number, incremental: boolean, pagesWritten: number | undefined }} CopiedLine
+ * @typedef {HelloLine | EndLine | RefusedLine | UncopiedLine | CopiedLine} ChildLine
+ */
+/** @typedef {import("node:child_process").ChildProcess} ChildProcess */
 
 // ---------------------------------------------------------------------------------------------
 // The child: one runtime's backups. Prints one JSON line per backup on stdout.
 
+/** @param {ChildConfig} config */
 async function child({ dist, source, work, copies, seconds, pending, busyMs, control }) {
-  const say = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
+  const say = (/** @type {ChildLine} */ o) => process.stdout.write(`${JSON.stringify(o)}\n`);
+  /** @type {typeof import("../src/index.ts")} a build of the library */
   const { loadSqlite } = await import(dist);
   const sqlite = await loadSqlite();
-  const version = globalThis.Deno ? `deno ${globalThis.Deno.version.deno}` : globalThis.Bun ? `bun ${globalThis.Bun.version}` : `node ${process.version}`;
+  const g = /** @type {{ Deno?: { version: { deno: string } }, Bun?: { version: string } }} */ (globalThis);
+  const version = g.Deno ? `deno ${g.Deno.version.deno}` : g.Bun ? `bun ${g.Bun.version}` : `node ${process.version}`;
   say({ hello: true, locking: sqlite.locking, version });
   // Read-only: a read-write connection that cannot see the writer's locks would take its
   // journal for a hot one (docs/reliability.md).
@@ -52,6 +87,7 @@ async function child({ dist, source, work, copies, seconds, pending, busyMs, con
   // The three everyday destinations: the previous backup (compared page by page), an existing
   // file copied over in full, and a new file.
   const busy = busyMs === undefined ? {} : { busyTimeoutMs: busyMs };
+  /** @type {{ kind: string, dest: string | null, options?: import("../src/index.ts").BackupOptions, raw?: boolean }[]} */
   const kinds = [
     { kind: "incremental", dest: join(work, "inc.db"), options: { ...busy } },
     { kind: "full-over", dest: join(work, "full.db"), options: { ...busy, incremental: false } },
@@ -60,7 +96,7 @@ async function child({ dist, source, work, copies, seconds, pending, busyMs, con
   ];
   // The control: the raw API, small steps, yielding between them so the writer gets in. With
   // real locks SQLite restarts it on every commit of the writer, so it may never finish: 5 s.
-  const rawBackup = async (dest) => {
+  const rawBackup = async (/** @type {string} */ dest) => {
     const db = sqlite.open(dest);
     const deadline = Date.now() + 5000;
     try {
@@ -89,14 +125,15 @@ async function child({ dist, source, work, copies, seconds, pending, busyMs, con
     while (unjudged() >= pending && Date.now() < end) await sleep(20);
     waitedMs += Date.now() - w0;
     if (Date.now() >= end) break;
-    const { kind, options, dest: reused, raw } = kinds[i % kinds.length];
+    const { kind, options, dest: reused, raw } = /** @type {typeof kinds[number]} */ (kinds[i % kinds.length]);
     const dest = reused ?? join(work, `new-${i}.db`);
     const t0 = performance.now();
     let result;
     try {
       result = raw ? await rawBackup(dest) : await sqlite.backup(src, dest, options);
-    } catch (e) {
+    } catch (err) {
       if (raw) rmSync(dest, { force: true }); // backup() removes a new file it failed to fill; the raw API does not
+      const e = /** @type {{ codeName?: string, name?: string, message?: string } | undefined} */ (err);
       say({ i, kind, ok: false, ms: performance.now() - t0, code: e?.codeName ?? e?.name ?? "?", message: String(e?.message ?? e) });
       continue;
     }
@@ -116,7 +153,7 @@ async function child({ dist, source, work, copies, seconds, pending, busyMs, con
       for (const s of ["-wal", "-journal"]) if (existsSync(`${copy}${s}.part`)) renameSync(`${copy}${s}.part`, copy + s);
       renameSync(`${copy}.part`, copy); // last: the parent counts *.db files as unjudged
     } catch (e) {
-      say({ i, kind, ok: true, ms, copyError: String(e?.message ?? e) });
+      say({ i, kind, ok: true, ms, copyError: String(/** @type {Error | undefined} */ (e)?.message ?? e) });
       continue;
     }
     say({ i, kind, ok: true, ms, copy, sidecars, restarts: result.restarts, incremental: result.incremental, pagesWritten: result.pagesWritten });
@@ -131,25 +168,36 @@ async function child({ dist, source, work, copies, seconds, pending, busyMs, con
 // The parent: builds the source, runs the writer and one child per runtime, judges the copies.
 
 async function parent() {
+  /** @type {{ runtimes: Record<string, string> }} label → executable */
   const { runtimes } = await import(pathToFileURL(join(REPO, "test", "runtimes", "index.mjs")).href);
+  /** @type {Record<string, string | undefined>} */
   const labels = { ...runtimes, "deno-ffi": runtimes.deno };
   const args = process.argv.slice(2);
   const known = ["seconds", "runtimes", "checkpoint", "mode", "mib", "rate", "busy-ms", "pending", "keep", "kept-dir", "seed", "dist", "control"];
   for (let k = 0; k < args.length; k += 2) {
-    if (!args[k].startsWith("--") || !known.includes(args[k].slice(2)) || args[k + 1] === undefined) {
+    const flag = /** @type {string} */ (args[k]);
+    if (!flag.startsWith("--") || !known.includes(flag.slice(2)) || args[k + 1] === undefined) {
       console.error(`unknown or incomplete option ${args[k]}; options: ${known.map((o) => `--${o} V`).join(" ")}`);
       process.exit(2);
     }
   }
+  /**
+   * A flag's value, else its environment variable's, else dflt.
+   * @template [T=undefined]
+   * @param {string} name
+   * @param {T} [dflt]
+   * @returns {string | T}
+   */
   const opt = (name, dflt) => {
     const k = args.indexOf(`--${name}`);
-    return k >= 0 ? args[k + 1] : process.env[`SBW_STRESS_${name.toUpperCase().replace(/-/g, "_")}`] ?? dflt;
+    return k >= 0 ? /** @type {string} */ (args[k + 1]) : process.env[`SBW_STRESS_${name.toUpperCase().replace(/-/g, "_")}`] ?? /** @type {T} */ (dflt);
   };
-  const num = (name, dflt, min) => {
+  const num = (/** @type {string} */ name, /** @type {number} */ dflt, /** @type {number} */ min) => {
     const v = Number(opt(name, dflt));
     if (!Number.isFinite(v) || v < min) throw new Error(`--${name} must be a number ≥ ${min}`);
     return v;
   };
+  /** @type {Config} */
   const cfg = {
     seconds: num("seconds", 20, 1),
     runtimes: opt("runtimes", "node20,node22,node24,node26,bun,deno").split(",").filter(Boolean),
@@ -172,6 +220,7 @@ async function parent() {
 
   const tmp = mkdtempSync(join(tmpdir(), "sbw-stress-"));
   // Everything we start, so that every exit path (SIGINT too) kills it and removes tmp.
+  /** @type {Set<ChildProcess>} */
   const live = new Set();
   const cleanup = () => {
     for (const p of live) p.kill("SIGKILL");
@@ -179,7 +228,7 @@ async function parent() {
     rmSync(tmp, { recursive: true, force: true });
   };
   process.on("exit", cleanup);
-  for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => { cleanup(); process.exit(130); });
+  for (const sig of /** @type {const} */ (["SIGINT", "SIGTERM"])) process.on(sig, () => { cleanup(); process.exit(130); });
 
   console.log(`stress: ${cfg.mode} source of ${cfg.mib} MiB, native writer ~${cfg.rate} tx/s, checkpoint ${cfg.checkpoint}, ` +
     `${cfg.seconds} s per runtime, busyTimeoutMs ${cfg.busyMs ?? "default"}, seed ${cfg.seed}; runtimes ${cfg.runtimes.join(", ")}`);
@@ -193,7 +242,7 @@ async function parent() {
   let corrupt = 0;
   let unsound = 0;
   for (const label of cfg.runtimes) {
-    const r = await runRuntime(label, labels[label], { cfg, dist, template, tmp, live });
+    const r = await runRuntime(label, /** @type {string} */ (labels[label]), { cfg, dist, template, tmp, live });
     corrupt += r.corrupt;
     if (!r.sound) unsound++;
   }
@@ -203,7 +252,10 @@ async function parent() {
 
 // ---------------------------------------------------------------------------------------------
 
-/** Which build is measured: edits to src/ reach dist/ only with a rebuild, and anyone may rebuild. */
+/**
+ * Which build is measured: edits to src/ reach dist/ only with a rebuild, and anyone may rebuild.
+ * @param {string} dist
+ */
 function provenance(dist) {
   const pkg = join(dirname(dist), "..");
   const built = statSync(dist).mtimeMs;
@@ -212,15 +264,19 @@ function provenance(dist) {
     head = `HEAD ${execFileSync("git", ["-C", pkg, "rev-parse", "--short", "HEAD"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim()}`;
   } catch {}
   const src = join(pkg, "src");
-  const newer = existsSync(src) ? readdirSync(src, { recursive: true }).filter((f) => statSync(join(src, f)).mtimeMs > built) : [];
+  const newer = existsSync(src) ? readdirSync(src, { recursive: true, encoding: "utf8" }).filter((f) => statSync(join(src, f)).mtimeMs > built) : [];
   const changed = newer.length ? `${newer.length} src/ file(s) changed since (not in this build): ${newer.slice(0, 5).join(", ")}${newer.length > 5 ? ", …" : ""}` : "src/ unchanged since";
   return `build: ${dist} of ${new Date(built).toISOString()}, ${head}; ${changed}`;
 }
 
-const sql = (file, ...s) => execFileSync(SQLITE3, ["-batch", "-bail", file, ...s], { encoding: "utf8", maxBuffer: 64 << 20 }).trim();
-const countLogs = (file) => Number(sql(file, "SELECT count(*) FROM log"));
+const sql = (/** @type {string} */ file, /** @type {string[]} */ ...s) => execFileSync(SQLITE3, ["-batch", "-bail", file, ...s], { encoding: "utf8", maxBuffer: 64 << 20 }).trim();
+const countLogs = (/** @type {string} */ file) => Number(sql(file, "SELECT count(*) FROM log"));
 
-/** The source: 200,000 accounts of 1000 each, their index, a log padded to the size, a counter. */
+/**
+ * The source: 200,000 accounts of 1000 each, their index, a log padded to the size, a counter.
+ * @param {string} file
+ * @param {Config} cfg
+ */
 function makeSource(file, cfg) {
   sql(file, `PRAGMA journal_mode=DELETE;
     CREATE TABLE acct(id INTEGER PRIMARY KEY, bal INTEGER);
@@ -237,11 +293,19 @@ function makeSource(file, cfg) {
     PRAGMA journal_mode=${cfg.mode};`);
 }
 
-/** The native CLI's verdict on a copy: the failed checks (none = consistent) and its counter. */
+/**
+ * The native CLI's verdict on a copy: the failed checks (none = consistent) and its counter.
+ * @param {string} file
+ */
 async function judge(file) {
-  const q = async (s) => (await promisify(execFile)(SQLITE3, ["-batch", "-bail", file, s], { encoding: "utf8", maxBuffer: 64 << 20 })).stdout.trim();
-  const why = (e) => String(e?.stderr || e?.message || e).trim().split("\n")[0];
+  const q = async (/** @type {string} */ s) => (await promisify(execFile)(SQLITE3, ["-batch", "-bail", file, s], { encoding: "utf8", maxBuffer: 64 << 20 })).stdout.trim();
+  const why = (/** @type {unknown} */ err) => {
+    const e = /** @type {{ stderr?: string, message?: string } | undefined} */ (err);
+    return String(e?.stderr || e?.message || e).trim().split("\n")[0];
+  };
+  /** @type {string[]} */
   const failed = [];
+  /** @type {number | undefined} */
   let n;
   try {
     const ic = await q("PRAGMA integrity_check");
@@ -269,8 +333,13 @@ async function judge(file) {
   return { failed, n };
 }
 
-/** A judge that cannot fail is no judge: each check must catch its own kind of damage. */
+/**
+ * A judge that cannot fail is no judge: each check must catch its own kind of damage.
+ * @param {string} template
+ * @param {string} tmp
+ */
 async function selfTest(template, tmp) {
+  /** @type {[check: string, damage: string][]} */
   const cases = [
     ["sum(bal)", `UPDATE acct SET bal=bal+1 WHERE id=7`],
     ["counter n", `DELETE FROM log WHERE id=(SELECT max(id) FROM log)`],
@@ -289,7 +358,10 @@ async function selfTest(template, tmp) {
   if (failed.length) throw new Error(`the fresh source fails the judge: ${failed.join("; ")}`);
 }
 
-/** Seeded, so every runtime sees the same sequence of transactions. */
+/**
+ * Seeded, so every runtime sees the same sequence of transactions.
+ * @param {number} seed
+ */
 function mulberry32(seed) {
   return () => {
     seed = (seed + 0x6d2b79f5) | 0;
@@ -303,11 +375,16 @@ function mulberry32(seed) {
  * The native writer: the CLI fed transactions on stdin at --rate per second. It acknowledges each
  * one with a `.print`, and at most a few wait in the pipe: a writer held up by locks catches up
  * a little, not with a burst of everything that fell due meanwhile.
+ * @param {string} file
+ * @param {Config} cfg
+ * @param {Set<ChildProcess>} live
  */
 function startWriter(file, cfg, live) {
   const p = spawn(SQLITE3, ["-batch", file], { stdio: ["pipe", "pipe", "pipe"] });
   live.add(p);
+  /** @type {{ stderr: string, exited: { code: number | null, signal: NodeJS.Signals | null } | null, stopping: boolean, sent: number, done: number, checkpoints: number, checkpointsBusy: number }} */
   const state = { stderr: "", exited: null, stopping: false, sent: 0, done: 0, checkpoints: 0, checkpointsBusy: 0 };
+  /** @type {Promise<void>} */
   const exited = new Promise((r) => p.on("exit", (code, signal) => { live.delete(p); state.exited = { code, signal }; r(); }));
   p.on("error", (e) => { state.stderr += `${e.message}\n`; });
   p.stderr.on("data", (b) => { state.stderr = (state.stderr + b).slice(-2000); });
@@ -325,7 +402,7 @@ function startWriter(file, cfg, live) {
   p.stdin.write(`.bail on\n.timeout 10000\n${cfg.checkpoint === "none" ? "PRAGMA wal_autocheckpoint=0;\n" : ""}`);
   const rand = mulberry32(cfg.seed);
   const pick = () => 1 + Math.floor(rand() * ROWS);
-  const tx = (n) => {
+  const tx = (/** @type {number} */ n) => {
     const a = pick();
     let b = pick();
     while (b === a) b = pick();
@@ -354,10 +431,16 @@ function startWriter(file, cfg, live) {
   };
 }
 
-/** One runtime: a fresh copy of the source, the writer, the child; prints its line. */
+/**
+ * One runtime: a fresh copy of the source, the writer, the child; prints its line.
+ * @param {string} label
+ * @param {string} exe
+ * @param {{ cfg: Config, dist: string, template: string, tmp: string, live: Set<ChildProcess> }} run
+ */
 async function runRuntime(label, exe, { cfg, dist, template, tmp, live }) {
+  /** @type {string[]} */
   const problems = [];
-  const report = (line) => { console.log(line); for (const p of problems) console.log(`  unsound: ${p}`); };
+  const report = (/** @type {string} */ line) => { console.log(line); for (const p of problems) console.log(`  unsound: ${p}`); };
   if (!existsSync(exe)) {
     problems.push(`not installed at ${exe} (scripts/setup.sh test)`);
     report(`${label}: not run`);
@@ -382,10 +465,12 @@ async function runRuntime(label, exe, { cfg, dist, template, tmp, live }) {
   const flags = label.startsWith("deno")
     ? ["run", "--sloppy-imports", "--allow-read", "--allow-write", "--allow-env", "--allow-sys", ...(label === "deno-ffi" ? ["--allow-ffi"] : [])]
     : label === "bun" ? [] : ["--no-concurrent-recompilation"]; // Node 20 can hang at exit after wasm work (docs/runtimes.md)
+  /** @type {ChildConfig} */
   const childCfg = { dist: pathToFileURL(dist).href, source, work, copies, seconds: cfg.seconds, pending: cfg.pending, busyMs: cfg.busyMs, control: cfg.control };
   const proc = spawn(exe, [...flags, SELF, "--child", JSON.stringify(childCfg)], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
   live.add(proc);
   let stderr = "";
+  /** @type {Promise<{ code: number | null, signal: NodeJS.Signals | null }>} */
   const childExit = new Promise((r) => proc.on("exit", (code, signal) => { live.delete(proc); r({ code, signal }); }));
   proc.on("error", (e) => { stderr += `${e.message}\n`; });
   proc.stderr.on("data", (b) => { stderr = (stderr + b).slice(-4000); });
@@ -398,11 +483,16 @@ async function runRuntime(label, exe, { cfg, dist, template, tmp, live }) {
   // A child that outlives its budget by far has hung; the run must still end.
   const watchdog = setTimeout(() => { problems.push(`the child did not end within ${cfg.seconds + 120} s; killed`); proc.kill("SIGKILL"); }, (cfg.seconds + 120) * 1000);
 
+  /**
+   * @type {{ hello: HelloLine | null, end: EndLine | null, judged: number, corrupt: (CopiedLine & { failed: string[], where: string })[],
+   *   refused: RefusedLine[], kinds: Record<string, { ms: number[], refused: number }>, restarts: number, sidecars: number, counters: number[] }}
+   */
   const stats = { hello: null, end: null, judged: 0, corrupt: [], refused: [], kinds: {}, restarts: 0, sidecars: 0, counters: [] };
+  /** @type {{ judged: number, corrupt: number, refused: number, failures: string[] }} */
   const control = { judged: 0, corrupt: 0, refused: 0, failures: [] };
   let kept = 0;
   let judging = Promise.resolve();
-  const judgeOne = async (rec) => {
+  const judgeOne = async (/** @type {CopiedLine} */ rec) => {
     const { failed, n } = await judge(rec.copy);
     if (rec.kind.startsWith("control")) {
       control.judged++;
@@ -425,6 +515,7 @@ async function runRuntime(label, exe, { cfg, dist, template, tmp, live }) {
     for (const s of ["", "-wal", "-journal", "-shm"]) rmSync(rec.copy + s, { force: true });
   };
   for await (const line of createInterface({ input: proc.stdout })) {
+    /** @type {ChildLine} */
     let rec;
     try {
       rec = JSON.parse(line);
@@ -443,10 +534,11 @@ async function runRuntime(label, exe, { cfg, dist, template, tmp, live }) {
       } else if (rec.copyError) {
         problems.push(`backup #${rec.i} (${rec.kind}) resolved, but copying its result failed: ${rec.copyError}`);
       } else {
-        k.ms.push(rec.ms);
-        stats.restarts += rec.restarts ?? 0;
-        if (rec.sidecars.length) stats.sidecars++;
-        judging = judging.then(() => judgeOne(rec));
+        const copied = /** @type {CopiedLine} */ (rec);
+        k.ms.push(copied.ms);
+        stats.restarts += copied.restarts ?? 0;
+        if (copied.sidecars.length) stats.sidecars++;
+        judging = judging.then(() => judgeOne(copied));
       }
     }
   }
@@ -469,7 +561,7 @@ async function runRuntime(label, exe, { cfg, dist, template, tmp, live }) {
   const groups = countBy(stats.refused.map((r) => r.code));
   const refusedText = stats.refused.length ? ` (${Object.entries(groups).map(([c, k]) => `${c} x${k}`).join(", ")})` : "";
   report(`${label} (locking=${locking}): judged ${stats.judged}, corrupt ${stats.corrupt.length}, refused ${stats.refused.length}${refusedText}`);
-  const median = (a) => (a.length ? `${Math.round([...a].sort((x, y) => x - y)[a.length >> 1])} ms` : "–");
+  const median = (/** @type {number[]} */ a) => (a.length ? `${Math.round(/** @type {number} */ ([...a].sort((x, y) => x - y)[a.length >> 1]))} ms` : "–");
   const counters = stats.counters.length ? `, counter n in copies ${Math.min(...stats.counters) - n0}..${Math.max(...stats.counters) - n0} of ${commits}` : "";
   console.log(`  ${stats.hello?.version ?? exe}; writer ${commits} commits (${(commits / wroteFor).toFixed(0)}/s), ${writer.state.checkpoints} checkpoints (${writer.state.checkpointsBusy} busy)${counters}; ` +
     `median backup ${Object.entries(stats.kinds).map(([k, v]) => `${k} ${median(v.ms)} (${v.ms.length}+${v.refused} refused)`).join(", ")}; ` +
@@ -487,12 +579,14 @@ async function runRuntime(label, exe, { cfg, dist, template, tmp, live }) {
   return { corrupt: stats.corrupt.length, sound: problems.length === 0 };
 }
 
+/** @param {string[]} list */
 function countBy(list) {
+  /** @type {Record<string, number>} */
   const out = {};
   for (const x of list) out[x] = (out[x] ?? 0) + 1;
   return out;
 }
 
 // Last, so that every module-level constant above is initialised first.
-if (process.argv[2] === "--child") await child(JSON.parse(process.argv[3]));
+if (process.argv[2] === "--child") await child(JSON.parse(/** @type {string} */ (process.argv[3])));
 else await parent();

@@ -7,6 +7,8 @@ import { pathToFileURL } from "node:url";
 import { fill, journalModes } from "./workloads.mjs";
 
 const [root, mibArg = "100"] = process.argv.slice(2);
+if (!root) throw new Error("usage: node --import tsx bench/layers/node.mjs <checkout> [MiB]");
+/** @type {typeof import("../../src/index.ts")} */
 const { loadSqlite } = await import(pathToFileURL(join(root, "src/index.ts")).href);
 const sqlite = await loadSqlite();
 const dir = mkdtempSync(join(tmpdir(), "sbw-layers-"));
@@ -16,6 +18,7 @@ try {
   let t0 = performance.now();
   await sqlite.backup(src, join(dir, "copy.db"), { pagesPerStep: -1 });
   const full = performance.now() - t0;
+  /** @type {Record<string, number>} ms by workload */
   const out = { full, ...(await journalModes((name) => sqlite.open(join(dir, name)))) };
   const mem = sqlite.open(":memory:");
   t0 = performance.now();

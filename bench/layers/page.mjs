@@ -2,6 +2,11 @@
 import { loadSqlite } from "SBW";
 import { fill } from "./workloads.mjs";
 
+/**
+ * @param {number} mib
+ * @param {string} tag names this sample's OPFS directory
+ * @returns {Promise<Record<string, number>>} ms by route
+ */
 globalThis.mainThread = async (mib, tag) => {
   const sqlite = await loadSqlite();
   const src = sqlite.open(":memory:");

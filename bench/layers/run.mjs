@@ -10,26 +10,39 @@ if (!before || !after) throw new Error("usage: node bench/layers/run.mjs <before
 const here = import.meta.dirname;
 const root = join(here, "..", "..");
 const tsx = join(root, "node_modules/.bin/tsx");
-const sample = (side, which) => JSON.parse(execFileSync(tsx, [join(here, `${which}.${which === "node" ? "mjs" : "ts"}`), side, mibArg], { cwd: root, encoding: "utf8" }).trim().split("\n").at(-1));
+/** @typedef {"node" | "browser"} Where */
+/** @typedef {Record<string, number>} Sample ms by workload, as node.mjs or browser.ts prints it */
+/**
+ * One sample of a checkout, in a new process.
+ * @param {string} side the checkout
+ * @param {Where} which
+ * @returns {Sample}
+ */
+const sample = (side, which) => JSON.parse(/** @type {string} */ (execFileSync(tsx, [join(here, `${which}.${which === "node" ? "mjs" : "ts"}`), side, mibArg], { cwd: root, encoding: "utf8" }).trim().split("\n").at(-1)));
 
+/** @type {Record<Where, Record<"before" | "after", Sample[]>>} */
 const runs = { node: { before: [], after: [] }, browser: { before: [], after: [] } };
+/** @type {Where[]} */
+const wheres = ["node", "browser"];
 for (let r = 0; r < Number(roundsArg); r++) {
-  for (const which of ["node", "browser"]) {
+  for (const which of wheres) {
+    /** @type {("before" | "after")[]} */
     const order = r % 2 === 0 ? ["before", "after"] : ["after", "before"];
     for (const side of order) runs[which][side].push(sample(side === "before" ? before : after, which));
   }
   process.stderr.write(`round ${r + 1} done\n`);
 }
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const median = (/** @type {number[]} */ xs) => /** @type {number} */ ([...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]);
+/** @type {Record<string, string>} */
 const names = {
   full: `${mibArg} MiB → new file (OPFS: openOpfs destination), one step`, txn_delete: "600 transactions, DELETE journal",
   txn_wal: "600 transactions, WAL", read: "file → memory, one step", mainBackup: "main thread backupToOpfs", mainRestore: "main thread restoreFromOpfs",
 };
 let md = "| where | workload | before (ms) | after (ms) | after / before |\n|---|---|---:|---:|---:|\n";
-for (const which of ["node", "browser"]) {
-  for (const key of Object.keys(runs[which].before[0])) {
-    const b = median(runs[which].before.map((x) => x[key]));
-    const a = median(runs[which].after.map((x) => x[key]));
+for (const which of wheres) {
+  for (const key of Object.keys(runs[which].before[0] ?? {})) {
+    const b = median(runs[which].before.map((x) => /** @type {number} */ (x[key])));
+    const a = median(runs[which].after.map((x) => /** @type {number} */ (x[key])));
     md += `| ${which === "node" ? "Node" : "Chromium OPFS"} | ${names[key]} | ${b.toFixed(0)} | ${a.toFixed(0)} | ${(a / b).toFixed(2)} |\n`;
   }
 }

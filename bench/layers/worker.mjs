@@ -5,7 +5,7 @@ import { loadSqlite } from "SBW";
 import { fill, journalModes } from "./workloads.mjs";
 
 self.onmessage = async (e) => {
-  const { mib, tag } = e.data;
+  const { mib, tag } = /** @type {{ mib: number, tag: string }} */ (e.data);
   try {
     const sqlite = await loadSqlite();
     const src = sqlite.open(":memory:");
@@ -13,6 +13,7 @@ self.onmessage = async (e) => {
     const dest = await sqlite.openOpfs(`layers-${tag}/copy.db`);
     let t0 = performance.now();
     await sqlite.backup(src, dest, { pagesPerStep: -1 });
+    /** @type {Record<string, number>} ms by workload */
     const out = { full: performance.now() - t0, ...(await journalModes((name) => sqlite.openOpfs(`layers-${tag}/${name}`))) };
     const mem = sqlite.open(":memory:");
     t0 = performance.now();
@@ -23,6 +24,6 @@ self.onmessage = async (e) => {
     src.close();
     self.postMessage({ ok: true, out });
   } catch (err) {
-    self.postMessage({ ok: false, error: String(err?.stack ?? err) });
+    self.postMessage({ ok: false, error: String(/** @type {Error | undefined} */ (err)?.stack ?? err) });
   }
 };

@@ -4,7 +4,13 @@
 //   txn:   600 small write transactions (5 inserts, 1 update) on a file, DELETE and WAL journals
 //   read:  the file copied back into memory with backup()
 
-/** Fills db with about `mib` MiB: rows of 1 KiB text and an index. */
+/** @typedef {import("../../src/index.ts").Database} Database */
+
+/**
+ * Fills db with about `mib` MiB: rows of 1 KiB text and an index.
+ * @param {Database} db
+ * @param {number} mib
+ */
 export function fill(db, mib) {
   db.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, s TEXT, n INTEGER); CREATE INDEX t_n ON t(n)");
   db.exec("BEGIN");
@@ -13,6 +19,11 @@ export function fill(db, mib) {
   db.exec("COMMIT");
 }
 
+/**
+ * `count` small write transactions on db (5 inserts and an update each).
+ * @param {Database} db
+ * @returns {number} their ms
+ */
 export function transactions(db, count = 600) {
   const t0 = performance.now();
   for (let i = 0; i < count; i++) {
@@ -24,8 +35,13 @@ export function transactions(db, count = 600) {
   return performance.now() - t0;
 }
 
-/** The txn workload on a fresh file in each journal mode; open(name) gives a Database. */
+/**
+ * The txn workload on a fresh file in each journal mode; open(name) gives a Database.
+ * @param {(name: string) => Database | Promise<Database>} open
+ * @returns {Promise<Record<string, number>>} ms by "txn_<mode>"
+ */
 export async function journalModes(open) {
+  /** @type {Record<string, number>} */
   const out = {};
   for (const mode of ["delete", "wal"]) {
     const db = await open(`${mode}.db`);

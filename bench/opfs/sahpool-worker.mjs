@@ -12,7 +12,7 @@ onmessage = async ({ data: { mib, run, mode } }) => {
     mem.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, b BLOB); BEGIN");
     const rows = Math.ceil((mib * 1024 * 1024) / 1100);
     mem.exec(`WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < ${rows}) INSERT INTO t(b) SELECT randomblob(1000) FROM s; COMMIT`);
-    const bytes = mem.selectValue("SELECT page_count * page_size FROM pragma_page_count, pragma_page_size");
+    const bytes = /** @type {number} */ (mem.selectValue("SELECT page_count * page_size FROM pragma_page_count, pragma_page_size"));
     if (mode === "raw") {
       const ms = await rawWrite(capi.sqlite3_js_db_export(mem));
       mem.close();
@@ -34,17 +34,20 @@ onmessage = async ({ data: { mib, run, mode } }) => {
     await pool.removeVfs();
     postMessage({ ok: true, dbMiB: bytes / 2 ** 20, ms, MiBps: bytes / 2 ** 20 / (ms / 1000), rowsBack, rows });
   } catch (e) {
-    postMessage({ ok: false, error: String(e?.stack ?? e) });
+    postMessage({ ok: false, error: String(/** @type {Error | undefined} */ (e)?.stack ?? e) });
   }
 };
 
 /**
  * The same bytes written to a new OPFS file through one sync access handle in 1 MiB writes, then
  * flush(): no SQLite, no page-sized calls.
+ * @param {Uint8Array} bytes
  */
 async function rawWrite(bytes) {
   const dir = await navigator.storage.getDirectory();
-  const h = await (await dir.getFileHandle("bench-raw.bin", { create: true })).createSyncAccessHandle();
+  // createSyncAccessHandle is in TypeScript's webworker lib only: its type from the library's own.
+  const file = /** @type {import("../../src/browser/dom.ts").OpfsFileHandle} */ (await dir.getFileHandle("bench-raw.bin", { create: true }));
+  const h = await file.createSyncAccessHandle();
   try {
     const t0 = performance.now();
     for (let off = 0; off < bytes.length; off += 1 << 20) h.write(bytes.subarray(off, off + (1 << 20)), { at: off });
