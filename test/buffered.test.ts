@@ -252,6 +252,29 @@ test("a connection's own write outside its read-ahead keeps it; inside it, or th
   }
 });
 
+test("read-ahead follows a backward scan, and two scans side by side, each from its own window", () => {
+  const pages = 512;
+  const inner = new CountingFile("/scans");
+  for (let i = 0; i < pages; i++) inner.write(bytes(4096, i), i * 4096);
+  const f = new BufferedFile(inner);
+  try {
+    // Backwards, as quick_check walks a table's b-tree, skipping a page now and then.
+    for (let i = pages - 1; i >= 0; i--) if (i % 50 !== 7) assert.equal(read(f, i * 4096, 4096), bytes(4096, i));
+    assert.ok(inner.reads <= 12, `a backward scan of ${pages} pages took ${inner.reads} reads`);
+    // Two forward scans interleaved (a table's leaves and, ~100 pages on, their overflow pages),
+    // with a page far from both read now and then (an index).
+    const before = inner.reads;
+    for (let i = 0; i < 256; i++) {
+      assert.equal(read(f, i * 4096, 4096), bytes(4096, i));
+      assert.equal(read(f, (i + 100) * 4096, 4096), bytes(4096, i + 100));
+      if (i % 64 === 5) assert.equal(read(f, (pages - 1 - i) * 4096, 4096), bytes(4096, pages - 1 - i));
+    }
+    assert.ok(inner.reads - before <= 24, `two interleaved scans of 256 pages took ${inner.reads - before} reads`);
+  } finally {
+    f.close();
+  }
+});
+
 /** A file whose writes fail: how errors of deferred writes come out. */
 class FailingFile implements VfsFile {
   readonly lockKey = "/failing";

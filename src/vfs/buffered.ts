@@ -74,6 +74,26 @@ function queueFlush(): void {
   });
 }
 
+/** A read-ahead window: bytes [start, start + len) of the file as of generation gen and the epoch. */
+class ReadWindow {
+  buf: Uint8Array | null = null;
+  start = 0;
+  len = 0;
+  gen = -1;
+  epoch = -1;
+  /** Start and end of its stream's last read, and the size of its next read-ahead (doubles while the stream goes on). */
+  seqStart = -1;
+  seqEnd = -1;
+  raSize = START;
+  /** When it last served a read (a tick of its file): the window used least recently takes a new stream. */
+  used = 0;
+}
+
+/** Whether the read [offset, end) goes on from the read [lastStart, lastEnd), forwards or backwards, within `gap`. */
+function follows(offset: number, end: number, lastStart: number, lastEnd: number, gap: number): boolean {
+  return (offset >= lastEnd && offset <= lastEnd + gap) || (end <= lastStart && end >= lastStart - gap);
+}
+
 export class BufferedFile implements VfsFile {
   readonly #inner: VfsFile;
   readonly #maxWrite: number;
@@ -88,15 +108,13 @@ export class BufferedFile implements VfsFile {
   #wStart = 0;
   #wLen = 0;
 
-  // Read-ahead: bytes [rStart, rStart + rLen) of the file as of generation rGen. Freed at close.
-  #rBuf: Uint8Array | null = null;
-  #rStart = 0;
-  #rLen = 0;
-  #rGen = -1;
-  #rEpoch = -1;
-  /** End of the last read, and the size of the next read-ahead (doubles while reads are sequential). */
-  #seqEnd = -1;
-  #raSize = START;
+  // Read-ahead: two windows, each following one stream of sequential reads (a scan of a table's
+  // leaves and of its overflow pages go on side by side). Freed at close.
+  readonly #windows = [new ReadWindow(), new ReadWindow()];
+  /** The last read no window's stream continued: a new stream starts where a read continues it. */
+  #loneStart = -1;
+  #loneEnd = -1;
+  #tick = 0;
 
   constructor(inner: VfsFile, options: BufferOptions = {}) {
     this.#inner = inner;
@@ -153,31 +171,52 @@ export class BufferedFile implements VfsFile {
     this.#checkDeferred();
     const n = dst.length;
     const end = offset + n;
-    if (this.#rGen === this.#gen.value && this.#rEpoch === epoch && offset >= this.#rStart && end <= this.#rStart + this.#rLen) {
-      // Filled at the current generation: no write to this file since, so nothing pending in it.
-      dst.set(this.#rBuf!.subarray(offset - this.#rStart, end - this.#rStart));
-      this.#seqEnd = end;
-      return n;
+    for (const w of this.#windows) {
+      if (w.gen === this.#gen.value && w.epoch === epoch && offset >= w.start && end <= w.start + w.len) {
+        // Filled at the current generation: no write to this file since, so nothing pending in it.
+        dst.set(w.buf!.subarray(offset - w.start, end - w.start));
+        w.seqStart = offset;
+        w.seqEnd = end;
+        w.used = ++this.#tick;
+        return n;
+      }
     }
-    // Sequential (allowing a small forward gap: pages SQLite found in its cache are skipped).
-    const sequential = offset >= this.#seqEnd && offset <= this.#seqEnd + this.#raSize && n < this.#maxReadAhead;
-    const size = sequential ? Math.max(n, this.#raSize) : n;
-    this.#seqEnd = end;
-    this.#raSize = sequential ? Math.min(this.#raSize * 2, this.#maxReadAhead) : START;
+    // A read that goes on from a window's last one, forwards or backwards (quick_check walks a
+    // table's b-tree from its last cell), allowing a small gap: pages SQLite found in its cache
+    // are skipped. One that goes on from a read no window followed starts a stream in the window
+    // used least recently.
+    let w = n < this.#maxReadAhead ? this.#windows.find((x) => follows(offset, end, x.seqStart, x.seqEnd, START)) : undefined;
+    if (w === undefined && n < this.#maxReadAhead && follows(offset, end, this.#loneStart, this.#loneEnd, START)) {
+      w = this.#windows[0]!.used <= this.#windows[1]!.used ? this.#windows[0]! : this.#windows[1]!;
+      w.raSize = START;
+    }
+    const backward = w !== undefined && end <= w.seqStart;
+    const size = w !== undefined ? Math.max(n, w.raSize) : n;
+    // The read-ahead's window: from the page on, or (backwards) up to its end.
+    const start = backward ? Math.max(0, end - size) : offset;
+    const length = backward ? end - start : size;
     // Whatever the disk read will cover must be on disk first.
     if (dirty !== null && dirty.lockKey === this.lockKey &&
-      (dirty !== this || (offset < this.#wStart + this.#wLen && offset + size > this.#wStart))) {
+      (dirty !== this || (start < this.#wStart + this.#wLen && start + length > this.#wStart))) {
       dirty.flush();
     }
-    if (!sequential) return this.#inner.read(dst, offset);
-    if (this.#rBuf === null || this.#rBuf.length < size) this.#rBuf = new Uint8Array(size);
-    this.#rGen = -1; // until the read succeeds
-    this.#rLen = this.#inner.read(this.#rBuf.subarray(0, size), offset);
-    this.#rStart = offset;
-    this.#rGen = this.#gen.value;
-    this.#rEpoch = epoch;
-    const got = Math.min(n, this.#rLen);
-    dst.set(this.#rBuf.subarray(0, got));
+    if (w === undefined) {
+      this.#loneStart = offset;
+      this.#loneEnd = end;
+      return this.#inner.read(dst, offset);
+    }
+    w.seqStart = offset;
+    w.seqEnd = end;
+    w.raSize = Math.min(w.raSize * 2, this.#maxReadAhead);
+    w.used = ++this.#tick;
+    if (w.buf === null || w.buf.length < length) w.buf = new Uint8Array(size);
+    w.gen = -1; // until the read succeeds
+    w.len = this.#inner.read(w.buf.subarray(0, length), start);
+    w.start = start;
+    w.gen = this.#gen.value;
+    w.epoch = epoch;
+    const got = Math.max(0, Math.min(n, w.len - (offset - start)));
+    dst.set(w.buf.subarray(offset - start, offset - start + got));
     return got;
   }
 
@@ -187,7 +226,7 @@ export class BufferedFile implements VfsFile {
     this.#gen.value++; // every read-ahead of this file, in every connection, is now stale…
     // …except this connection's own when the write misses it (e.g. a spill of pages it read
     // earlier while it reads ahead of them): what it holds is still the file's content.
-    if (this.#rGen === this.#gen.value - 1 && (offset >= this.#rStart + this.#rLen || offset + n <= this.#rStart)) this.#rGen = this.#gen.value;
+    for (const w of this.#windows) if (w.gen === this.#gen.value - 1 && (offset >= w.start + w.len || offset + n <= w.start)) w.gen = this.#gen.value;
     if (dirty === this) {
       const wEnd = this.#wStart + this.#wLen;
       if (offset >= this.#wStart && offset + n <= wEnd) { // rewrite of buffered bytes
@@ -247,7 +286,8 @@ export class BufferedFile implements VfsFile {
       if (dirty === this) this.flush();
     } finally {
       if (dirty === this) dirty = null; // the flush failed: the data is lost with the handle
-      this.#wBuf = this.#rBuf = null;
+      this.#wBuf = null;
+      for (const w of this.#windows) w.buf = null;
       if (--this.#gen.refs === 0) generations.delete(this.lockKey);
       this.#inner.close();
     }
