@@ -15,10 +15,13 @@ import { datasync, generate } from "./gen.mjs";
 
 const argv = process.argv.slice(2);
 const onlyAt = argv.indexOf("--only");
-const args = argv.filter((a, i) => !a.startsWith("--") && i !== onlyAt + 1);
+const bigOneAt = argv.indexOf("--big-one");
+/** One run of the 1 GiB slow consumer, of this source ("reference", "snapshot", "held"), as a child of this script. */
+const BIG_ONE = bigOneAt >= 0 ? argv[bigOneAt + 1] : null;
+const args = argv.filter((a, i) => !a.startsWith("--") && !(i > 0 && (i - 1 === onlyAt || i - 1 === bigOneAt)));
 const MIB = Number(args[0] ?? 330);
 const ROUNDS = Number(args[1] ?? 5);
-const PARTS = onlyAt >= 0 ? argv[onlyAt + 1].split(",") : ["out", "gzip", "restore", ...(argv.includes("--big") ? ["big"] : [])];
+const PARTS = BIG_ONE ? ["big"] : onlyAt >= 0 ? argv[onlyAt + 1].split(",") : ["out", "gzip", "restore", ...(argv.includes("--big") ? ["big"] : [])];
 for (const p of PARTS) if (!["out", "gzip", "restore", "big"].includes(p)) throw new Error(`--only: unknown part "${p}"`);
 const json = { node: process.version, runtime: "", mib: 0, rounds: ROUNDS, out: [], gzip: null, restore: null, big: [] };
 const { loadSqlite } = await import(join(import.meta.dirname, "../src/index.ts"));
@@ -26,25 +29,32 @@ const sqlite = await loadSqlite();
 const data = join(import.meta.dirname, "data");
 mkdirSync(data, { recursive: true });
 const base = join(data, `inc-${MIB}.db`);
-generate(base, MIB);
 const rollback = join(data, "stream-rollback.db");
 const wal = join(data, "stream-wal.db");
-copyFileSync(base, rollback);
-copyFileSync(base, wal);
-execFileSync("sqlite3", [wal, "PRAGMA journal_mode=WAL"]);
-const size = statSync(rollback).size;
+// Only the 1 GiB slow consumer (big) needs no copy of the database.
+const copies = PARTS.some((p) => p !== "big");
+if (copies) {
+  generate(base, MIB);
+  copyFileSync(base, rollback);
+  copyFileSync(base, wal);
+  execFileSync("sqlite3", [wal, "PRAGMA journal_mode=WAL"]);
+}
+const size = copies ? statSync(rollback).size : 0;
 const runtime = `${globalThis.Bun ? `bun ${globalThis.Bun.version}` : `node ${process.version}`}, locking ${sqlite.locking}`;
-console.log(`${runtime}: ${(size / 2 ** 20).toFixed(0)} MiB, ${ROUNDS} rounds`);
+if (!BIG_ONE) console.log(`${runtime}: ${(size / 2 ** 20).toFixed(0)} MiB, ${ROUNDS} rounds`);
 json.runtime = runtime;
 json.mib = size / 2 ** 20;
 
-/** Runs fn (async) with RSS sampled every 5 ms: [ms, peak RSS over the start, MiB]. */
+/** Samples RSS into the current measurement; the consumers call it after every chunk (a consumer that never waits lets no timer fire). */
+let sampleRss = () => {};
+
+/** Runs fn (async) with RSS sampled every 5 ms and by sampleRss(): [ms, peak RSS over the start, MiB]. */
 async function measured(fn) {
   globalThis.gc?.();
-  const rss = () => process.memoryUsage().rss;
-  const start = rss();
+  const start = process.memoryUsage.rss();
   let peak = start;
-  const timer = setInterval(() => (peak = Math.max(peak, rss())), 5);
+  sampleRss = () => (peak = Math.max(peak, process.memoryUsage.rss()));
+  const timer = setInterval(sampleRss, 5);
   const t0 = performance.now();
   try {
     await fn();
@@ -52,7 +62,8 @@ async function measured(fn) {
     clearInterval(timer);
   }
   const ms = performance.now() - t0;
-  peak = Math.max(peak, rss());
+  sampleRss();
+  sampleRss = () => {};
   return [ms, (peak - start) / 2 ** 20];
 }
 
@@ -63,11 +74,15 @@ async function discard(stream) {
     const { done, value } = await reader.read();
     if (done) return n;
     n += value.length;
+    sampleRss();
   }
 }
 async function discardNode(readable) {
   let n = 0;
-  for await (const chunk of readable) n += chunk.length;
+  for await (const chunk of readable) {
+    n += chunk.length;
+    sampleRss();
+  }
   return n;
 }
 
@@ -173,31 +188,68 @@ if (PARTS.includes("restore")) {
   rmSync(dest, { force: true });
 }
 
-// A slow consumer of a 1 GiB database: 1 MiB/s for 10 s, then all at once.
+// A slow consumer of a 1 GiB database: 1 MiB/s for 10 s, then all at once; the same consumer of
+// fs.createReadStream (1 MiB chunks) is the reference. RSS is sampled every 5 ms while the
+// consumer waits, and after every chunk while it reads at once (no timer fires then). Each source
+// first gives a few chunks, untimed, so that what a process pays once (the module's first load,
+// compiling, first touches of the heap) is not counted; each run is a process of its own (RSS
+// freed by one run would hide the next one's).
 if (PARTS.includes("big")) {
   const big = join(data, "stream-1g.db");
   if (!existsSync(big)) execFileSync("sqlite3", [big, "PRAGMA journal_mode=WAL; CREATE TABLE b(x); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 8) INSERT INTO b SELECT zeroblob(1 << 27) FROM n;"]);
-  // The peak moves with when the collector runs: a few runs (at most 3, each takes ~15 s).
-  const runs = Math.min(ROUNDS, 3);
-  for (const [mode, route] of [["WAL", "snapshot"], ["rollback journal", "held"]]) {
-    if (mode !== "WAL") execFileSync("sqlite3", [big, "PRAGMA journal_mode=DELETE"]);
-    const db = sqlite.open(big);
-    const row = { mode, route, ms: [], rssMiB: [] };
-    for (let run = 0; run < runs; run++) {
-      const [ms, mib] = await measured(async () => {
-        const reader = sqlite.backupToStream(db, { verifySource: false }).getReader();
-        const t0 = performance.now();
-        while (performance.now() - t0 < 10_000) {
-          await reader.read();
-          await new Promise((r) => setTimeout(r, 1000));
-        }
-        while (!(await reader.read()).done);
-      });
-      row.ms.push(ms);
-      row.rssMiB.push(mib);
-      console.log(`  1 GiB, ${mode} (${route}), 1 MiB/s for 10 s then all: ${(ms / 1000).toFixed(1)} s, rss +${mib.toFixed(0)} MiB`);
+  /** Reads `next()` (true at the end) at 1 MiB/s for 10 s, then at once: [ms, RSS peak while slow, RSS peak, MiB over the start]. */
+  async function slowThenFast(next) {
+    globalThis.gc?.();
+    const start = process.memoryUsage.rss();
+    let peak = start;
+    const sample = () => (peak = Math.max(peak, process.memoryUsage.rss()));
+    const timer = setInterval(sample, 5);
+    const t0 = performance.now();
+    while (performance.now() - t0 < 10_000) {
+      await next();
+      await new Promise((r) => setTimeout(r, 1000));
     }
-    db.close();
+    clearInterval(timer);
+    sample();
+    const slow = peak;
+    while (!(await next())) sample();
+    sample();
+    return [performance.now() - t0, (slow - start) / 2 ** 20, (peak - start) / 2 ** 20];
+  }
+  const webNext = (stream) => {
+    const reader = stream.getReader();
+    return [async () => (await reader.read()).done, () => reader.cancel()];
+  };
+  const nodeNext = (readable) => {
+    const it = readable[Symbol.asyncIterator]();
+    return [async () => (await it.next()).done === true, () => readable.destroy()];
+  };
+  const sources = [["fs.createReadStream", "reference"], ["WAL", "snapshot"], ["rollback journal", "held"]];
+  if (BIG_ONE) {
+    const [mode, route] = sources.find(([, r]) => r === BIG_ONE);
+    const db = route === "reference" ? null : sqlite.open(big);
+    const open = () => (db ? webNext(sqlite.backupToStream(db, { verifySource: false })) : nodeNext(createReadStream(big, { highWaterMark: 1 << 20 })));
+    const [warm, stop] = open();
+    for (let i = 0; i < 3; i++) await warm();
+    await stop();
+    const [ms, slow, mib] = await slowThenFast(open()[0]);
+    db?.close();
+    console.log(JSON.stringify({ mode, route, ms, slow, mib }));
+    process.exit(0);
+  }
+  // The peak moves with when the collector runs: a few runs (at most 3, each takes ~11 s).
+  const runs = Math.min(ROUNDS, 3);
+  for (const [mode, route] of sources) {
+    execFileSync("sqlite3", [big, `PRAGMA journal_mode=${mode === "WAL" ? "WAL" : "DELETE"}`]);
+    const row = { mode, route, ms: [], slowMiB: [], rssMiB: [] };
+    for (let run = 0; run < runs; run++) {
+      const out = execFileSync(process.execPath, [...process.execArgv, import.meta.filename, "--big-one", route], { encoding: "utf8" });
+      const { ms, slow, mib } = JSON.parse(out.trim().split("\n").at(-1));
+      row.ms.push(ms);
+      row.slowMiB.push(slow);
+      row.rssMiB.push(mib);
+      console.log(`  1 GiB, ${mode} (${route}), 1 MiB/s for 10 s then all: ${(ms / 1000).toFixed(1)} s, rss +${slow.toFixed(0)} MiB while slow, +${mib.toFixed(0)} MiB in all`);
+    }
     json.big.push(row);
   }
   execFileSync("sqlite3", [big, "PRAGMA journal_mode=WAL"]);
