@@ -102,7 +102,8 @@ for a read lock of ours, else spooled; a WAL source: the snapshot, with \`verify
 where file locks are not real); the same through gzip against \`gzip < app.db\` and \`sqlite3
 app.db .dump | gzip\`; \`restoreFromStream()\` of a file stream into a new file against \`cp\` +
 \`fdatasync\`; and a 1 GiB source read slowly, then at once. "Peak RSS Δ" is the peak resident
-memory during the run (sampled every 5 ms) over its level before it, after a collection.`,
+memory during the run (sampled every 5 ms and after every chunk the consumer takes) over its
+level before it, after a collection.`,
   },
 ];
 
