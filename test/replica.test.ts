@@ -97,6 +97,53 @@ test("every sync restores by seq and by time, byte-equal to the copy it was uplo
   db.close();
 });
 
+for (const journal of ["delete", "wal"] as const) test(`a delta holds its pages XORed with the sync before, within a bound; snapshots are not gzipped (${journal})`, async () => {
+  const { dir, db, target, shadow, replicaDir } = setup(`xor-${journal}`, journal);
+  const flags = (seq: number) => {
+    const names = objects(replicaDir).filter((n) => Number(n.slice(0, 16)) === seq);
+    return names.map((n) => readFileSync(join(replicaDir, n)).readUint16BE(6));
+  };
+  const XOR = 8, GZIP = 2;
+  const r = sqlite.replicate(db, target, { intervalMs: 3_600_000, shadowPath: shadow });
+  const states: { seq: number; bytes: Uint8Array }[] = [];
+  const take = async () => {
+    const info = await r.sync();
+    states.push({ seq: info.seq, bytes: normalized(shadow) });
+    return info;
+  };
+  const first = await take();
+  assert.ok(flags(first.seq).every((f) => (f & (XOR | GZIP)) === 0), "a snapshot: neither XORed nor gzipped");
+  // One row of ~400 random bytes changed: the page's other ~3.6 KB are zeros once XORed.
+  db.run("UPDATE t SET v = randomblob(400) WHERE id = 1000");
+  const small = await take();
+  assert.is(small.kind, "delta");
+  assert.equal(flags(small.seq), [XOR | GZIP]);
+  assert.ok(small.bytesUploaded < 3000, `${small.bytesUploaded} bytes for ${small.pagesUploaded} pages`);
+  // More pages than the compare keeps old bytes of (8 MiB): that delta holds them as they are.
+  db.run(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 25000) INSERT INTO t(v, s) SELECT randomblob(400), 'big' FROM n`);
+  const big = await take();
+  assert.is(big.kind, "delta");
+  assert.ok(big.pagesUploaded > 2048, `${big.pagesUploaded} pages`);
+  assert.ok(flags(big.seq).every((f) => (f & XOR) === 0), "past the bound: plain pages");
+  db.run("UPDATE t SET s = 'again' WHERE id % 50 = 0");
+  const after = await take();
+  assert.equal(flags(after.seq), [XOR | GZIP]);
+  db.run("DELETE FROM t WHERE s = 'big' AND id % 3 = 0");
+  db.exec("VACUUM");
+  const shrunk = await take();
+  assert.ok(shrunk.pageCount < after.pageCount);
+  db.run(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300) INSERT INTO t(v, s) SELECT randomblob(400), 'regrown' FROM n`);
+  await take();
+  await r.close();
+  db.close();
+  for (const s of states) {
+    const out = join(dir, `out-${s.seq}.db`);
+    await sqlite.restoreReplica(target, out, { at: s.seq });
+    assert.ok(same(normalized(out), s.bytes), `sync ${s.seq} restores byte-equal to its copy`);
+  }
+  assert.ok((await sqlite.verifyReplica(target)).ok);
+});
+
 test("a restore into an open Database and over an existing file", async () => {
   const { dir, db, target } = setup("into", "delete", 500);
   const r = sqlite.replicate(db, target, { intervalMs: 3_600_000 });
@@ -150,6 +197,14 @@ test("a corrupted, deleted, reordered or substituted object: rejected, no databa
     await check(`byte ${at} flipped`);
   }
   writeFileSync(join(replicaDir, mid), orig);
+  // A flipped byte in the snapshot's pages (stored as they are): named by its checksum.
+  const snapshot = backupOf(names[0]!);
+  const badSnapshot = Buffer.from(snapshot);
+  badSnapshot[badSnapshot.length - 100]! ^= 1;
+  writeFileSync(join(replicaDir, names[0]!), badSnapshot);
+  const flipped = await check("a snapshot's byte flipped");
+  assert.ok(flipped.message.includes(names[0]!) && flipped.message.includes("checksum"), flipped.message);
+  writeFileSync(join(replicaDir, names[0]!), snapshot);
   assert.ok((await sqlite.restoreReplica(target, out)).seq === 5);
   rmSync(out);
   // A delta deleted: the next one does not follow the one before.

@@ -118,6 +118,10 @@ typedef struct PageDiff {
   int reason;                 /* SBW_* qualification result of the last begin() */
   unsigned *aPgno;            /* the pages put_page() wrote this pass, in order (sbw_pagediff_pgnos()) */
   int nPgno, nPgnoAlloc;
+  int bKeepOld;               /* put_page() keeps each page's old bytes (sbw_pagediff_keep_old()) */
+  unsigned char *aOld;        /* those bytes, szPage per entry of aPgno[] (0s: a page past the end) */
+  int nOldAlloc;              /* entries aOld[] has room for; -1: past SBW_OLD_BYTES, none kept */
+  unsigned char *aOldPage1;   /* the destination's page 1 as of begin(), when keeping old bytes */
   int bHint;                  /* the destination holds the source as of a WAL snapshot (sbw_pagediff_hint()) */
   u32 aHint[3];               /* that snapshot's WAL salts and last frame */
   u32 aSnap[3];               /* this pass's source snapshot: WAL salts and last frame (0s: no WAL) */
@@ -220,6 +224,7 @@ static void rewind_diff(PageDiff *p){
   p->iNext = 0;
   p->nWritten = p->nCompared = 0;
   p->nPgno = 0;
+  if( p->nOldAlloc<0 ) p->nOldAlloc = 0;
   p->bCand = 0;
   restore_spill(p);
   sqlite3_free(p->aSrcWin);
@@ -244,6 +249,8 @@ void sbw_pagediff_close(PageDiff *p){
   sqlite3_free(p->zDst);
   sqlite3_free(p->aPage1);
   sqlite3_free(p->aPgno);
+  sqlite3_free(p->aOld);
+  sqlite3_free(p->aOldPage1);
   sqlite3_free(p->aCand);
   sqlite3_free(p->aAhead[0].a);  /* the host has no read under way into them (see sbw_pagediff_ahead()) */
   sqlite3_free(p->aAhead[1].a);
@@ -294,7 +301,34 @@ static void forget_parse(PageDiff *p, unsigned pgno){
   sqlite3PagerUnref(pPg);
 }
 
-static int put_page(PageDiff *p, unsigned pgno, const void *aData){
+/* Most bytes of old pages kept per pass: a pass that writes more keeps none. */
+#ifndef SBW_OLD_BYTES
+# define SBW_OLD_BYTES (8<<20)
+#endif
+
+/* Keeps aOld (szPage bytes; 0: a page past the destination's end, kept as zeros) as the old
+** bytes of the page put_page() is about to list; gives up past SBW_OLD_BYTES or without memory. */
+static void keep_old(PageDiff *p, const void *aOld){
+  if( !p->bKeepOld || p->nOldAlloc<0 ) return;
+  if( p->nPgno>=p->nOldAlloc ){
+    const int n = p->nOldAlloc ? p->nOldAlloc*2 : 64;
+    unsigned char *a = (sqlite3_int64)n*p->szPage>SBW_OLD_BYTES ? 0
+        : sqlite3_realloc64(p->aOld, (sqlite3_uint64)n*p->szPage);
+    if( a==0 ){
+      sqlite3_free(p->aOld);
+      p->aOld = 0;
+      p->nOldAlloc = -1;
+      return;
+    }
+    p->aOld = a;
+    p->nOldAlloc = n;
+  }
+  if( aOld ) memcpy(p->aOld+(sqlite3_int64)p->nPgno*p->szPage, aOld, p->szPage);
+  else memset(p->aOld+(sqlite3_int64)p->nPgno*p->szPage, 0, p->szPage);
+}
+
+/* Writes page pgno of the destination; aOld: its bytes before (see keep_old()). */
+static int put_page(PageDiff *p, unsigned pgno, const void *aData, const void *aOld){
   int rc;
   if( p->nPgno==p->nPgnoAlloc ){
     const int n = p->nPgnoAlloc ? p->nPgnoAlloc*2 : 256;
@@ -303,6 +337,7 @@ static int put_page(PageDiff *p, unsigned pgno, const void *aData){
     p->aPgno = a;
     p->nPgnoAlloc = n;
   }
+  keep_old(p, aOld);  /* first: aOld may be the destination's cached page, which the write changes */
   sqlite3_bind_int64(p->pPut, 1, pgno);
   sqlite3_bind_blob(p->pPut, 2, aData, p->szPage, SQLITE_STATIC);
   rc = sqlite3_step(p->pPut);
@@ -641,7 +676,7 @@ static int write_fresh(PageDiff *p, const unsigned char *a, unsigned iFirst, int
       if( rc!=SQLITE_OK ) sqlite3Error(p->pDst, rc);
       else p->nWritten += m;
     }else{
-      if( iFirst==p->nSrc ) rc = put_page(p, iFirst, a);
+      if( iFirst==p->nSrc ) rc = put_page(p, iFirst, a, 0);
       m = 1;
     }
     a += (i64)m*sz;
@@ -724,10 +759,10 @@ static int step_candidates(PageDiff *p, int nPage, unsigned pending){
         rc = sqlite3PagerGet(p->pDstPager, pgno, &pD, 0);
         if( rc==SQLITE_OK ) same = same_page(sqlite3PagerGetData(pS), sqlite3PagerGetData(pD), p->szPage);
         else sqlite3Error(p->pDst, rc);
-        sqlite3PagerUnref(pD);
         p->nCompared++;
       }
-      if( rc==SQLITE_OK && !same ) rc = put_page(p, pgno, sqlite3PagerGetData(pS));
+      if( rc==SQLITE_OK && !same ) rc = put_page(p, pgno, sqlite3PagerGetData(pS), pD ? sqlite3PagerGetData(pD) : 0);
+      sqlite3PagerUnref(pD);
       sqlite3PagerUnref(pS);
       if( rc!=SQLITE_OK ) return rc;
     }
@@ -814,6 +849,12 @@ int sbw_pagediff_begin(PageDiff *p){
     p->reason = SBW_DEST_AUTOVACUUM; goto decline;
   }
   rc = keep_page1(p, aSrc, sqlite3_column_bytes(p->pSrcScan, 0), get4(&aDst[40]));
+  if( rc==SQLITE_OK && p->bKeepOld ){
+    sqlite3_free(p->aOldPage1);
+    p->aOldPage1 = sqlite3_malloc(p->szPage);
+    if( p->aOldPage1 ) memcpy(p->aOldPage1, aDst, p->szPage);
+    else p->nOldAlloc = -1;
+  }
   if( rc==SQLITE_OK ) rc = build_candidates(p);
   if( rc!=SQLITE_OK ) goto fail;
   p->nCompared = 1;
@@ -941,7 +982,7 @@ int sbw_pagediff_step(PageDiff *p, int nPage){
       }
       /* The lock-byte page is never written, as in the backup API (the pager refuses it anyway). */
       p->errDest = 1;
-      if( !same && pgno!=pending ) rc = put_page(p, pgno, aSrc);
+      if( !same && pgno!=pending ) rc = put_page(p, pgno, aSrc, k<p->nWinDst ? p->aDstCur+(i64)k*p->szPage : 0);
       sqlite3PagerUnref(pSrcPg);
       if( rc!=SQLITE_OK ) return rc;
     }
@@ -959,7 +1000,7 @@ finish:
   sqlite3_reset(p->pSrcScan);
   sqlite3_reset(p->pDstScan);
   p->errDest = 1;
-  if( (rc = put_page(p, 1, p->aPage1))!=SQLITE_OK ) return rc;
+  if( (rc = put_page(p, 1, p->aPage1, p->aOldPage1))!=SQLITE_OK ) return rc;
   if( p->nDst>p->nSrc ){
     /* "INSERT (pgno, NULL)" drops pgno and the later pages at commit. */
     sqlite3_bind_int64(p->pPut, 1, (sqlite3_int64)p->nSrc+1);
@@ -1012,6 +1053,17 @@ void sbw_pagediff_fresh(PageDiff *p, int bAllow){ p->bAllowFresh = bAllow; }
 const unsigned *sbw_pagediff_pgnos(PageDiff *p, int *pn){
   *pn = p->nPgno;
   return p->aPgno;
+}
+
+/* put_page() keeps the old bytes of every page it writes from the next begin() on, for
+** sbw_pagediff_old() (replicas upload what changed in each page, src/ops/replica/). */
+void sbw_pagediff_keep_old(PageDiff *p, int bKeep){ p->bKeepOld = bKeep; }
+
+/* The old bytes of the pages sbw_pagediff_pgnos() lists, szPage each, in its order (zeros for a
+** page past the destination's end at begin()); 0 when they were not kept (past SBW_OLD_BYTES,
+** no memory, a fresh copy) or not asked for. Read before commit(). */
+const unsigned char *sbw_pagediff_old(PageDiff *p){
+  return p->bKeepOld && p->nOldAlloc>=0 && !p->bFresh ? p->aOld : 0;
 }
 
 /* The destination holds the source as of the WAL snapshot salt0/salt1/mxFrame (see

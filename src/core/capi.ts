@@ -68,6 +68,10 @@ export interface CApi extends HeapExports {
   sbw_pagediff_ahead_done(p: Ptr, nByte: number): void;
   /** The pages the compare wrote this pass (page 1 last); their count into *pn. */
   sbw_pagediff_pgnos(p: Ptr, pn: Ptr): Ptr;
+  /** From the next begin() on, keep the old bytes of every page the compare writes. */
+  sbw_pagediff_keep_old(p: Ptr, keep: number): void;
+  /** The old bytes of the pages sbw_pagediff_pgnos() lists (page size each, same order); 0: not kept. */
+  sbw_pagediff_old(p: Ptr): Ptr;
   /** The destination holds the source as of this WAL snapshot: compare only pages with later frames. */
   sbw_pagediff_hint(p: Ptr, salt0: number, salt1: number, mxFrame: number): void;
   /** The pass's source snapshot: 0, 1 WAL salts, 2 last frame, 3 whether only hinted pages were compared. */

@@ -39,7 +39,8 @@ export function fileTarget(dir: string): ReplicaTarget {
     async get(name) {
       checkName(name);
       try {
-        return new Uint8Array(await readFile(`${root}/${name}`));
+        const b = await readFile(`${root}/${name}`);
+        return new Uint8Array(b.buffer, b.byteOffset, b.byteLength); // a view: no copy
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
         throw fail(e, `reading ${name}`);

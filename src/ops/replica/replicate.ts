@@ -32,7 +32,7 @@ export function replicate(rt: Runtime, source: Database | string, target: Replic
   num("leaseTimeoutMs", o.leaseTimeoutMs, 1);
   num("busyTimeoutMs", o.busyTimeoutMs, 0);
   for (const k of ["onSync", "onError"] as const) if (o[k] !== undefined && typeof o[k] !== "function") throw new TypeError(`${WHERE}: ${k} must be a function`);
-  if (o.compress !== undefined && typeof o.compress !== "boolean") throw new TypeError(`${WHERE}: compress must be a boolean`);
+  if (o.compress !== undefined && typeof o.compress !== "boolean" && o.compress !== "deltas") throw new TypeError(`${WHERE}: compress must be a boolean or "deltas"`);
   if (o.shadowPath !== undefined && (typeof o.shadowPath !== "string" || !plainPath(o.shadowPath) || o.shadowPath.includes("\0"))) {
     throw new TypeError(`${WHERE}: shadowPath must be a file path`);
   }

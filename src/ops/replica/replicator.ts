@@ -9,7 +9,7 @@ import type * as NodeFs from "node:fs";
 import { SQLITE_BUSY, SQLITE_BUSY_SNAPSHOT, SQLITE_ERROR, SQLITE_MISUSE } from "../../core/constants.js";
 import { SqliteError } from "../../core/errors.js";
 import { DEFAULT_BUSY_TIMEOUT_MS } from "../../core/options.js";
-import { SBW_INFO_PAGES } from "../../core/pagediff-constants.js";
+import { SBW_INFO_PAGE_SIZE, SBW_INFO_PAGES } from "../../core/pagediff-constants.js";
 import { Database } from "../../handles/database.js";
 import type { Runtime } from "../../runtime/runtime.js";
 import { MemoryVfs } from "../../vfs/memory.js";
@@ -17,8 +17,8 @@ import { backup } from "../backup.js";
 import { replicaHooks } from "../incremental.js";
 import { removeTemp, tempName } from "../stream/temp.js";
 import {
-  cipherOf, dbHash, decodeHeader, encodeObject, equalBytes, HASH_BYTES, hashPages, hex, objectName, PART_BYTES, parseName, runsOf,
-  sha256, ZERO_HASH, type Cipher, type Kind, type ParsedName,
+  cipherOf, dbHash, decodeHeader, encodeObject, equalBytes, HASH_BYTES, hashPages, hex, objectName, pageHash, PART_BYTES, parseName, runsOf,
+  sha256, xorInto, ZERO_HASH, type Cipher, type Kind, type ParsedName,
 } from "./format.js";
 import { holderGone, leaseHeld, processIdentity, readLease, writeLease, type Lease } from "./lease.js";
 import type { ReplicateOptions, Replicator, SyncInfo } from "./replicate-options.js";
@@ -50,6 +50,8 @@ interface Pending {
   pageCount: number;
   /** Ascending page numbers to upload. */
   pages: Uint32Array;
+  /** A delta's pages as the sync before had them (pageSize each, in the order of `pages`): the upload XORs with them. */
+  old?: Uint8Array;
   dbHash: Uint8Array;
 }
 /** What the shadow's state file says (JSON, hashes as hex). */
@@ -513,6 +515,7 @@ export class ReplicatorImpl implements Replicator {
     const shadow = this.#shadow!;
     const timeMs = Date.now();
     let written: Uint32Array | null = null;
+    let writtenOld: Uint8Array | null = null;
     let snapshot: [number, number, number] | null = null;
     const beforeCommit = (p: number) => {
       snapshot = [0, 1, 2].map((i) => rt.capi.sbw_pagediff_snapshot(p, i) >>> 0) as [number, number, number];
@@ -523,13 +526,18 @@ export class ReplicatorImpl implements Replicator {
         return n > 0 ? new Uint32Array(rt.heap.u8.buffer, ptr, n).slice() : new Uint32Array(0);
       });
       written = list;
+      const old = rt.capi.sbw_pagediff_old(p);
+      if (old !== 0 && list.length > 0) writtenOld = rt.heap.u8.slice(old, old + list.length * (rt.capi.sbw_pagediff_info(p, SBW_INFO_PAGE_SIZE) >>> 0));
       if (!this.#needSnapshot) this.#writeState(this.#intentOf(list, rt.capi.sbw_pagediff_info(p, SBW_INFO_PAGES) >>> 0, timeMs));
     };
     // The shadow holds the source as of the last compare's WAL snapshot: this one compares only
     // the pages with later frames when it can (wasm/pagediff.c build_candidates()).
     const hint = this.#walHint;
+    const needSnapshot = this.#needSnapshot;
     const opened = (p: number) => {
       if (hint !== null) rt.capi.sbw_pagediff_hint(p, hint[0], hint[1], hint[2]);
+      // A delta ships each page XORed with its old bytes (see format.ts).
+      rt.capi.sbw_pagediff_keep_old(p, needSnapshot ? 0 : 1);
     };
     replicaHooks.set(shadow, { opened, beforeCommit });
     let result;
@@ -557,9 +565,12 @@ export class ReplicatorImpl implements Replicator {
     const list = written as Uint32Array | null;
     const delta = !this.#needSnapshot && result.incremental && list !== null && pageSize === s.pageSize;
     let pages: Uint32Array;
+    let old: Uint8Array | undefined;
     if (delta) {
       pages = Uint32Array.from(new Set(list)).sort();
       if (pages.every((n) => n > pageCount)) pages = Uint32Array.of(1);
+      pages = pages.filter((n) => n <= pageCount);
+      old = await this.#oldOf(pages, list, writtenOld as Uint8Array | null, pageSize, s.pageCount);
     } else {
       pages = new Uint32Array(pageCount);
       for (let i = 0; i < pageCount; i++) pages[i] = i + 1;
@@ -581,11 +592,34 @@ export class ReplicatorImpl implements Replicator {
     if (kind === "snapshot" && delta) {
       pages = new Uint32Array(pageCount);
       for (let i = 0; i < pageCount; i++) pages[i] = i + 1;
+      old = undefined;
     }
     return {
       compared: result.pagesCompared, seq: s.seq + 1, kind, timeMs, prevSeq: s.seq, prevChain: s.chain, pageSize, pageCount,
-      pages: pages.filter((n) => n <= pageCount), dbHash: hash,
+      pages: pages.filter((n) => n <= pageCount), old, dbHash: hash,
     };
+  }
+
+  /**
+   * The old bytes of `pages` (what the compare kept, in the order of `list`), when every one of
+   * them is what the last sync holds: its page hash (zeros past its end) is the recorded one.
+   * Read before the hashes of the new state replace those.
+   */
+  async #oldOf(pages: Uint32Array, list: Uint32Array, kept: Uint8Array | null, pageSize: number, syncedCount: number): Promise<Uint8Array | undefined> {
+    if (kept === null || kept.length !== list.length * pageSize) return undefined;
+    const at = new Map<number, number>();
+    list.forEach((n, i) => at.has(n) || at.set(n, i));
+    const old = new Uint8Array(pages.length * pageSize);
+    for (let i = 0; i < pages.length; i++) {
+      const n = pages[i]!;
+      const k = at.get(n);
+      if (k === undefined) return undefined;
+      const page = kept.subarray(k * pageSize, (k + 1) * pageSize);
+      const holds = n <= syncedCount ? equalBytes(await pageHash(n, page), this.#hashes.subarray((n - 1) * HASH_BYTES, n * HASH_BYTES)) : page.every((b) => b === 0);
+      if (!holds) return undefined;
+      old.set(page, i * pageSize);
+    }
+    return old;
   }
 
   /** The intent of a commit into the shadow that writes `list` and leaves `pageCount` pages. */
@@ -642,7 +676,8 @@ export class ReplicatorImpl implements Replicator {
     const perPart = Math.max(1, Math.floor(PART_BYTES / p.pageSize));
     const parts = Math.max(1, Math.ceil(p.pages.length / perPart));
     let prevChain = p.prevChain;
-    const gzip = this.#o.compress ?? true;
+    const compress = this.#o.compress ?? "deltas";
+    const gzip = compress === true || (compress === "deltas" && p.kind === "delta");
     for (let part = 0; part < parts; part++) {
       this.#o.signal?.throwIfAborted();
       const pages = p.pages.subarray(part * perPart, (part + 1) * perPart);
@@ -652,9 +687,10 @@ export class ReplicatorImpl implements Replicator {
         bytes.set(b, at);
         at += b.length;
       });
+      if (p.old) xorInto(bytes, p.old.subarray(part * perPart * p.pageSize, part * perPart * p.pageSize + bytes.length));
       const header = {
         kind: p.kind, seq: p.seq, prevSeq: p.prevSeq, timeMs: p.timeMs, part, parts, pageSize: p.pageSize, pageCount: p.pageCount,
-        runs: runsOf(pages), prevChain, dbHash: part === parts - 1 ? p.dbHash : ZERO_HASH,
+        runs: runsOf(pages), xor: p.old !== undefined, prevChain, dbHash: part === parts - 1 ? p.dbHash : ZERO_HASH,
       };
       const obj = await encodeObject(header, bytes, gzip, this.#cipher);
       const name = objectName(header);

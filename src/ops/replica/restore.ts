@@ -15,7 +15,7 @@ import { Scratch } from "../scratch.js";
 import { removeTemp, tempName } from "../stream/temp.js";
 import { checkIntegrity, type VerifyResult } from "../verify.js";
 import {
-  cipherOf, corrupt, dbHash, decodeHeader, decodePages, equalBytes, HASH_BYTES, hashPages, hex, parseName, ZERO_HASH,
+  cipherOf, corrupt, dbHash, decodeHeader, decodePages, equalBytes, HASH_BYTES, hashPages, hex, parseName, xorInto, ZERO_HASH,
   type Cipher, type ObjectHeader, type ParsedName,
 } from "./format.js";
 import { readLease } from "./lease.js";
@@ -32,12 +32,13 @@ export interface RestoreReplicaOptions {
   /** How long a busy destination is waited for. Default 5000. */
   busyTimeoutMs?: number;
   /**
-   * The check of the rebuilt database before it becomes dest: "quick" (default: PRAGMA
-   * quick_check, 0.15 s for 100 MiB here) or "integrity" (PRAGMA integrity_check, which also
-   * checks every index against its table: 1.2 s). Every object's checksums and the chain are
-   * checked either way; verifyReplica() always runs integrity_check.
+   * The check of the rebuilt database before it becomes dest, besides every object's checksums,
+   * the chain, and the database's hash (every page byte-for-byte what the sync uploaded): "hash"
+   * (default) only those; "quick" adds PRAGMA quick_check (~0.15 s per 100 MiB here),
+   * "integrity" PRAGMA integrity_check (also every index against its table: ~1.2 s).
+   * verifyReplica() always runs integrity_check.
    */
-  check?: "quick" | "integrity";
+  check?: "hash" | "quick" | "integrity";
 }
 export type VerifyReplicaOptions = Omit<RestoreReplicaOptions, "busyTimeoutMs" | "check">;
 
@@ -78,7 +79,9 @@ function checkOptions(options: RestoreReplicaOptions, where: string, keys = KEYS
     throw new TypeError(`${where}: at must be a Date or a sync's seq (an integer >= 1)`);
   }
   if (tempDir !== undefined && typeof tempDir !== "string") throw new TypeError(`${where}: tempDir must be a string`);
-  if (options.check !== undefined && options.check !== "quick" && options.check !== "integrity") throw new TypeError(`${where}: check must be "quick" or "integrity"`);
+  if (options.check !== undefined && options.check !== "hash" && options.check !== "quick" && options.check !== "integrity") {
+    throw new TypeError(`${where}: check must be "hash", "quick" or "integrity"`);
+  }
   if (busyTimeoutMs !== undefined && !(typeof busyTimeoutMs === "number" && busyTimeoutMs >= 0)) throw new TypeError(`${where}: busyTimeoutMs must be a number >= 0`);
   checkSignal(signal);
   signal?.throwIfAborted();
@@ -126,26 +129,35 @@ interface Applied {
   last: ObjectHeader;
   objects: number;
   bytes: number;
+  /** The rebuilt database's hash (dbHash()), checked against the one the sync recorded. */
+  hash: Uint8Array;
 }
 
 /** Objects decoded ahead of the one applied (their reads, checksums and inflation run meanwhile). */
 const AHEAD = 3;
 
-/** Writes the planned syncs' pages into `file`, checking every object and the chain. */
+/**
+ * Writes the planned syncs' pages into `file`, checking every object's header and the chain, and
+ * at the end the database's hash (the chain covers it): the page hashes are taken of what is
+ * written, as it is written. So the payloads' own checksums, which would hash every page a second
+ * time, are checked only to name the object at fault when the database's hash differs
+ * (corrupted gzip or encrypted payloads fail on their own as they are decoded).
+ */
 async function apply(target: ReplicaTarget, p: Plan, cipher: Cipher | null, file: VfsFile, signal: AbortSignal | undefined): Promise<Applied> {
   const all = p.syncs.flat();
   let prev: ObjectHeader | null = null;
   let prevName = "";
   let bytes = 0;
-  /** An object read and decoded: its header (checked on its own) and pages (checksum checked). */
-  const load = async (n: ParsedName) => {
+  let hashes = new Uint8Array(0);
+  /** An object read and decoded: its header (checked on its own) and pages (checksum checked with `content`). */
+  const load = async (n: ParsedName, content = false) => {
     const obj = await target.get(n.name);
     if (obj === null) throw corrupt(`${target.url}: object ${n.name} disappeared during the restore`);
     const h = await decodeHeader(obj, n.name);
     if (h.seq !== n.seq || h.timeMs !== n.timeMs || h.part !== n.part || h.parts !== n.parts || h.kind !== n.kind) {
       throw corrupt(`${target.url}: object ${n.name} holds sync ${h.seq} part ${h.part} of ${h.parts} (${h.kind}): renamed or substituted`);
     }
-    return { h, size: obj.length, pages: await decodePages(obj, h, n.name, cipher) };
+    return { h, size: obj.length, pages: await decodePages(obj, h, n.name, cipher, content) };
   };
   const queue: Promise<Awaited<ReturnType<typeof load>>>[] = [];
   const more = (i: number) => {
@@ -172,7 +184,22 @@ async function apply(target: ReplicaTarget, p: Plan, cipher: Cipher | null, file
     try {
       for (let r = 0; r < h.runs.length; r += 2) {
         const len = h.runs[r + 1]! * h.pageSize;
-        file.write(pages.subarray(at, at + len), (h.runs[r]! - 1) * h.pageSize);
+        const run = pages.subarray(at, at + len);
+        const offset = (h.runs[r]! - 1) * h.pageSize;
+        if (h.xor) {
+          // The pages as the sync before left them (zeros past its end, where the file ends).
+          const base = new Uint8Array(len);
+          file.read(base, offset);
+          xorInto(run, base);
+        }
+        file.write(run, offset);
+        const end = (h.runs[r]! + h.runs[r + 1]! - 1) * HASH_BYTES;
+        if (hashes.length < end) {
+          const grown = new Uint8Array(Math.max(end, h.pageCount * HASH_BYTES));
+          grown.set(hashes);
+          hashes = grown;
+        }
+        await hashPages(hashes, h.runs[r]!, h.runs[r + 1]!, run, h.pageSize);
         at += len;
       }
       if (h.part === h.parts - 1) file.truncate(h.pageCount * h.pageSize);
@@ -182,8 +209,14 @@ async function apply(target: ReplicaTarget, p: Plan, cipher: Cipher | null, file
     prev = h;
     prevName = n.name;
   }
-  if (p.leaseChain !== "" && hex(prev!.chain) !== p.leaseChain) throw corrupt(`${target.url}: the last sync ${prev!.seq} is not the one its lease records (replaced)`);
-  return { last: prev!, objects: all.length, bytes };
+  const last = prev!;
+  if (p.leaseChain !== "" && hex(last.chain) !== p.leaseChain) throw corrupt(`${target.url}: the last sync ${last.seq} is not the one its lease records (replaced)`);
+  const hash = await dbHash(hashes, last.pageCount);
+  if (hashes.length < last.pageCount * HASH_BYTES || equalBytes(last.dbHash, ZERO_HASH) || !equalBytes(hash, last.dbHash)) {
+    for (const n of all) await load(n, true); // throws naming the object whose pages do not match their checksum
+    throw corrupt(`${target.url}: the database rebuilt for sync ${last.seq} does not have the hash that sync recorded`);
+  }
+  return { last, objects: all.length, bytes, hash };
 }
 
 function ioError(e: unknown, what: string): SqliteError {
@@ -235,7 +268,7 @@ export async function restoreReplica(rt: Runtime, target: ReplicaTarget, dest: D
     }
     staged = new Database(rt, path);
     if (scratch !== null) scratch.db = staged; // closed and removed by scratch.discard()
-    integrityOrThrow(staged, where, options.check ?? "quick");
+    if (options.check !== undefined && options.check !== "hash") integrityOrThrow(staged, where, options.check);
     signal?.throwIfAborted();
     const h = applied.last;
     const result: RestoreResult = {
@@ -276,22 +309,8 @@ export async function verifyReplica(rt: Runtime, target: ReplicaTarget, options:
     file = openRaw(rt, path);
     const applied = await apply(target, p, cipher, file, signal);
     const h = applied.last;
-    // The restored database's hash, as the replicator took it of its copy.
-    const hashes = new Uint8Array(h.pageCount * HASH_BYTES);
-    const per = Math.max(1, Math.floor((8 << 20) / h.pageSize));
-    for (let first = 1; first <= h.pageCount; first += per) {
-      signal?.throwIfAborted();
-      const count = Math.min(per, h.pageCount - first + 1);
-      const bytes = new Uint8Array(count * h.pageSize);
-      if (file.read(bytes, (first - 1) * h.pageSize) !== bytes.length) throw corrupt(`${where}: short read of the restored database`);
-      await hashPages(hashes, first, count, bytes, h.pageSize);
-    }
     file.close();
     file = null;
-    const hash = await dbHash(hashes, h.pageCount);
-    if (!equalBytes(h.dbHash, ZERO_HASH) && !equalBytes(hash, h.dbHash)) {
-      throw corrupt(`${where}: the database rebuilt for sync ${h.seq} does not have the hash that sync recorded`);
-    }
     db = new Database(rt, path);
     const integrity = checkIntegrity(db);
     const tables = integrity.length > 0 ? [] : db.all<{ name: string }>(
@@ -299,7 +318,7 @@ export async function verifyReplica(rt: Runtime, target: ReplicaTarget, options:
       .map(({ name }) => ({ name, rows: Number(db!.get<{ n: number }>(`SELECT count(*) AS n FROM main."${name.replaceAll('"', '""')}"`)!.n), same: true }));
     return {
       ok: integrity.length === 0, integrity, differences: [], tables,
-      seq: h.seq, time: new Date(h.timeMs), pageCount: h.pageCount, pageSize: h.pageSize, objects: applied.objects, hash: hex(hash),
+      seq: h.seq, time: new Date(h.timeMs), pageCount: h.pageCount, pageSize: h.pageSize, objects: applied.objects, hash: hex(applied.hash),
     };
   } finally {
     try {
