@@ -4,15 +4,17 @@
 // into a directory with a 1 s interval for SECONDS (default 60). Prints, for each: bytes the
 // replica grew per minute (after its first snapshot), the first snapshot's size, CPU of the
 // replicating process, its sync times (ours), and the time to restore the latest state and a
-// point in the middle of the run (each checked with the native sqlite3: integrity_check, rows).
+// point in the middle of the run, each in a process of its own (our CLI, Litestream's binary) and
+// ours also in the replicating process (each checked with the native sqlite3: integrity_check,
+// rows). --json: the numbers as JSON on the last line (bench/run.mjs, part "replica").
 // Litestream comes from the npm registry (`npm pack @flydotio/litestream-linux-x64@1.0.1`, which
 // holds 0.3.13) into bench/data/litestream/ on first use; --no-litestream skips it.
 //
 // --one-percent instead: a sync of a 330 MiB database (rollback journal) with 1% of its pages
 // changed, against backup() incremental over the previous copy for the same change.
 //
-//   node --import tsx bench/replica.mjs [MiB=100] [SECONDS=60] [--no-litestream]
-//   node --import tsx bench/replica.mjs --one-percent
+//   node --import tsx bench/replica.mjs [MiB=100] [SECONDS=60] [--no-litestream] [--json]
+//   node --import tsx bench/replica.mjs --one-percent [--json]
 import { execFileSync, spawn } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -21,6 +23,8 @@ const args = process.argv.slice(2).filter((a) => !a.startsWith("--"));
 const MIB = Number(args[0] ?? 100);
 const SECONDS = Number(args[1] ?? 60);
 const LITESTREAM = !process.argv.includes("--no-litestream");
+const JSON_OUT = process.argv.includes("--json");
+const cliJs = join(import.meta.dirname, "../dist/cli.js");
 const { fileTarget, loadSqlite } = await import(join(import.meta.dirname, "../src/index.ts"));
 const sqlite = await loadSqlite();
 const data = join(import.meta.dirname, "data");
@@ -94,6 +98,12 @@ async function timed(fn) {
   return (performance.now() - t0) / 1000;
 }
 
+/** Restores with our CLI in a process of its own (dist/ must be built). */
+function cliRestore(dir, out, at) {
+  execFileSync(process.execPath, [cliJs, "restore", `file://${dir}`, out, "--quiet", ...(at ? ["--at", at.toISOString()] : [])]);
+}
+
+/** @type {Record<string, Record<string, number | string | null>>} */
 const results = {};
 
 async function ours() {
@@ -111,7 +121,7 @@ async function ours() {
     const t = setInterval(() => { const s = syncs.at(-1); if (s) console.log(`${new Date().toISOString().slice(17,23)} sync ${s.seq} @${s.time.toISOString().slice(17,23)} ${s.kind} uploaded ${s.pagesUploaded} compared ${s.pagesCompared} of ${s.pageCount} in ${s.elapsedMs.toFixed(0)} ms`); }, 1000);
     t.unref();
   }
-  const first = await r.sync();
+  await r.sync();
   const snapshotBytes = du(dir);
   const cpuSnap = process.cpuUsage(cpu0);
   const cpu1 = process.cpuUsage();
@@ -136,20 +146,33 @@ async function ours() {
   check(pit, "ours point-in-time");
   const want = Number(sqlite3(file, "SELECT count(*) FROM t").trim());
   if (rows !== want) throw new Error(`ours: ${rows} rows restored, the source has ${want}`);
+  const cliLatest = join(work, "ours-cli-latest.db");
+  const tCliLatest = await timed(async () => cliRestore(dir, cliLatest));
+  const cliPit = join(work, "ours-cli-pit.db");
+  const tCliPit = await timed(async () => cliRestore(dir, cliPit, middle));
+  if (check(cliLatest, "ours latest (CLI)") !== want) throw new Error("ours: the CLI's restore differs");
+  check(cliPit, "ours point-in-time (CLI)");
   const deltas = syncs.filter((s) => s.kind === "delta");
   results.ours = {
-    "transactions": sent,
-    "replica growth, MiB/min": mib(grown / minutes),
-    "first snapshot, MiB": `${mib(snapshotBytes)} (${((100 * snapshotBytes) / statSync(file).size).toFixed(0)}% of the db, ${cpuSnap.user / 1e6 + cpuSnap.system / 1e6 > 0 ? ((cpuSnap.user + cpuSnap.system) / 1e6).toFixed(1) : "?"} s CPU)`,
-    "syncs": `${deltas.length} deltas over ${minutes.toFixed(2)} min, ${deltas.filter((s) => s.pagesCompared < s.pageCount / 4).length} of them comparing only new WAL frames`,
-    "pages per sync (median)": pct(deltas.map((s) => s.pagesUploaded), 0.5),
-    "sync time p50 / p90, s": `${(pct(deltas.map((s) => s.elapsedMs), 0.5) / 1000).toFixed(3)} / ${(pct(deltas.map((s) => s.elapsedMs), 0.9) / 1000).toFixed(3)}`,
-    "CPU, s per minute": ((cpu.user + cpu.system) / 1e6 / minutes).toFixed(2),
-    "RSS +MiB (peak)": mib(rssMax - rss0),
-    "restore latest, s": tLatest.toFixed(2),
-    "restore point-in-time, s": tPit.toFixed(2),
+    transactions: sent,
+    growthMiBPerMin: grown / 1048576 / minutes,
+    snapshotMiB: snapshotBytes / 1048576,
+    snapshotPercent: (100 * snapshotBytes) / statSync(file).size,
+    snapshotCpuS: (cpuSnap.user + cpuSnap.system) / 1e6,
+    deltas: deltas.length,
+    minutes,
+    hinted: deltas.filter((s) => s.pagesCompared < s.pageCount / 4).length,
+    pagesPerSync: pct(deltas.map((s) => s.pagesUploaded), 0.5),
+    syncP50S: pct(deltas.map((s) => s.elapsedMs), 0.5) / 1000,
+    syncP90S: pct(deltas.map((s) => s.elapsedMs), 0.9) / 1000,
+    cpuSPerMin: (cpu.user + cpu.system) / 1e6 / minutes,
+    rssMiB: (rssMax - rss0) / 1048576,
+    restoreLatestS: tCliLatest,
+    restorePitS: tCliPit,
+    restoreLatestInProcessS: tLatest,
+    restorePitInProcessS: tPit,
+    errors: errors.length,
   };
-  void first;
 }
 
 function litestreamBinary() {
@@ -202,16 +225,24 @@ async function litestream() {
   check(latest, "litestream latest");
   check(pit, "litestream point-in-time");
   results.litestream = {
-    "transactions": sent,
-    "replica growth, MiB/min": mib(grown / minutes),
-    "first snapshot, MiB": `${mib(snapshotBytes)} (${((100 * snapshotBytes) / statSync(file).size).toFixed(0)}% of the db)`,
-    "syncs": "-",
-    "pages per sync (median)": "-",
-    "sync time p50 / p90, s": "-",
-    "CPU, s per minute": (cpu / minutes).toFixed(2),
-    "RSS +MiB (peak)": `${mib(rss)} (whole process)`,
-    "restore latest, s": tLatest.toFixed(2),
-    "restore point-in-time, s": tPit.toFixed(2),
+    transactions: sent,
+    growthMiBPerMin: grown / 1048576 / minutes,
+    snapshotMiB: snapshotBytes / 1048576,
+    snapshotPercent: (100 * snapshotBytes) / statSync(file).size,
+    snapshotCpuS: null,
+    deltas: null,
+    minutes,
+    hinted: null,
+    pagesPerSync: null,
+    syncP50S: null,
+    syncP90S: null,
+    cpuSPerMin: cpu / minutes,
+    rssMiB: rss / 1048576,
+    restoreLatestS: tLatest,
+    restorePitS: tPit,
+    restoreLatestInProcessS: null,
+    restorePitInProcessS: null,
+    errors: null,
   };
 }
 
@@ -246,7 +277,8 @@ async function onePercent() {
   await r.close();
   db.close();
   const med = (k) => pct(rounds.map((x) => x[k]), 0.5);
-  console.log(`330 MiB, 1% of ${pages} pages changed (median of 3): backup() incremental ${(med("backup") / 1000).toFixed(3)} s writing ${med("written")} pages; ` +
+  if (JSON_OUT) console.log(JSON.stringify({ pages, backupMs: med("backup"), syncMs: med("sync"), written: med("written"), uploaded: med("uploaded"), bytes: med("bytes") }));
+  else console.log(`330 MiB, 1% of ${pages} pages changed (median of 3): backup() incremental ${(med("backup") / 1000).toFixed(3)} s writing ${med("written")} pages; ` +
     `sync ${(med("sync") / 1000).toFixed(3)} s (${(med("sync") / med("backup")).toFixed(2)}x) uploading ${med("uploaded")} pages, ${mib(med("bytes"))} MiB (${(med("bytes") / (med("written") * 4096)).toFixed(2)}x the changed pages)`);
 }
 
@@ -259,8 +291,10 @@ base();
 console.log(`replica benchmark: ${MIB} MiB WAL database, native writer ~100 tx/s for ${SECONDS} s, 1 s interval, into a directory`);
 await ours();
 if (LITESTREAM) await litestream();
-const keys = Object.keys(results.ours);
-const cols = Object.keys(results);
-console.log(["", ...cols].join(" | "));
-for (const k of keys) console.log([k, ...cols.map((c) => results[c][k])].join(" | "));
 rmSync(work, { recursive: true, force: true });
+if (JSON_OUT) console.log(JSON.stringify({ mib: MIB, seconds: SECONDS, node: process.version, ...results }));
+else {
+  const cols = Object.keys(results);
+  console.log(["", ...cols].join(" | "));
+  for (const k of Object.keys(results.ours)) console.log([k, ...cols.map((c) => { const v = results[c][k]; return typeof v === "number" && !Number.isInteger(v) ? v.toFixed(2) : v; })].join(" | "));
+}

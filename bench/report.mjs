@@ -105,6 +105,18 @@ app.db .dump | gzip\`; \`restoreFromStream()\` of a file stream into a new file 
 memory during the run (sampled every 5 ms and after every chunk the consumer takes) over its
 level before it, after a collection.`,
   },
+  {
+    heading: "Replicas beside Litestream",
+    parts: ["replica"],
+    text: `\`bench/replica.mjs\` under Node 26 (real file locks): a WAL database of random rows (hex text,
+an indexed random key) that the native \`sqlite3\` writes at ~100 transactions/s (an insert and an
+update of a random row each), replicated into a directory with a 1 s interval by
+\`replicate()\`, then by Litestream 0.3.13 (\`@flydotio/litestream-linux-x64\` from the npm
+registry) on the same workload in the same run. Growth is what the replica's directory grew after
+its first snapshot, per minute of writing; CPU is the replicating process's, user and system,
+over the same minutes; every restore is checked by the native \`sqlite3\` (\`integrity_check\`,
+rows).`,
+  },
 ];
 
 const HOW_TO_RERUN = `## How to rerun

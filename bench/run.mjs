@@ -6,7 +6,8 @@
 //   npm run bench -- --only a,b    some parts: fresh (one backup per process), file2file, overwrite,
 //                                  mem2file, file2mem, big, load (the peers' workloads), opfs,
 //                                  opfs-repeat, restore-memory (Chromium), incremental, locks, live,
-//                                  stream (backupToStream and restoreFromStream)
+//                                  stream (backupToStream and restoreFromStream), replica
+//                                  (replicate() beside Litestream 0.3.13)
 //   npm run bench -- --rounds N    rounds (default: 7 for the peers' workloads, 5 for big, incremental and locks)
 //   npm run bench -- --quick       small databases, 3 rounds: a smoke run, printed, nothing saved
 //   npm run bench -- --no-opfs     skip the browser parts
@@ -27,7 +28,7 @@ const option = (name) => {
 
 const WORKLOAD_IDS = ["file2file", "overwrite", "mem2file", "file2mem", "big", "load"];
 const BROWSER_PARTS = ["opfs", "opfs-repeat", "restore-memory"];
-const PARTS = ["fresh", ...WORKLOAD_IDS, ...BROWSER_PARTS, "incremental", "locks", "live", "stream"];
+const PARTS = ["fresh", ...WORKLOAD_IDS, ...BROWSER_PARTS, "incremental", "locks", "live", "stream", "replica"];
 
 if (flag("--report")) {
   writeReport();
@@ -465,6 +466,47 @@ if (selected.includes("stream")) {
       part: "stream", title: `Streams: ${fmt(runs[0].mib)} MiB out and back`, command: command("stream"), machine: machine(data),
       versions: Object.fromEntries(runs.map((o) => [o.name, o.node])), tables, raw: runs,
     }, started);
+  }
+}
+
+// ---- replicas beside Litestream 0.3.13 (bench/replica.mjs) ----
+
+if (selected.includes("replica")) {
+  const started = performance.now();
+  const exe = node26;
+  if (!existsSync(exe)) skip("replica", "no Node 26 in test/runtimes: npm run setup");
+  else if (!existsSync(join(root, "dist/cli.js"))) skip("replica", "no dist/: npm run build");
+  else {
+    const [mib, seconds] = quick ? [20, 10] : [100, 60];
+    const o = lastJson(await child(exe, ["--no-warnings", "--import", "tsx", join(here, "replica.mjs"), String(mib), String(seconds), "--json"]));
+    const one = quick ? null : lastJson(await child(exe, ["--no-warnings", "--import", "tsx", join(here, "replica.mjs"), "--one-percent", "--json"]));
+    const ours = o.ours, ls = o.litestream;
+    const s = (x, d = 2) => (x === null || x === undefined ? "–" : `${fmt(x, d)} s`);
+    const ratio = (a, b) => (a === null || b === null || !b ? "–" : `**${fmt(a / b, 2)}**`);
+    const tables = [{
+      caption: `A ${mib} MiB WAL database that the native \`sqlite3\` writes at ~100 transactions/s for ${seconds} s, replicated into a directory every second, ${o.node}; ours, then Litestream on the same workload. Restores: a process of its own (our CLI, Litestream's binary); ours in the replicating process in brackets.`,
+      columns: ["", "ours", "Litestream 0.3.13", "ours ÷ Litestream", "target"], align: "lrrrl",
+      rows: [
+        ["transactions", thousands(ours.transactions), thousands(ls.transactions), "", ""],
+        ["replica growth per minute", `${fmt(ours.growthMiBPerMin, 1)} MiB`, `${fmt(ls.growthMiBPerMin, 1)} MiB`, ratio(ours.growthMiBPerMin, ls.growthMiBPerMin), "≤ 0.5"],
+        ["first snapshot", `${fmt(ours.snapshotMiB, 1)} MiB (${fmt(ours.snapshotPercent, 0)}%)`, `${fmt(ls.snapshotMiB, 1)} MiB (${fmt(ls.snapshotPercent, 0)}%, lz4)`, "", ""],
+        ["CPU of the replicating process per minute", s(ours.cpuSPerMin), s(ls.cpuSPerMin), ratio(ours.cpuSPerMin, ls.cpuSPerMin), "≤ 1"],
+        ["restore of the latest state", `${s(ours.restoreLatestS)} (${s(ours.restoreLatestInProcessS)})`, s(ls.restoreLatestS), ratio(ours.restoreLatestS, ls.restoreLatestS), "≤ 0.5"],
+        ["restore of the state half-way", `${s(ours.restorePitS)} (${s(ours.restorePitInProcessS)})`, s(ls.restorePitS), ratio(ours.restorePitS, ls.restorePitS), "≤ 0.5"],
+        ["syncs (deltas), of them comparing only new WAL frames", `${ours.deltas}, ${ours.hinted}`, "(every WAL frame)", "", ""],
+        ["pages per sync, median", String(ours.pagesPerSync), "", "", ""],
+        ["sync time p50 / p90", `${s(ours.syncP50S, 3)} / ${s(ours.syncP90S, 3)}`, "", "", "p90 ≤ 0.5 s"],
+        ["peak RSS", `+${fmt(ours.rssMiB, 0)} MiB`, `${fmt(ls.rssMiB, 0)} MiB (whole process)`, "", ""],
+      ],
+    }];
+    if (one) {
+      tables.push({
+        caption: `A sync of a 330 MiB rollback-journal database with 1% of its pages changed, against \`backup()\` incremental over the previous copy for the same change (median of 3; \`compress: false\`).`,
+        columns: ["`backup()` incremental", "pages written", "sync", "sync ÷ backup", "pages uploaded", "bytes ÷ changed pages"], align: "rrrrrr",
+        rows: [[`${thousands(one.backupMs)} ms`, thousands(one.written), `${thousands(one.syncMs)} ms`, `**${fmt(one.syncMs / one.backupMs, 2)}**`, thousands(one.uploaded), fmt(one.bytes / (one.written * 4096), 2)]],
+      });
+    }
+    done({ part: "replica", title: `Replicas: ${mib} MiB, a native writer, beside Litestream`, command: command("replica"), machine: machine(data), versions: { node26: o.node }, tables, raw: { ...o, one } }, started);
   }
 }
 
