@@ -427,7 +427,7 @@ if (selected.includes("stream")) {
     const ms = (x) => `${thousands(x)} ms`;
     const perRound = (xs) => xs.map((x) => x.toFixed(2)).join(" ");
     const mibOf = (x) => `+${fmt(x)} MiB`;
-    const what = { held: "rollback journal: held", spool: "rollback journal: spool", snapshot: "WAL: snapshot" };
+    const what = { held: "rollback journal: held", copied: "rollback journal: copied into the spool", spool: "rollback journal: spool", snapshot: "WAL: snapshot" };
     const tables = [{
       caption: `\`backupToStream\` of a ${fmt(runs[0].mib)} MiB file into a consumer that discards, against \`fs.createReadStream\` of the same file (64 KiB chunks) in the same round; ${r} rounds, medians (target: ≥ 0.8).`,
       columns: ["runtime", "source: route", "`backupToStream`", "`fs.createReadStream`", "÷", "per round", "peak RSS Δ"], align: "llrrrlr",

@@ -1,6 +1,6 @@
 // Streams: backupToStream into a consumer that discards, against fs.createReadStream of the same
-// file (the limit: the bytes straight from the page cache); both routes (held or spooled for a
-// rollback-journal source, the snapshot for a WAL one); the same through gzip against
+// file (the limit: the bytes straight from the page cache); the routes (held, or copied into the
+// spool, for a rollback-journal source, the snapshot for a WAL one); the same through gzip against
 // `sqlite3 .dump | gzip` and `gzip < file`; restoreFromStream from a file stream against cp +
 // fdatasync; and a slow consumer of a 1 GiB source with RSS sampled throughout (big). Each
 // timing is the median of `rounds` after an untimed warm-up; "rss +" is the peak RSS during the
@@ -121,9 +121,10 @@ if (PARTS.includes("out")) {
   json.out.push({ route: "reference", ...await bench("fs.createReadStream, 1 MiB chunks", () => discardNode(createReadStream(rollback, { highWaterMark: 1 << 20 })), readStream) });
   {
     // The held route where other processes' writers wait for a read lock of ours (real file
-    // locks, or node:sqlite's from Node 22.12, as the source guard decides); else the spool.
+    // locks, or node:sqlite's from Node 22.12, as the source guard decides); else the spool,
+    // filled by a file copy that the guard finds nobody wrote meanwhile (an idle source).
     const [major, minor] = process.versions.node.split(".").map(Number);
-    const route = sqlite.locking === "os" || globalThis.Bun || major > 22 || (major === 22 && minor >= 12) ? "held" : "spool";
+    const route = sqlite.locking === "os" || globalThis.Bun || major > 22 || (major === 22 && minor >= 12) ? "held" : "copied";
     const db = sqlite.open(rollback);
     json.out.push({ route, ...await bench(`backupToStream, rollback journal (${route})`, () => discard(sqlite.backupToStream(db)), readStream) });
     db.close();

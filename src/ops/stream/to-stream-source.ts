@@ -1,12 +1,14 @@
 // The workings of backupToStream()'s stream (to-stream.ts checks the options and makes the stream,
 // then imports this): its pulls, cancel and abort, and the routes a stream's bytes come from: the
-// snapshot, the held file (held.ts) and the spool (to-stream.ts describes them).
+// snapshot, the held file (held.ts) and the spool, filled by a file copy (copied.ts) or backup()
+// (to-stream.ts describes them).
 import { SQLITE_DONE, SQLITE_IOERR_SHORT_READ, SQLITE_OK, SQLITE_ROW } from "../../core/constants.js";
 import { SqliteError } from "../../core/errors.js";
 import { Database } from "../../handles/database.js";
 import type { Runtime } from "../../runtime/runtime.js";
 import { backup } from "../backup.js";
 import type { BackupOptions } from "../options.js";
+import { copyIntoSpool } from "./copied.js";
 import { stampPageCount } from "./header.js";
 import { Held } from "./held.js";
 import { removeTemp, TempReader, tempName } from "./temp.js";
@@ -131,8 +133,8 @@ export class StreamSource {
 }
 
 /**
- * The snapshot of `source` where it can be had, else the spool: a temporary file that backup()
- * (stopped by `signal`) copies `source` into first. `onSpool` gets the spool's removal as soon as
+ * The snapshot of `source` where it can be had, else the held file, else the spool: a temporary
+ * file that a file copy checked by the source guard, or backup() (stopped by `signal`), fills first. `onSpool` gets the spool's removal as soon as
  * the spool has a name, so that a cancel during the copy removes it at once.
  */
 async function openChunkSource(rt: Runtime, source: Database, backupOptions: BackupOptions, tempDir: string | undefined,
@@ -141,6 +143,8 @@ async function openChunkSource(rt: Runtime, source: Database, backupOptions: Bac
   if (snapshot !== null) return snapshot;
   const held = await Held.open(rt, source, backupOptions.sourceName ?? "main", backupOptions, tempDir);
   if (held !== null) return held;
+  const copied = await copyIntoSpool(rt, source, backupOptions.sourceName ?? "main", backupOptions, tempDir, signal, onSpool);
+  if (copied !== null) return new Spool(rt, copied.path, copied.pageCount);
   const path = tempName(rt, "spool", tempDir);
   onSpool(() => removeTemp(rt, path));
   const result = await backup(rt, source, path, { ...backupOptions, signal });

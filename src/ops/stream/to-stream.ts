@@ -7,9 +7,10 @@
 // - held: a rollback-journal file whose other writers wait for our read lock (real file locks,
 //   the source guard's OS read lock, or verifySource: false) is read straight from the file
 //   while the rest is copied into a spool; the lock goes once the spool holds the rest (held.ts).
-// - spool: anything else (an in-memory source; a source other processes may write unseen) is
-//   first copied by backup(), with all its guards, into a temporary file (temp.ts), which is then
-//   streamed and removed.
+// - spool: anything else is first copied into a temporary file (temp.ts), which is then streamed
+//   and removed: a rollback-journal file other processes may write unseen by a file copy, kept
+//   when the source guard saw none of them write meanwhile (copied.ts); otherwise (an in-memory
+//   source, a WAL file, a writer that keeps writing) by backup(), with all its guards.
 // This module checks the options and returns the stream; its workings (to-stream-source.ts) are
 // imported then, so that apps that never stream do not load them.
 import { checkKeys } from "../../core/options.js";
