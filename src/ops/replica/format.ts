@@ -10,6 +10,8 @@ import { SQLITE_AUTH, SQLITE_CORRUPT, SQLITE_MISUSE } from "../../core/constants
 import { SqliteError } from "../../core/errors.js";
 
 export type Kind = "snapshot" | "delta";
+/** What an object holds: a sync's pages, or (merge) the pages that the syncs after prevSeq up to seq changed. */
+export type ObjectKind = Kind | "merge";
 export const HASH_BYTES = 32;
 const MAGIC = [0x53, 0x42, 0x57, 0x52]; // "SBWR"
 /** Written by this version; version 1 (no FLAG_XOR) is read too. */
@@ -18,7 +20,8 @@ const FLAG_SNAPSHOT = 1;
 const FLAG_GZIP = 2;
 const FLAG_ENCRYPTED = 4;
 const FLAG_XOR = 8;
-const FLAGS = FLAG_SNAPSHOT | FLAG_GZIP | FLAG_ENCRYPTED | FLAG_XOR;
+const FLAG_MERGE = 16;
+const FLAGS = FLAG_SNAPSHOT | FLAG_GZIP | FLAG_ENCRYPTED | FLAG_XOR | FLAG_MERGE;
 const IV_BYTES = 12;
 const KEY_CHECK_BYTES = 8;
 const FIXED_BYTES = 176; // up to the runs (see encodeHeader)
@@ -29,7 +32,7 @@ export const ZERO_HASH = new Uint8Array(HASH_BYTES);
 export const LEASE_NAME = "lease.json";
 
 export interface ObjectHeader {
-  kind: Kind;
+  kind: ObjectKind;
   seq: number;
   /** The sync this one applies on top of (0: none; a snapshot needs none). */
   prevSeq: number;
@@ -54,15 +57,18 @@ export interface ObjectHeader {
   contentHash: Uint8Array;
   /** The last part of a sync: the database's hash after it (dbHash()); else zeros. */
   dbHash: Uint8Array;
+  /** A merge: the chain hash of the last part of sync `seq`, which the sync after it follows. */
+  toChain?: Uint8Array;
   /** SHA-256 of the encoded header up to here. */
   chain: Uint8Array;
   /** Bytes after the header. */
   payloadLength: number;
 }
 
-/** The object name of a sync's part: sorts by sequence number, then part. */
-export function objectName(h: Pick<ObjectHeader, "seq" | "timeMs" | "part" | "parts" | "kind">): string {
-  return `${pad(h.seq, 16)}-${pad(h.timeMs, 15)}-${pad(h.part, 5)}of${pad(h.parts, 5)}.${h.kind}`;
+/** The object name of a sync's part (sorts by sequence number, then part), or of a merge's. */
+export function objectName(h: Pick<ObjectHeader, "seq" | "timeMs" | "part" | "parts" | "kind" | "prevSeq">): string {
+  const name = `${pad(h.seq, 16)}-${pad(h.timeMs, 15)}-${pad(h.part, 5)}of${pad(h.parts, 5)}.${h.kind}`;
+  return h.kind === "merge" ? `${name}-${pad(h.prevSeq, 16)}` : name;
 }
 const pad = (n: number, w: number) => String(n).padStart(w, "0");
 
@@ -83,6 +89,28 @@ export function parseName(name: string): ParsedName | null {
   const part = Number(m[3]);
   if (parts < 1 || part >= parts) return null;
   return { name, seq: Number(m[1]), timeMs: Number(m[2]), part, parts, kind: m[5] as Kind };
+}
+
+export interface ParsedMerge {
+  name: string;
+  /** The sync it brings a database to, and the one it applies on. */
+  seq: number;
+  from: number;
+  timeMs: number;
+  part: number;
+  parts: number;
+}
+const MERGE_RE = /^(\d{16})-(\d{15})-(\d{5})of(\d{5})\.merge-(\d{16})$/;
+/** The fields of a merge's name; null for any other name (parseName() knows no merges). */
+export function parseMergeName(name: string): ParsedMerge | null {
+  const m = MERGE_RE.exec(name);
+  if (!m) return null;
+  const parts = Number(m[4]);
+  const part = Number(m[3]);
+  const seq = Number(m[1]);
+  const from = Number(m[5]);
+  if (parts < 1 || part >= parts || from >= seq) return null;
+  return { name, seq, from, timeMs: Number(m[2]), part, parts };
 }
 
 export const corrupt = (message: string) => new SqliteError(message, SQLITE_CORRUPT);
@@ -147,12 +175,13 @@ export async function cipherOf(key: CryptoKey | Uint8Array | undefined, where: s
 }
 
 function encodeHeader(h: Omit<ObjectHeader, "chain">): Uint8Array {
-  const size = FIXED_BYTES + h.runs.length * 4 + HASH_BYTES;
+  const size = FIXED_BYTES + h.runs.length * 4 + (h.kind === "merge" ? HASH_BYTES : 0) + HASH_BYTES;
   const b = new Uint8Array(size);
   const v = new DataView(b.buffer);
   b.set(MAGIC, 0);
   v.setUint16(4, FORMAT_VERSION);
-  v.setUint16(6, (h.kind === "snapshot" ? FLAG_SNAPSHOT : 0) | (h.gzip ? FLAG_GZIP : 0) | (h.encrypted ? FLAG_ENCRYPTED : 0) | (h.xor ? FLAG_XOR : 0));
+  v.setUint16(6, (h.kind === "snapshot" ? FLAG_SNAPSHOT : h.kind === "merge" ? FLAG_MERGE : 0) | (h.gzip ? FLAG_GZIP : 0) | (h.encrypted ? FLAG_ENCRYPTED : 0)
+    | (h.xor ? FLAG_XOR : 0));
   v.setUint32(8, size);
   v.setBigUint64(12, BigInt(h.seq));
   v.setBigUint64(20, BigInt(h.prevSeq));
@@ -169,6 +198,7 @@ function encodeHeader(h: Omit<ObjectHeader, "chain">): Uint8Array {
   b.set(h.contentHash, 112);
   b.set(h.dbHash, 144);
   for (let i = 0; i < h.runs.length; i++) v.setUint32(FIXED_BYTES + i * 4, h.runs[i]!);
+  if (h.kind === "merge") b.set(h.toChain!, FIXED_BYTES + h.runs.length * 4);
   return b;
 }
 
@@ -202,16 +232,20 @@ export async function decodeHeader(bytes: Uint8Array, name: string): Promise<Obj
   if (version !== 1 && version !== FORMAT_VERSION) throw corrupt(`replica object ${name} has format version ${version} (this version reads 1 and ${FORMAT_VERSION})`);
   const size = v.getUint32(8);
   const nRuns = v.getUint32(52);
-  if (size !== FIXED_BYTES + nRuns * 8 + HASH_BYTES || size > bytes.length) throw corrupt(`replica object ${name}: its header is damaged`);
+  const flags = v.getUint16(6);
+  const merge = (flags & FLAG_MERGE) !== 0;
+  if (size !== FIXED_BYTES + nRuns * 8 + (merge ? HASH_BYTES : 0) + HASH_BYTES || size > bytes.length) throw corrupt(`replica object ${name}: its header is damaged`);
   const header = bytes.subarray(0, size);
   const chain = header.slice(size - HASH_BYTES);
   if (!equalBytes(await sha256(header.subarray(0, size - HASH_BYTES)), chain)) throw corrupt(`replica object ${name}: its header does not match its checksum`);
-  const flags = v.getUint16(6);
-  if ((flags & ~FLAGS) !== 0 || (flags & FLAG_XOR && (version === 1 || flags & FLAG_SNAPSHOT))) throw corrupt(`replica object ${name}: its header has unknown flags`);
+  if ((flags & ~FLAGS) !== 0 || (flags & (FLAG_XOR | FLAG_MERGE) && (version === 1 || flags & FLAG_SNAPSHOT)) || (merge && !(flags & FLAG_XOR))) {
+    throw corrupt(`replica object ${name}: its header has unknown flags`);
+  }
   const runs = new Uint32Array(nRuns * 2);
   for (let i = 0; i < runs.length; i++) runs[i] = v.getUint32(FIXED_BYTES + i * 4);
   return {
-    kind: flags & FLAG_SNAPSHOT ? "snapshot" : "delta",
+    kind: flags & FLAG_SNAPSHOT ? "snapshot" : merge ? "merge" : "delta",
+    toChain: merge ? header.slice(FIXED_BYTES + nRuns * 8, FIXED_BYTES + nRuns * 8 + HASH_BYTES) : undefined,
     seq: Number(v.getBigUint64(12)), prevSeq: Number(v.getBigUint64(20)), timeMs: Number(v.getBigUint64(28)),
     part: v.getUint32(36), parts: v.getUint32(40), pageSize: v.getUint32(44), pageCount: v.getUint32(48),
     runs, xor: (flags & FLAG_XOR) !== 0, gzip: (flags & FLAG_GZIP) !== 0, encrypted: (flags & FLAG_ENCRYPTED) !== 0,
@@ -225,7 +259,7 @@ export async function decodeHeader(bytes: Uint8Array, name: string): Promise<Obj
  * with `content` their checksum checked (restore checks the whole database's hash instead).
  */
 export async function decodePages(bytes: Uint8Array, h: ObjectHeader, name: string, cipher: Cipher | null, content: boolean): Promise<Uint8Array> {
-  const headerSize = FIXED_BYTES + h.runs.length * 4 + HASH_BYTES;
+  const headerSize = FIXED_BYTES + h.runs.length * 4 + (h.kind === "merge" ? HASH_BYTES : 0) + HASH_BYTES;
   if (bytes.length !== headerSize + h.payloadLength) throw corrupt(`replica object ${name} is ${bytes.length} bytes, its header says ${headerSize + h.payloadLength}`);
   let payload = bytes.subarray(headerSize);
   if (h.encrypted) {

@@ -34,6 +34,12 @@ export interface ReplicateOptions {
   leaseTimeoutMs?: number;
   /** How long a busy source is waited for in a sync. Default 5000. */
   busyTimeoutMs?: number;
+  /**
+   * The spans of merges, ms, ascending: besides each sync, one object per span holds the pages
+   * its syncs changed, so a restore applies one object per span instead of every sync. Default
+   * [60 000, 3 600 000] (a minute, an hour); [] uploads no merges.
+   */
+  mergeLevelsMs?: number[];
 }
 
 export interface SyncInfo {

@@ -15,7 +15,7 @@ import { checkTarget, type ReplicaTarget } from "./target.js";
 export type { ReplicateOptions, Replicator, SyncInfo };
 
 const KEYS = ["intervalMs", "snapshotIntervalMs", "retentionMs", "encryptionKey", "signal", "onSync", "onError", "compress",
-  "shadowPath", "leaseTimeoutMs", "busyTimeoutMs"];
+  "shadowPath", "leaseTimeoutMs", "busyTimeoutMs", "mergeLevelsMs"];
 const WHERE = "replicate";
 
 export function replicate(rt: Runtime, source: Database | string, target: ReplicaTarget, options: ReplicateOptions = {}): Replicator {
@@ -33,6 +33,10 @@ export function replicate(rt: Runtime, source: Database | string, target: Replic
   num("busyTimeoutMs", o.busyTimeoutMs, 0);
   for (const k of ["onSync", "onError"] as const) if (o[k] !== undefined && typeof o[k] !== "function") throw new TypeError(`${WHERE}: ${k} must be a function`);
   if (o.compress !== undefined && typeof o.compress !== "boolean" && o.compress !== "deltas") throw new TypeError(`${WHERE}: compress must be a boolean or "deltas"`);
+  const levels = o.mergeLevelsMs;
+  if (levels !== undefined && !(Array.isArray(levels) && levels.length <= 4 && levels.every((v, i) => typeof v === "number" && v >= 1 && Number.isFinite(v) && (i === 0 || v > levels[i - 1]!)))) {
+    throw new TypeError(`${WHERE}: mergeLevelsMs must be up to 4 ascending numbers >= 1 (ms)`);
+  }
   if (o.shadowPath !== undefined && (typeof o.shadowPath !== "string" || !plainPath(o.shadowPath) || o.shadowPath.includes("\0"))) {
     throw new TypeError(`${WHERE}: shadowPath must be a file path`);
   }

@@ -6,19 +6,22 @@
 // snapshot instead. docs/replicas.md describes the objects and the rules.
 // replicate() (replicate.ts) checks the options and imports this module when it is called.
 import type * as NodeFs from "node:fs";
-import { SQLITE_BUSY, SQLITE_BUSY_SNAPSHOT, SQLITE_ERROR, SQLITE_MISUSE } from "../../core/constants.js";
+import {
+  SQLITE_BUSY, SQLITE_BUSY_SNAPSHOT, SQLITE_ERROR, SQLITE_MISUSE, SQLITE_OPEN_CREATE, SQLITE_OPEN_MAIN_JOURNAL, SQLITE_OPEN_READWRITE,
+} from "../../core/constants.js";
 import { SqliteError } from "../../core/errors.js";
 import { DEFAULT_BUSY_TIMEOUT_MS } from "../../core/options.js";
 import { SBW_INFO_PAGE_SIZE, SBW_INFO_PAGES } from "../../core/pagediff-constants.js";
 import { Database } from "../../handles/database.js";
 import type { Runtime } from "../../runtime/runtime.js";
 import { MemoryVfs } from "../../vfs/memory.js";
+import type { VfsFile } from "../../vfs/types.js";
 import { backup } from "../backup.js";
 import { replicaHooks } from "../incremental.js";
 import { removeTemp, tempName } from "../stream/temp.js";
 import {
-  cipherOf, dbHash, decodeHeader, encodeObject, equalBytes, HASH_BYTES, hashPages, hex, objectName, pageHash, PART_BYTES, parseName, runsOf,
-  sha256, xorInto, ZERO_HASH, type Cipher, type Kind, type ParsedName,
+  cipherOf, dbHash, decodeHeader, encodeObject, equalBytes, HASH_BYTES, hashPages, hex, objectName, pageHash, PART_BYTES, parseMergeName, parseName,
+  runsOf, sha256, xorInto, ZERO_HASH, type Cipher, type Kind, type ParsedMerge, type ParsedName,
 } from "./format.js";
 import { holderGone, leaseHeld, processIdentity, readLease, writeLease, type Lease } from "./lease.js";
 import type { ReplicateOptions, Replicator, SyncInfo } from "./replicate-options.js";
@@ -26,6 +29,12 @@ import type { ReplicaTarget } from "./target.js";
 
 const WHERE = "replicate";
 const DAY = 24 * 3600_000;
+/**
+ * How long the syncs that one merge stands for span, per level (mergeLevelsMs): a restore applies
+ * one merge per hour and per minute instead of every sync (Litestream 0.5 compacts at 30 s, 5 min
+ * and 1 h).
+ */
+const MERGE_LEVELS_MS = [60_000, 3600_000];
 /** Retention runs at most this often. */
 const RETENTION_EVERY_MS = 60_000;
 
@@ -53,6 +62,20 @@ interface Pending {
   /** A delta's pages as the sync before had them (pageSize each, in the order of `pages`): the upload XORs with them. */
   old?: Uint8Array;
   dbHash: Uint8Array;
+}
+/**
+ * A merge being gathered: the pages that the syncs after `from` changed, each with its bytes as
+ * of `from` (what the first of those syncs found, kept in a local file), so that at the end of
+ * its span one object holds them XORed with the shadow's bytes then.
+ */
+interface Level {
+  ms: number;
+  from: Synced | null;
+  syncs: number;
+  path: string;
+  file: VfsFile | null;
+  /** Page number → its slot in the file. */
+  slots: Map<number, number>;
 }
 /** What the shadow's state file says (JSON, hashes as hex). */
 interface StateFile {
@@ -107,6 +130,9 @@ export class ReplicatorImpl implements Replicator {
   #lastLeaseMs = 0;
   /** The target's objects by sequence number (names parsed), as listed at start and uploaded since. */
   #objects = new Map<number, ParsedName[]>();
+  /** The target's merges, as listed at start and uploaded since. */
+  #merges: ParsedMerge[] = [];
+  #levels: Level[] = [];
   #ready: Promise<void>;
   #queue: Promise<unknown> = Promise.resolve();
   #timer: ReturnType<typeof setTimeout> | null = null;
@@ -256,6 +282,16 @@ export class ReplicatorImpl implements Replicator {
       // closing a connection with nothing open does not fail
     }
     this.#shadow = null;
+    for (const l of this.#levels) {
+      try {
+        l.file?.close();
+      } catch {
+        // a file it only wrote: nothing to lose
+      }
+      removeTemp(this.#rt, l.path);
+      if (this.#rt.vfs() instanceof MemoryVfs) (this.#rt.vfs() as MemoryVfs).remove(l.path);
+    }
+    this.#levels = [];
     if (this.#tempShadow) {
       removeTemp(this.#rt, this.#shadowPath);
       if (this.#rt.vfs() instanceof MemoryVfs) (this.#rt.vfs() as MemoryVfs).remove(this.#shadowPath);
@@ -291,6 +327,14 @@ export class ReplicatorImpl implements Replicator {
         for (const n of this.#objects.get(seq)!) await this.#target.delete(n.name);
         this.#objects.delete(seq);
       }
+    }
+    // Merges: those of a sync not complete, or cut short (the lease keeps any other writer out), go.
+    const merges = new Map<string, ParsedMerge[]>();
+    for (const m of (await this.#target.list()).map(parseMergeName)) if (m) merges.set(`${m.from}-${m.seq}`, [...(merges.get(`${m.from}-${m.seq}`) ?? []), m]);
+    for (const l of merges.values()) {
+      if (l[0]!.seq > last || l.length !== l[0]!.parts || new Set(l.map((m) => m.part)).size !== l.length) {
+        for (const m of l) await this.#target.delete(m.name);
+      } else this.#merges.push(...l);
     }
     const snapshots = [...this.#objects.values()].filter((l) => l[0]!.kind === "snapshot" && complete(l[0]!.seq));
     this.#lastSnapshotMs = Math.max(0, ...snapshots.map((l) => l[0]!.timeMs));
@@ -344,6 +388,7 @@ export class ReplicatorImpl implements Replicator {
         this.#needSnapshot = false;
       }
     }
+    this.#levels = (this.#o.mergeLevelsMs ?? MERGE_LEVELS_MS).map((ms, i) => ({ ms, from: null, syncs: 0, path: `${this.#shadowPath}-merge${i + 1}`, file: null, slots: new Map() }));
     if (this.#synced === null) {
       // A new chain: the next sync is a snapshot (into a new shadow: the fresh copy, no compare);
       // it links to the target's last sync when that one is readable.
@@ -482,10 +527,12 @@ export class ReplicatorImpl implements Replicator {
     const p = this.#pending;
     await this.#checkLease();
     await this.#upload(p, stats);
+    const before = this.#synced!;
     this.#synced = { seq: p.seq, chain: this.#lastChain!, dbHash: p.dbHash, timeMs: p.timeMs, pageSize: p.pageSize, pageCount: p.pageCount };
     this.#pending = null;
     this.#needSnapshot = false;
     if (p.kind === "snapshot") this.#lastSnapshotMs = p.timeMs;
+    await this.#gather(p, before, stats);
     this.#writeState();
     const lease: Lease = { owner: this.#id, holder: this.#holder, heartbeat: Date.now(), seq: p.seq, chain: hex(this.#lastChain!), ...processIdentity() };
     await writeLease(this.#target, lease);
@@ -706,6 +753,85 @@ export class ReplicatorImpl implements Replicator {
   }
 
   /**
+   * Adds a sync to every level's merge: the old bytes of the pages it changed first since the
+   * merge's start go to the level's file. A level starts again at a snapshot, at a delta whose
+   * old bytes were not kept, and after uploading its merge: at the end of its span, or at a sync
+   * that shrank the database (a page truncated and grown again would have no bytes as of the
+   * start to XOR with). A merge that fails to upload is reported, not retried: the syncs it
+   * would stand for are there.
+   */
+  async #gather(p: Pending, before: Synced, stats: { bytes: number; objects: number }): Promise<void> {
+    for (const l of this.#levels) {
+      if (p.kind === "snapshot" || p.old === undefined || l.from === null || l.from.pageSize !== p.pageSize) {
+        this.#startLevel(l);
+        continue;
+      }
+      try {
+        const fresh = [];
+        for (let i = 0; i < p.pages.length; i++) if (!l.slots.has(p.pages[i]!)) fresh.push(i);
+        if (fresh.length > 0) {
+          const bytes = new Uint8Array(fresh.length * p.pageSize);
+          fresh.forEach((i, k) => bytes.set(p.old!.subarray(i * p.pageSize, (i + 1) * p.pageSize), k * p.pageSize));
+          l.file ??= this.#rt.vfs().open(l.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_MAIN_JOURNAL).file;
+          l.file.write(bytes, l.slots.size * p.pageSize);
+          for (const i of fresh) l.slots.set(p.pages[i]!, l.slots.size);
+        }
+        l.syncs++;
+        if (p.pageCount < before.pageCount || p.timeMs - l.from.timeMs >= l.ms) {
+          if (l.syncs >= 2) await this.#uploadMerge(l, p, stats);
+          this.#startLevel(l);
+        }
+      } catch (e) {
+        this.#startLevel(l);
+        this.#report(e);
+      }
+    }
+  }
+
+  #startLevel(l: Level): void {
+    l.from = this.#synced!;
+    l.syncs = 0;
+    l.slots.clear();
+  }
+
+  /** Uploads a level's merge: its pages XORed with their bytes at its start, up to sync p. */
+  async #uploadMerge(l: Level, p: Pending, stats: { bytes: number; objects: number }): Promise<void> {
+    const from = l.from!;
+    const pages = Uint32Array.from([...l.slots.keys()].filter((n) => n <= p.pageCount)).sort();
+    const perPart = Math.max(1, Math.floor(PART_BYTES / p.pageSize));
+    const parts = Math.max(1, Math.ceil(pages.length / perPart));
+    let prevChain = from.chain;
+    const names: ParsedMerge[] = [];
+    for (let part = 0; part < parts; part++) {
+      this.#o.signal?.throwIfAborted();
+      const some = pages.subarray(part * perPart, (part + 1) * perPart);
+      const bytes = new Uint8Array(some.length * p.pageSize);
+      let at = 0;
+      await this.#forPages(some, p.pageSize, async (_first, _count, b) => {
+        bytes.set(b, at);
+        at += b.length;
+      });
+      const base = new Uint8Array(p.pageSize);
+      for (let i = 0; i < some.length; i++) {
+        l.file!.read(base, l.slots.get(some[i]!)! * p.pageSize);
+        xorInto(bytes.subarray(i * p.pageSize, (i + 1) * p.pageSize), base);
+      }
+      const header = {
+        kind: "merge" as const, seq: p.seq, prevSeq: from.seq, timeMs: p.timeMs, part, parts, pageSize: p.pageSize, pageCount: p.pageCount,
+        runs: runsOf(some), xor: true, prevChain, toChain: this.#synced!.chain, dbHash: part === parts - 1 ? p.dbHash : ZERO_HASH,
+      };
+      const obj = await encodeObject(header, bytes, this.#o.compress !== false, this.#cipher);
+      const name = objectName(header);
+      await this.#target.put(name, obj.bytes);
+      stats.bytes += obj.bytes.length;
+      stats.objects++;
+      names.push(parseMergeName(name)!);
+      prevChain = obj.chain;
+    }
+    this.#merges.push(...names);
+  }
+
+  /**
    * Deletes what restores no point inside retentionMs any more: every object before the newest
    * snapshot that is older than the retention's start.
    */
@@ -726,6 +852,9 @@ export class ReplicatorImpl implements Replicator {
       for (const n of this.#objects.get(seq)!) await this.#target.delete(n.name);
       this.#objects.delete(seq);
     }
+    // A merge from before the kept snapshot applies to no state a restore starts from.
+    for (const m of this.#merges.filter((x) => x.from < keepFrom)) await this.#target.delete(m.name);
+    this.#merges = this.#merges.filter((x) => x.from >= keepFrom);
   }
 }
 

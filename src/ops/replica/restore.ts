@@ -3,7 +3,7 @@
 // checked; a staging file gets the pages, passes PRAGMA integrity_check, and only then becomes
 // the destination (renamed over it, or copied in with backup()). Anything that cannot be proven
 // is a SqliteError and no database.
-import { SQLITE_CANTOPEN, SQLITE_IOERR, SQLITE_OPEN_CREATE, SQLITE_OPEN_MAIN_DB, SQLITE_OPEN_READWRITE, SQLITE_SYNC_NORMAL } from "../../core/constants.js";
+import { SQLITE_CANTOPEN, SQLITE_CORRUPT, SQLITE_IOERR, SQLITE_OPEN_CREATE, SQLITE_OPEN_MAIN_DB, SQLITE_OPEN_READWRITE, SQLITE_SYNC_NORMAL } from "../../core/constants.js";
 import { errorCode, SqliteError } from "../../core/errors.js";
 import { checkKeys, DEFAULT_BUSY_TIMEOUT_MS } from "../../core/options.js";
 import { Database } from "../../handles/database.js";
@@ -15,8 +15,8 @@ import { Scratch } from "../scratch.js";
 import { removeTemp, tempName } from "../stream/temp.js";
 import { checkIntegrity, type VerifyResult } from "../verify.js";
 import {
-  cipherOf, corrupt, dbHash, decodeHeader, decodePages, equalBytes, HASH_BYTES, hashPages, hex, parseName, xorInto, ZERO_HASH,
-  type Cipher, type ObjectHeader, type ParsedName,
+  cipherOf, corrupt, dbHash, decodeHeader, decodePages, equalBytes, HASH_BYTES, hashPages, hex, parseMergeName, parseName, xorInto, ZERO_HASH,
+  type Cipher, type ObjectHeader, type ObjectKind, type ParsedMerge, type ParsedName,
 } from "./format.js";
 import { readLease } from "./lease.js";
 import { checkTarget, type ReplicaTarget } from "./target.js";
@@ -65,9 +65,20 @@ export interface ReplicaVerifyResult extends VerifyResult {
 
 const KEYS = ["at", "encryptionKey", "signal", "tempDir", "busyTimeoutMs", "check"];
 
+/** An object to read: its name, and what its header must say. */
+interface Planned {
+  name: string;
+  seq: number;
+  timeMs: number;
+  part: number;
+  parts: number;
+  kind: ObjectKind;
+  /** A merge: the sync it applies on. */
+  from?: number;
+}
 interface Plan {
-  /** The syncs to apply, each its parts in order: a snapshot, then the deltas after it. */
-  syncs: ParsedName[][];
+  /** The objects to apply, each sync's (or merge's) parts in order: a snapshot, then deltas and merges. */
+  syncs: Planned[][];
   /** The chain hash the lease records for the last sync (hex), when that is the one restored. */
   leaseChain: string;
 }
@@ -88,9 +99,10 @@ function checkOptions(options: RestoreReplicaOptions, where: string, keys = KEYS
 }
 
 /** Which objects rebuild the sync `at` (see RestoreReplicaOptions.at). */
-async function plan(target: ReplicaTarget, at: Date | number | undefined): Promise<Plan> {
+async function plan(target: ReplicaTarget, at: Date | number | undefined, useMerges: boolean): Promise<Plan> {
   const bySeq = new Map<number, ParsedName[]>();
-  for (const n of (await target.list()).map(parseName)) {
+  const names = await target.list();
+  for (const n of names.map(parseName)) {
     if (n === null) continue;
     const l = bySeq.get(n.seq) ?? [];
     l.push(n);
@@ -122,7 +134,53 @@ async function plan(target: ReplicaTarget, at: Date | number | undefined): Promi
   }
   const snapshot = complete.filter((c) => c.seq <= chosen.seq && c.parts[0]!.kind === "snapshot").pop();
   if (!snapshot) throw corrupt(`${target.url}: no snapshot at or before sync ${chosen.seq}`);
-  return { syncs: complete.filter((c) => c.seq >= snapshot.seq && c.seq <= chosen.seq).map((c) => c.parts), leaseChain };
+  // From the snapshot to the sync chosen: the merge that reaches furthest from where the database
+  // is, else the next sync.
+  const merges = new Map<string, ParsedMerge[]>();
+  for (const m of useMerges ? names.map(parseMergeName) : []) if (m) merges.set(`${m.from}-${m.seq}`, [...(merges.get(`${m.from}-${m.seq}`) ?? []), m]);
+  const mergeFrom = new Map<number, ParsedMerge[]>();
+  for (const l of merges.values()) {
+    const first = l[0]!;
+    if (l.length !== first.parts || new Set(l.map((m) => m.part)).size !== l.length || l.some((m) => m.parts !== first.parts || m.timeMs !== first.timeMs)) continue;
+    if (first.seq > chosen.seq) continue;
+    const best = mergeFrom.get(first.from);
+    if (!best || best[0]!.seq < first.seq) mergeFrom.set(first.from, l.sort((a, b) => a.part - b.part));
+  }
+  const bySeqComplete = new Map(complete.map((c) => [c.seq, c.parts]));
+  const syncs: Planned[][] = [snapshot.parts];
+  for (let at = snapshot.seq; at < chosen.seq;) {
+    const m = mergeFrom.get(at);
+    if (m && m[0]!.seq > at + 1) {
+      syncs.push(m.map((x) => ({ ...x, kind: "merge" as const })));
+      at = m[0]!.seq;
+      continue;
+    }
+    const next = bySeqComplete.get(at + 1);
+    if (!next) throw corrupt(`${target.url}: sync ${at + 1} is missing or incomplete (needed to restore sync ${chosen.seq})`);
+    syncs.push(next);
+    at++;
+  }
+  return { syncs, leaseChain };
+}
+
+/**
+ * Rebuilds the sync `at` into `file`: through merges where there are some, and again from the
+ * syncs alone if that fails its checks (a merge is a shortcut; the syncs are the replica).
+ */
+async function rebuild(target: ReplicaTarget, at: Date | number | undefined, cipher: Cipher | null, file: VfsFile, signal: AbortSignal | undefined): Promise<Applied> {
+  const p = await plan(target, at, true);
+  if (!p.syncs.some((l) => l[0]!.kind === "merge")) return apply(target, p, cipher, file, signal);
+  try {
+    return await apply(target, p, cipher, file, signal);
+  } catch (e) {
+    if (!(e instanceof SqliteError && e.code === SQLITE_CORRUPT)) throw e;
+    try {
+      file.truncate(0);
+    } catch (t) {
+      throw ioError(t, "cannot write the restored database");
+    }
+    return apply(target, await plan(target, at, false), cipher, file, signal);
+  }
 }
 
 interface Applied {
@@ -150,11 +208,11 @@ async function apply(target: ReplicaTarget, p: Plan, cipher: Cipher | null, file
   let bytes = 0;
   let hashes = new Uint8Array(0);
   /** An object read and decoded: its header (checked on its own) and pages (checksum checked with `content`). */
-  const load = async (n: ParsedName, content = false) => {
+  const load = async (n: Planned, content = false) => {
     const obj = await target.get(n.name);
     if (obj === null) throw corrupt(`${target.url}: object ${n.name} disappeared during the restore`);
     const h = await decodeHeader(obj, n.name);
-    if (h.seq !== n.seq || h.timeMs !== n.timeMs || h.part !== n.part || h.parts !== n.parts || h.kind !== n.kind) {
+    if (h.seq !== n.seq || h.timeMs !== n.timeMs || h.part !== n.part || h.parts !== n.parts || h.kind !== n.kind || (n.from !== undefined && h.prevSeq !== n.from)) {
       throw corrupt(`${target.url}: object ${n.name} holds sync ${h.seq} part ${h.part} of ${h.parts} (${h.kind}): renamed or substituted`);
     }
     return { h, size: obj.length, pages: await decodePages(obj, h, n.name, cipher, content) };
@@ -178,7 +236,7 @@ async function apply(target: ReplicaTarget, p: Plan, cipher: Cipher | null, file
     } else {
       if (!equalBytes(h.prevChain, prev.chain)) throw corrupt(`${target.url}: the chain is broken at ${n.name}: it does not follow ${prevName} (an object missing, reordered or replaced)`);
       if (h.part === 0 && h.prevSeq !== prev.seq) throw corrupt(`${target.url}: ${n.name} follows sync ${h.prevSeq}, but the one before it here is ${prev.seq} (an object missing)`);
-      if (h.pageSize !== prev.pageSize && h.kind === "delta") throw corrupt(`${target.url}: ${n.name} has page size ${h.pageSize} after ${prev.pageSize}`);
+      if (h.pageSize !== prev.pageSize && h.kind !== "snapshot") throw corrupt(`${target.url}: ${n.name} has page size ${h.pageSize} after ${prev.pageSize}`);
     }
     let at = 0;
     try {
@@ -206,7 +264,8 @@ async function apply(target: ReplicaTarget, p: Plan, cipher: Cipher | null, file
     } catch (e) {
       throw ioError(e, "cannot write the restored database");
     }
-    prev = h;
+    // The sync after a merge follows the last sync the merge stands for.
+    prev = h.kind === "merge" && h.part === h.parts - 1 ? { ...h, chain: h.toChain! } : h;
     prevName = n.name;
   }
   const last = prev!;
@@ -245,7 +304,6 @@ export async function restoreReplica(rt: Runtime, target: ReplicaTarget, dest: D
   if (typeof dest !== "string" && !(dest instanceof Database)) throw new TypeError(`${where}: dest must be a Database or a filename`);
   const { signal, tempDir, busyTimeoutMs = DEFAULT_BUSY_TIMEOUT_MS } = options;
   const cipher = await cipherOf(options.encryptionKey, where);
-  const p = await plan(target, options.at);
 
   // Beside a destination file (renamed over it when that is safe); else a temporary file.
   const scratch = Scratch.beside(rt, dest);
@@ -256,7 +314,7 @@ export async function restoreReplica(rt: Runtime, target: ReplicaTarget, dest: D
   try {
     path = scratch?.path ?? tempName(rt, "restore", tempDir);
     file = openRaw(rt, path);
-    const applied = await apply(target, p, cipher, file, signal);
+    const applied = await rebuild(target, options.at, cipher, file, signal);
     try {
       await rt.vfs().writeBack?.();
       file.sync(SQLITE_SYNC_NORMAL);
@@ -301,13 +359,12 @@ export async function verifyReplica(rt: Runtime, target: ReplicaTarget, options:
   checkOptions(options, where, KEYS.filter((k) => k !== "busyTimeoutMs" && k !== "check"));
   const { signal, tempDir } = options;
   const cipher = await cipherOf(options.encryptionKey, where);
-  const p = await plan(target, options.at);
   const path = tempName(rt, "verify", tempDir);
   let file: VfsFile | null = null;
   let db: Database | null = null;
   try {
     file = openRaw(rt, path);
-    const applied = await apply(target, p, cipher, file, signal);
+    const applied = await rebuild(target, options.at, cipher, file, signal);
     const h = applied.last;
     file.close();
     file = null;
