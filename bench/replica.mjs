@@ -25,6 +25,7 @@ const SECONDS = Number(args[1] ?? 60);
 const LITESTREAM = !process.argv.includes("--no-litestream");
 const JSON_OUT = process.argv.includes("--json");
 const cliJs = join(import.meta.dirname, "../dist/cli.js");
+/** @type {typeof import("../src/index.ts")} */
 const { fileTarget, loadSqlite } = await import(join(import.meta.dirname, "../src/index.ts"));
 const sqlite = await loadSqlite();
 const data = join(import.meta.dirname, "data");
@@ -32,11 +33,12 @@ const work = join(data, "replica");
 rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
 
-const sqlite3 = (file, sql) => execFileSync("sqlite3", ["-batch", file], { input: sql, encoding: "utf8", maxBuffer: 1 << 26 });
-const mib = (n) => (n / 1048576).toFixed(1);
-const du = (dir) => readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile())
+const sqlite3 = (/** @type {string} */ file, /** @type {string} */ sql) => execFileSync("sqlite3", ["-batch", file], { input: sql, encoding: "utf8", maxBuffer: 1 << 26 });
+const mib = (/** @type {number} */ n) => (n / 1048576).toFixed(1);
+const du = (/** @type {string} */ dir) => readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile())
   .reduce((n, e) => n + statSync(join(e.parentPath ?? e.path, e.name)).size, 0);
-const pct = (a, p) => [...a].sort((x, y) => x - y)[Math.min(a.length - 1, Math.floor(a.length * p))];
+/** The p-quantile of a (0.5: the median); undefined if a is empty. */
+const pct = (/** @type {number[]} */ a, /** @type {number} */ p) => [...a].sort((x, y) => x - y)[Math.min(a.length - 1, Math.floor(a.length * p))];
 
 /** The base database: random rows of hex text with a random indexed key, in WAL mode. */
 function base() {
@@ -53,7 +55,10 @@ function base() {
   return file;
 }
 
-/** The native writer: ~100 transactions/s until stop(); resolves with the transactions sent. */
+/**
+ * The native writer: ~100 transactions/s until stop(); resolves with the transactions sent.
+ * @param {string} file
+ */
 function writer(file) {
   const p = spawn("sqlite3", ["-batch", file], { stdio: ["pipe", "ignore", "inherit"] });
   const exited = new Promise((res) => p.once("exit", res));
@@ -81,29 +86,71 @@ function writer(file) {
   };
 }
 
+/** @param {number | undefined} pid */
 function cpuOf(pid) {
-  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  const f = /** @type {string} */ (readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]).split(" "); // "pid (comm) state …"
   return (Number(f[11]) + Number(f[12])) / 100; // utime + stime, clock ticks of 10 ms
 }
 
+/**
+ * @param {string} file
+ * @param {string} what
+ */
 function check(file, what) {
   const out = sqlite3(file, "PRAGMA integrity_check; SELECT count(*) FROM t;").trim().split("\n");
   if (out[0] !== "ok") throw new Error(`${what}: integrity_check: ${out.join(" ")}`);
   return Number(out[1]);
 }
 
+/** @param {() => unknown} fn */
 async function timed(fn) {
   const t0 = performance.now();
   await fn();
   return (performance.now() - t0) / 1000;
 }
 
-/** Restores with our CLI in a process of its own (dist/ must be built). */
+/**
+ * Restores with our CLI in a process of its own (dist/ must be built).
+ * @param {string} dir
+ * @param {string} out
+ * @param {Date} [at]
+ */
 function cliRestore(dir, out, at) {
   execFileSync(process.execPath, [cliJs, "restore", `file://${dir}`, out, "--quiet", ...(at ? ["--at", at.toISOString()] : [])]);
 }
 
-/** @type {Record<string, Record<string, number | string | null>>} */
+/**
+ * One side's numbers; null where they do not apply to Litestream.
+ * @typedef {object} Side
+ * @property {number} transactions
+ * @property {number} growthMiBPerMin
+ * @property {number} snapshotMiB
+ * @property {number} snapshotPercent
+ * @property {number | null} snapshotCpuS
+ * @property {number | null} deltas
+ * @property {number} minutes
+ * @property {number | null} hinted
+ * @property {number | null | undefined} pagesPerSync undefined (left out of the JSON) if no delta synced
+ * @property {number | null} syncP50S NaN (null in the JSON) if no delta synced
+ * @property {number | null} syncP90S
+ * @property {number} cpuSPerMin
+ * @property {number} rssMiB
+ * @property {number} restoreLatestS
+ * @property {number} restorePitS
+ * @property {number | null} restoreLatestInProcessS
+ * @property {number | null} restorePitInProcessS
+ * @property {number | null} errors
+ */
+/**
+ * What --json prints on its last line (litestream left out with --no-litestream).
+ * @typedef {{ mib: number, seconds: number, node: string, ours: Side, litestream?: Side }} Output
+ */
+/**
+ * What --one-percent --json prints: medians of 3 rounds, ms and pages.
+ * @typedef {{ pages: number, backupMs: number, syncMs: number, written: number, uploaded: number, bytes: number }} OnePercent
+ */
+
+/** @type {{ ours?: Side, litestream?: Side }} */
 const results = {};
 
 async function ours() {
@@ -111,7 +158,9 @@ async function ours() {
   copyFileSync(base(), file);
   const dir = join(work, "ours-replica");
   const target = fileTarget(dir);
+  /** @type {import("../src/index.ts").SyncInfo[]} */
   const syncs = [];
+  /** @type {Error[]} */
   const errors = [];
   const cpu0 = process.cpuUsage();
   const rss0 = process.memoryUsage().rss;
@@ -136,7 +185,7 @@ async function ours() {
   const minutes = (Date.now() - t0) / 60000;
   await r.close();
   clearInterval(sampler);
-  if (errors.length) console.log(`ours: ${errors.length} sync errors, first: ${errors[0].message}`);
+  if (errors.length) console.log(`ours: ${errors.length} sync errors, first: ${errors[0]?.message}`);
   const grown = du(dir) - snapshotBytes;
   const latest = join(work, "ours-latest.db");
   const tLatest = await timed(() => sqlite.restoreReplica(target, latest));
@@ -163,8 +212,8 @@ async function ours() {
     minutes,
     hinted: deltas.filter((s) => s.pagesCompared < s.pageCount / 4).length,
     pagesPerSync: pct(deltas.map((s) => s.pagesUploaded), 0.5),
-    syncP50S: pct(deltas.map((s) => s.elapsedMs), 0.5) / 1000,
-    syncP90S: pct(deltas.map((s) => s.elapsedMs), 0.9) / 1000,
+    syncP50S: (pct(deltas.map((s) => s.elapsedMs), 0.5) ?? NaN) / 1000,
+    syncP90S: (pct(deltas.map((s) => s.elapsedMs), 0.9) ?? NaN) / 1000,
     cpuSPerMin: (cpu.user + cpu.system) / 1e6 / minutes,
     rssMiB: (rssMax - rss0) / 1048576,
     restoreLatestS: tCliLatest,
@@ -180,7 +229,7 @@ function litestreamBinary() {
   const exe = join(dir, "package", "litestream");
   if (existsSync(exe)) return exe;
   mkdirSync(dir, { recursive: true });
-  const tgz = execFileSync("npm", ["pack", "--silent", "@flydotio/litestream-linux-x64@1.0.1"], { cwd: dir, encoding: "utf8" }).trim().split("\n").pop();
+  const tgz = /** @type {string} */ (execFileSync("npm", ["pack", "--silent", "@flydotio/litestream-linux-x64@1.0.1"], { cwd: dir, encoding: "utf8" }).trim().split("\n").pop());
   execFileSync("tar", ["xzf", tgz], { cwd: dir });
   return exe;
 }
@@ -213,7 +262,7 @@ async function litestream() {
   const minutes = (Date.now() - t0) / 60000;
   await new Promise((res) => setTimeout(res, 2500)); // its last sync
   const cpu = cpuOf(p.pid) - cpu0;
-  const rss = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${p.pid}/status`, "utf8"))[1]) * 1024;
+  const rss = Number(/** @type {RegExpExecArray} */ (/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${p.pid}/status`, "utf8")))[1]) * 1024;
   p.kill("SIGTERM");
   await new Promise((res) => p.once("exit", res));
   const grown = du(dir) - snapshotBytes;
@@ -262,8 +311,9 @@ async function onePercent() {
   await sqlite.backup(db, copy);
   const r = sqlite.replicate(db, fileTarget(join(work, "one-replica")), { intervalMs: 3_600_000, compress: false });
   await r.sync();
-  const pages = Number(db.get("PRAGMA page_count").page_count);
-  const rows = Number(db.get("SELECT max(id) AS m FROM t").m);
+  const pages = Number(/** @type {{ page_count: number }} */ (db.get("PRAGMA page_count")).page_count);
+  const rows = Number(/** @type {{ m: number }} */ (db.get("SELECT max(id) AS m FROM t")).m);
+  /** @type {{ backup: number, sync: number, written: number, uploaded: number, bytes: number }[]} */
   const rounds = [];
   for (let round = 0; round < 3; round++) {
     db.exec("BEGIN");
@@ -276,7 +326,7 @@ async function onePercent() {
   }
   await r.close();
   db.close();
-  const med = (k) => pct(rounds.map((x) => x[k]), 0.5);
+  const med = (/** @type {keyof (typeof rounds)[number]} */ k) => /** @type {number} */ (pct(rounds.map((x) => x[k]), 0.5)); // of 3 rounds
   if (JSON_OUT) console.log(JSON.stringify({ pages, backupMs: med("backup"), syncMs: med("sync"), written: med("written"), uploaded: med("uploaded"), bytes: med("bytes") }));
   else console.log(`330 MiB, 1% of ${pages} pages changed (median of 3): backup() incremental ${(med("backup") / 1000).toFixed(3)} s writing ${med("written")} pages; ` +
     `sync ${(med("sync") / 1000).toFixed(3)} s (${(med("sync") / med("backup")).toFixed(2)}x) uploading ${med("uploaded")} pages, ${mib(med("bytes"))} MiB (${(med("bytes") / (med("written") * 4096)).toFixed(2)}x the changed pages)`);
@@ -294,7 +344,8 @@ if (LITESTREAM) await litestream();
 rmSync(work, { recursive: true, force: true });
 if (JSON_OUT) console.log(JSON.stringify({ mib: MIB, seconds: SECONDS, node: process.version, ...results }));
 else {
-  const cols = Object.keys(results);
+  const cols = /** @type {(keyof typeof results)[]} */ (Object.keys(results));
   console.log(["", ...cols].join(" | "));
-  for (const k of Object.keys(results.ours)) console.log([k, ...cols.map((c) => { const v = results[c][k]; return typeof v === "number" && !Number.isInteger(v) ? v.toFixed(2) : v; })].join(" | "));
+  const keys = /** @type {(keyof Side)[]} */ (Object.keys(/** @type {Side} */ (results.ours))); // ours() ran
+  for (const k of keys) console.log([k, ...cols.map((c) => { const v = results[c]?.[k]; return typeof v === "number" && !Number.isInteger(v) ? v.toFixed(2) : v; })].join(" | "));
 }

@@ -9,6 +9,9 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { loadResults, rootDir } from "./results.mjs";
 
+/** @typedef {import("./results.mjs").BenchRecord} BenchRecord */
+/** @typedef {import("./results.mjs").Table} Table */
+
 /** The parts in page order: the id `--only` takes, and the method text of its section. */
 export const SECTIONS = [
   {
@@ -140,6 +143,10 @@ while their generator version and size match. One measurement of the peers' work
 can be run alone. \`SBW_BENCH_WASM=path\` makes "ours" load another build of the module.
 `;
 
+/**
+ * A git command's output in the repository, trimmed; null if it failed.
+ * @param {...string} args
+ */
 function git(...args) {
   try {
     return execFileSync("git", args, { cwd: rootDir, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
@@ -148,13 +155,18 @@ function git(...args) {
   }
 }
 
+/** @param {BenchRecord["machine"] | undefined} m */
 function machineText(m) {
   if (!m) return "not recorded";
-  if (m.note) return m.note;
+  if ("note" in m) return m.note;
   return `${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}${m.fs ? `, data on ${m.fs}` : ""}`;
 }
 
-/** "2026-11-20 at aa79f87 (188 commits before HEAD)" */
+/**
+ * "2026-11-20 at aa79f87 (188 commits before HEAD)"
+ * @param {BenchRecord} r
+ * @param {string | null} head
+ */
 function when(r, head) {
   let at = r.commit ? `\`${r.commit}\`` : "an unrecorded commit";
   const notes = [];
@@ -168,6 +180,10 @@ function when(r, head) {
   return `${(r.date ?? "").slice(0, 10) || "an unrecorded date"} at ${at}`;
 }
 
+/**
+ * @param {BenchRecord} r
+ * @param {string | null} head
+ */
 function provenance(r, head) {
   const lines = [`Measured ${when(r, head)} with \`${r.command}\`${r.seconds ? ` in ${Math.round(r.seconds)} s` : ""}.`];
   lines.push(`Machine: ${machineText(r.machine)}.`);
@@ -176,10 +192,11 @@ function provenance(r, head) {
   return lines.join("\n");
 }
 
+/** @param {Table} t */
 function table(t) {
   const align = t.align ?? `l${"r".repeat(t.columns.length - 1)}`;
   const rule = [...align].map((a) => (a === "r" ? "---:" : "---"));
-  const cell = (x) => String(x ?? "–").replaceAll("|", "\\|");
+  const cell = (/** @type {Table["rows"][number][number]} */ x) => String(x ?? "–").replaceAll("|", "\\|");
   return [
     ...(t.caption ? [t.caption, ""] : []),
     `| ${t.columns.map(cell).join(" | ")} |`,
@@ -188,7 +205,11 @@ function table(t) {
   ].join("\n");
 }
 
-/** One part's section: its heading, where it was measured (unless `prov` is null) and its tables. */
+/**
+ * One part's section: its heading, where it was measured (unless `prov` is null) and its tables.
+ * @param {BenchRecord} r
+ * @param {string | null} [prov]
+ */
 export function recordMarkdown(r, prov = provenance(r, git("rev-parse", "--short", "HEAD"))) {
   let md = `### ${r.title}\n\n`;
   if (prov) md += `${prov}\n\n`;
@@ -213,7 +234,7 @@ export function render() {
     body += `## ${s.heading}\n\n${s.text}\n\n`;
     let last = "";
     for (const p of present) {
-      const r = results[p];
+      const r = /** @type {BenchRecord} */ (results[p]); // present holds only the parts with a record
       index.push(`| [${r.title}](#${slug(r.title)}) | \`${p}\` | ${(r.date ?? "").slice(0, 10)} | \`${r.commit ?? "?"}\` |`);
       const prov = provenance(r, head);
       body += recordMarkdown(r, prov === last ? null : prov);
@@ -235,7 +256,10 @@ ${index.join("\n")}
 ${body}${HOW_TO_RERUN}`;
 }
 
-/** GitHub's anchor for a heading. */
+/**
+ * GitHub's anchor for a heading.
+ * @param {string} heading
+ */
 export function slug(heading) {
   return heading.toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, "").replace(/\s/g, "-");
 }

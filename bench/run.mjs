@@ -19,9 +19,56 @@ import { join } from "node:path";
 import { recordMarkdown, writeReport } from "./report.mjs";
 import { benchDir as here, fmt, gitState, machine, median, rootDir as root, saveResult, thousands } from "./results.mjs";
 
+/** @typedef {import("./results.mjs").BenchRecord} BenchRecord */
+/** @typedef {number | null} Ms a median, null if nothing was measured */
+/**
+ * What bench/fresh.mjs prints last: per runtime, `node -e 0` and each route's medians (ms).
+ * @typedef {{ route: string, backup: Ms, process: Ms, cli: Ms, warmFirst: Ms, warm: Ms, native: Ms, nativeProcess: Ms, cp: Ms }} FreshRow
+ * @typedef {{ mib: number, rounds: number, results: { runtime: string, bare: Ms, rows: FreshRow[], hung: string[], runs: Record<string, import("./fresh.mjs").Run[]> }[] }} FreshOutput
+ */
+/**
+ * A workload of the peers (bench/cases.mjs): its source, and the previous backup it overwrites.
+ * @typedef {{ id: string, title: string, src?: string, prev?: string, rounds: number, base: string, peers: string[] }} Workload
+ */
+/**
+ * The line bench/cases.mjs prints: ms; steps from ours; peakRssDeltaMiB null where VmHWM cannot be reset.
+ * @typedef {{ ms: number, maxBlockMs: number, baselineMiB: number, peakRssDeltaMiB: number | null, steps?: number }} CaseLine
+ */
+/**
+ * What bench/opfs/run.ts prints: MiB/s per launch.
+ * @typedef {object} OpfsOutput
+ * @property {string} chromium
+ * @property {number} mib
+ * @property {number[]} sahpool
+ * @property {number[]} raw
+ * @property {{ oneStep: number[], adaptive: number[], rawSameWorker: number[], oneStepOfRaw: number[], adaptiveOfRaw: number[], dbMiB?: number }} ours
+ * @property {{ first: number[], next: number[], firstOfRaw: number[], nextOfRaw: number[] }} main
+ */
+/**
+ * A repeat line of test/browser/bench.ts (repeatBench in test/browser/pages/common.ts).
+ * @typedef {{ dbMiB: number, firstMs: number, incrementalMs: number, fullRepeatMs: number, incremental: boolean, ofFirst: number, pagesWritten: number, pageCount: number, writtenPct: number }} RepeatLine
+ */
+/**
+ * What bench/incremental.mjs prints last: medians (ms, bytes) by mode, per fraction changed.
+ * @typedef {import("./incremental.mjs").Mode} Mode
+ * @typedef {{ fraction: number, written: number, pages: number, m: Record<Mode, number>, wchar: number, times: Record<Mode, number[]>, wcharByMode: Record<Mode, number>, writeBytesByMode: Record<Mode, number> }} IncrementalRow
+ * @typedef {{ node: string, locking: string, mib: number, rounds: number, copyGiBps: number, modes: Mode[], rows: IncrementalRow[] }} IncrementalOutput
+ */
+/**
+ * What bench/locks.mjs prints last: per locking, each round's backup ms, commits/s and reads/s.
+ * @typedef {import("./locks.mjs").Locking} Locking
+ * @typedef {{ node: string, mib: number, sourceMiB: number, rounds: number, results: Record<Locking, Record<"backup" | "writes" | "reads", number[]>> }} LocksOutput
+ */
+/**
+ * What bench/live.mjs prints last (a median of no copies as null).
+ * @typedef {{ count: number, mib: number, rows: (Omit<import("./live.mjs").Row, "median"> & { median: number | null })[] }} LiveOutput
+ */
+/** @typedef {import("./stream.mjs").Output & { name: string }} StreamRun */
+/** @typedef {import("./replica.mjs").Side} Side */
+
 const args = process.argv.slice(2);
-const flag = (name) => args.includes(name);
-const option = (name) => {
+const flag = (/** @type {string} */ name) => args.includes(name);
+const option = (/** @type {string} */ name) => {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : undefined;
 };
@@ -44,7 +91,7 @@ const only = option("--only")?.split(",").map((s) => s.trim());
 for (const p of only ?? []) if (!PARTS.includes(p)) throw new Error(`--only: unknown part "${p}" (parts: ${PARTS.join(", ")})`);
 const selected = PARTS.filter((p) => (!only || only.includes(p)) && !(flag("--no-opfs") && BROWSER_PARTS.includes(p)));
 /** The command that reproduces a part (what BENCHMARKS.md shows). */
-const command = (part) => `cd bench && npm run bench -- --only ${part}${roundsOption !== undefined ? ` --rounds ${roundsOption}` : ""}`;
+const command = (/** @type {string} */ part) => `cd bench && npm run bench -- --only ${part}${roundsOption !== undefined ? ` --rounds ${roundsOption}` : ""}`;
 
 // Peers run under Node 22 (better-sqlite3 13 and node:sqlite's backup() need it); so does ours,
 // so that every number comes from the same engine.
@@ -54,13 +101,25 @@ if (!existsSync(node22)) throw new Error("bench/node_modules missing: run `npm i
 const data = join(here, "data");
 mkdirSync(data, { recursive: true });
 
+/** @type {BenchRecord[]} */
 const records = [];
+/**
+ * A part measured: its record saved (unless not `save`) and kept for the report.
+ * @param {Parameters<typeof saveResult>[0]} record
+ * @param {number} started performance.now() when the part started
+ */
 function done(record, started) {
   const r = { seconds: (performance.now() - started) / 1000, ...record };
   records.push(save ? saveResult(r) : { ...gitState(), date: new Date().toISOString(), machine: machine(data), ...r });
 }
 
-/** Runs a child process from the repository's root, echoing its output; resolves with its stdout. */
+/**
+ * Runs a child process from the repository's root, echoing its output; resolves with its stdout.
+ * @param {string} exe
+ * @param {string[]} argv
+ * @param {{ echo?: boolean }} [options]
+ * @returns {Promise<string>}
+ */
 function child(exe, argv, { echo = true } = {}) {
   return new Promise((resolve, reject) => {
     const p = spawn(exe, argv, { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
@@ -74,8 +133,9 @@ function child(exe, argv, { echo = true } = {}) {
     p.on("close", (code) => (code === 0 ? resolve(out) : reject(new Error(`${exe} ${argv.join(" ")} exited with ${code}`))));
   });
 }
-const lastJson = (out) => JSON.parse(out.trim().split("\n").at(-1));
-const skip = (part, why) => console.log(`${part}: skipped (${why}); its saved results stay`);
+/** The JSON of a child's last line, to be cast to what that script prints. */
+const lastJson = (/** @type {string} */ out) => /** @type {unknown} */ (JSON.parse(/** @type {string} */ (out.trim().split("\n").at(-1))));
+const skip = (/** @type {string} */ part, /** @type {string} */ why) => console.log(`${part}: skipped (${why}); its saved results stay`);
 
 // ---- one backup per process, as the CLI and cron run it (bench/fresh.mjs) ----
 
@@ -83,14 +143,14 @@ if (selected.includes("fresh")) {
   const started = performance.now();
   const [mib, r] = quick ? [64, 2] : [330, roundsOption ?? 5];
   const runtimes = [node22, ...["node20", "node24", "node26"].map((n) => join(root, `test/runtimes/node_modules/${n}/bin/node`)).filter(existsSync)];
-  const o = lastJson(await child(node22, [join(here, "fresh.mjs"), String(mib), String(r), ...runtimes]));
-  const ms = (x) => (x === null ? "–" : `${thousands(x)} ms`);
-  const ratio = (a, b) => (a === null || b === null ? "–" : `${(a / b).toFixed(2)}×`);
+  const o = /** @type {FreshOutput} */ (lastJson(await child(node22, [join(here, "fresh.mjs"), String(mib), String(r), ...runtimes])));
+  const ms = (/** @type {Ms} */ x) => (x === null ? "–" : `${thousands(x)} ms`);
+  const ratio = (/** @type {Ms} */ a, /** @type {Ms} */ b) => (a === null || b === null ? "–" : `${(a / b).toFixed(2)}×`);
   const tables = o.results.map((x) => ({
     caption: `${x.runtime}, ${o.rounds} rounds, medians; \`node -e 0\`: ${ms(x.bare)}.${x.hung.length ? ` Processes that did their work and never exited (killed after 120 s, not timed): ${x.hung.join(", ")}.` : ""}`,
     columns: ["route", "`backup()` in a fresh process", "the whole process", "the CLI", "warm repeats", "first ÷ warm", "CLI − (warm + `node -e 0`)", "better-sqlite3 `backup()`, fresh process", "cp + fdatasync"],
     align: "lrrrrrrrr",
-    rows: x.rows.map((w) => [w.route, ms(w.backup), ms(w.process), ms(w.cli), ms(w.warm), ratio(w.backup, w.warm), ms(w.cli - w.warm - x.bare), ms(w.native), ms(w.cp)]),
+    rows: x.rows.map((w) => [w.route, ms(w.backup), ms(w.process), ms(w.cli), ms(w.warm), ratio(w.backup, w.warm), ms(/** @type {number} */ (w.cli) - /** @type {number} */ (w.warm) - /** @type {number} */ (x.bare)), ms(w.native), ms(w.cp)]),
   }));
   done({
     part: "fresh", title: `One backup per process: ${mib} MiB, 1% of its pages changed`, command: command("fresh"), machine: machine(data),
@@ -104,6 +164,7 @@ const sizes = quick ? { main: 64, big: 256, prev: 64 } : { main: 330, big: 1024,
 const mainDb = join(data, `db${sizes.main}.sqlite`);
 const bigDb = join(data, `db${sizes.big}.sqlite`);
 const prevDb = join(data, `db${sizes.prev}.sqlite`);
+/** @type {Workload[]} */
 const workloads = [
   {
     id: "file2file", title: `File → new file (${sizes.main} MiB)`, src: mainDb, rounds, base: "better-sqlite3",
@@ -131,6 +192,7 @@ const workloads = [
   { id: "load", title: "Module load: compile + instantiate + init", rounds: rounds * 2, base: "official", peers: ["ours", "official"] },
 ].filter((w) => selected.includes(w.id));
 
+/** @type {Record<string, string>} */
 const describe = {
   ours: "sqlite-backup-wasm `backup()`, defaults (adaptive steps)",
   "ours/onestep": "sqlite-backup-wasm `backup()`, `pagesPerStep: -1`",
@@ -145,6 +207,7 @@ const describe = {
   "fs/writeFileSync": "`fs.writeFileSync` of the bytes (physical limit)",
   "fs/readFileSync": "`fs.readFileSync` (physical limit)",
 };
+/** @type {Record<string, Record<string, string>>} */
 const how = {
   file2file: { "sql.js": "read file, `new Database(bytes)`, `export()`, write file" },
   mem2file: {
@@ -164,6 +227,12 @@ const how = {
   load: { ours: "`loadSqlite({ wasm: bytes read from disk })`", official: "`sqlite3InitModule()`" },
 };
 
+/**
+ * One measurement of a peer's workload, in a fresh process.
+ * @param {Workload} w
+ * @param {string} peer
+ * @returns {Promise<CaseLine>}
+ */
 async function runOne(w, peer) {
   const dst = join(data, `out-${w.id}.sqlite`);
   for (const f of [dst, `${dst}-journal`, `${dst}-wal`]) rmSync(f, { force: true });
@@ -172,20 +241,21 @@ async function runOne(w, peer) {
   execFileSync("sync");
   const out = await child(node22, ["--expose-gc", "--no-warnings", "--import", "tsx", join(here, "cases.mjs"), w.id, peer, JSON.stringify({ src: w.src, dst })], { echo: false });
   for (const f of [dst, `${dst}-journal`, `${dst}-wal`]) rmSync(f, { force: true });
-  return lastJson(out);
+  return /** @type {CaseLine} */ (lastJson(out));
 }
 
 if (workloads.length) {
   const wanted = new Set(workloads.flatMap((w) => [w.src, w.prev].filter(Boolean)));
-  for (const [file, mib] of [[mainDb, sizes.main], [bigDb, sizes.big], [prevDb, sizes.prev]]) {
+  for (const [file, mib] of /** @type {[string, number][]} */ ([[mainDb, sizes.main], [bigDb, sizes.big], [prevDb, sizes.prev]])) {
     if (!wanted.has(file)) continue;
     const t = performance.now();
     // Under Node 22: better-sqlite3's binary is built for it (it crashes the Node that runs npm).
     const said = execFileSync(node22, [join(here, "gen.mjs"), file, String(mib)], { encoding: "utf8" }).trim();
     if (said.includes("generated")) console.log(`generated ${file} in ${((performance.now() - t) / 1000).toFixed(1)} s`);
   }
-  const v = JSON.parse(execFileSync(node22, ["--no-warnings", join(here, "versions.mjs")], { encoding: "utf8" }));
-  const ours = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
+  const v = /** @type {{ node: string, "better-sqlite3": string, "node:sqlite": string, official: string, "sql.js": string }} */ (
+    JSON.parse(execFileSync(node22, ["--no-warnings", join(here, "versions.mjs")], { encoding: "utf8" })));
+  const ours = /** @type {{ version: string }} */ (JSON.parse(readFileSync(join(root, "package.json"), "utf8")));
   const versions = {
     Node: `${v.node} (all sides)`,
     "sqlite-backup-wasm": `${ours.version} (wasm/sqlite3.wasm ${(statSync(join(root, "wasm/sqlite3.wasm")).size / 1024).toFixed(0)} KiB)`,
@@ -193,21 +263,23 @@ if (workloads.length) {
   };
   for (const w of workloads) {
     const started = performance.now();
+    /** @type {Record<string, CaseLine[]>} */
     const results = Object.fromEntries(w.peers.map((p) => [p, []]));
+    const runsOf = (/** @type {string} */ peer) => /** @type {CaseLine[]} */ (results[peer]); // a list for every peer of w
     for (let r = 0; r < w.rounds; r++) {
-      const order = w.peers.map((_, i) => w.peers[(i + r) % w.peers.length]);
+      const order = w.peers.map((_, i) => /** @type {string} */ (w.peers[(i + r) % w.peers.length]));
       for (const peer of order) {
         const m = await runOne(w, peer);
-        results[peer].push(m);
+        runsOf(peer).push(m);
         console.log(`${w.id} round ${r + 1}/${w.rounds} ${peer}: ${m.ms.toFixed(1)} ms, peak +${m.peakRssDeltaMiB?.toFixed(1)} MiB`);
       }
     }
-    const med = (peer, key) => median(results[peer].map((m) => m[key]));
-    const base = med(w.base, "ms");
+    const med = (/** @type {string} */ peer, /** @type {"ms" | "peakRssDeltaMiB" | "steps"} */ key) => median(runsOf(peer).map((m) => m[key]));
+    const base = /** @type {number} */ (med(w.base, "ms")); // measured every round
     const mib = w.src ? statSync(w.src).size / 2 ** 20 : null;
     const rows = w.peers.map((peer) => {
-      const ms = med(peer, "ms");
-      const blocks = results[peer].map((m) => m.maxBlockMs);
+      const ms = /** @type {number} */ (med(peer, "ms"));
+      const blocks = runsOf(peer).map((m) => m.maxBlockMs);
       return [peer === w.base ? `**${peer}**` : peer, how[w.id]?.[peer] ?? describe[peer], fmt(ms), fmt(ms / base, 2),
         mib ? fmt(mib / (ms / 1000)) : "–", fmt(med(peer, "peakRssDeltaMiB"), 1),
         `${fmt(median(blocks), 1)} (${fmt(Math.max(...blocks.map((b) => b ?? 0)), 1)})`, fmt(med(peer, "steps"))];
@@ -218,7 +290,7 @@ if (workloads.length) {
         caption: `${w.rounds} rounds. Reference: ${w.base}.`,
         columns: ["Peer", "How", "Median ms", "Ratio", "MiB/s", "Peak RSS Δ MiB", "Max block ms", "Steps"], align: "llrrrrrr", rows,
       }],
-      notes: [`All runs (ms): ${w.peers.map((p) => `${p} ${results[p].map((m) => m.ms.toFixed(0)).join("/")}`).join("; ")}.`],
+      notes: [`All runs (ms): ${w.peers.map((p) => `${p} ${runsOf(p).map((m) => m.ms.toFixed(0)).join("/")}`).join("; ")}.`],
       raw: results,
     }, started);
   }
@@ -227,17 +299,18 @@ if (workloads.length) {
 // ---- the browser parts (headless Chromium) ----
 
 const hasChromium = existsSync("/usr/bin/chromium");
+/** @type {[string, ...string[]]} */
 const tsx = [process.execPath, "--import", "tsx"];
-const ratios = (xs) => xs.map((x) => x.toFixed(2)).join(" ");
-const mibps = (xs) => xs.map((x) => x.toFixed(0)).join(" / ");
+const ratios = (/** @type {number[]} */ xs) => xs.map((x) => x.toFixed(2)).join(" ");
+const mibps = (/** @type {number[]} */ xs) => xs.map((x) => x.toFixed(0)).join(" / ");
 
 if (selected.includes("opfs")) {
   if (!hasChromium) skip("opfs", "no /usr/bin/chromium");
   else {
     const started = performance.now();
     const [mib, launches] = quick ? [20, 3] : [100, roundsOption ?? 7];
-    const o = lastJson(await child(tsx[0], [...tsx.slice(1), join(here, "opfs/run.ts"), String(mib), String(launches)]));
-    const row = (name, how, xs) => [name, how, fmt(median(xs)), mibps(xs)];
+    const o = /** @type {OpfsOutput} */ (lastJson(await child(tsx[0], [...tsx.slice(1), join(here, "opfs/run.ts"), String(mib), String(launches)])));
+    const row = (/** @type {string} */ name, /** @type {string} */ how, /** @type {number[]} */ xs) => [name, how, fmt(median(xs)), mibps(xs)];
     done({
       part: "opfs", title: `In-memory → OPFS (${fmt(o.ours.dbMiB ?? o.mib)} MiB)`, command: command("opfs"),
       machine: { ...machine(data), cpu: `${o.chromium}; ${machine(data).cpu}` },
@@ -265,7 +338,7 @@ if (selected.includes("opfs")) {
           ],
         },
       ],
-      notes: [`Ours ÷ opfs-sahpool (medians, one step in a worker): ${fmt(median(o.ours.oneStep) / median(o.sahpool), 1)}×.`],
+      notes: [`Ours ÷ opfs-sahpool (medians, one step in a worker): ${fmt(/** @type {number} */ (median(o.ours.oneStep)) / /** @type {number} */ (median(o.sahpool)), 1)}×.`],
       raw: o,
     }, started);
   }
@@ -278,16 +351,16 @@ if (selected.includes("opfs-repeat")) {
     const [mib, runs] = quick ? [20, 2] : [60, roundsOption ?? 3];
     const out = await child(tsx[0], [...tsx.slice(1), join(root, "test/browser/bench.ts"), String(mib), String(runs)]);
     const lines = out.split("\n");
-    const pick = (label) => lines.filter((l) => l.startsWith(label)).map((l) => JSON.parse(l.slice(l.indexOf("{"))));
+    const pick = (/** @type {string} */ label) => lines.filter((l) => l.startsWith(label)).map((l) => /** @type {RepeatLine} */ (JSON.parse(l.slice(l.indexOf("{")))));
     const worker = pick("repeat, 1% changed, worker");
     const main = pick("repeat, 1% changed, main thread");
     if (!worker.length || !main.length) throw new Error("test/browser/bench.ts printed no repeat results");
-    const list = (xs, key) => xs.map((x) => x[key].toFixed(0)).join(", ");
-    const row = (route, xs) => [route, list(xs, "firstMs"), list(xs, "incrementalMs"), list(xs, "fullRepeatMs"),
+    const list = (/** @type {RepeatLine[]} */ xs, /** @type {"firstMs" | "incrementalMs" | "fullRepeatMs"} */ key) => xs.map((x) => x[key].toFixed(0)).join(", ");
+    const row = (/** @type {string} */ route, /** @type {RepeatLine[]} */ xs) => [route, list(xs, "firstMs"), list(xs, "incrementalMs"), list(xs, "fullRepeatMs"),
       xs.map((x) => x.ofFirst.toFixed(2)).join(", "), `${fmt(median(xs.map((x) => x.writtenPct)), 1)}%`];
     done({
-      part: "opfs-repeat", title: `Repeat into OPFS (${fmt(worker[0].dbMiB)} MiB, 1% changed)`, command: command("opfs-repeat"),
-      machine: { ...machine(data), cpu: `${lines[0].split(",")[0]}; ${machine(data).cpu}` },
+      part: "opfs-repeat", title: `Repeat into OPFS (${fmt(worker[0]?.dbMiB)} MiB, 1% changed)`, command: command("opfs-repeat"),
+      machine: { ...machine(data), cpu: `${lines[0]?.split(",")[0]}; ${machine(data).cpu}` },
       tables: [{
         caption: `${runs} runs in one browser launch, in ms, run by run.`,
         columns: ["route", "first backup", "repeat, incremental", "repeat, full copy", "incremental ÷ first", "written, incremental"], align: "lllllr",
@@ -305,20 +378,21 @@ if (selected.includes("restore-memory")) {
     const [mib, runs] = quick ? [20, 1] : [150, roundsOption ?? 2];
     const out = await child(tsx[0], [...tsx.slice(1), join(root, "test/browser/restore-memory.ts"), String(mib), String(runs)]);
     const lines = out.split("\n");
+    /** @type {Record<string, { ms: number, peakMiB: number, afterMiB: number }[]>} */
     const routes = {};
     for (const l of lines) {
       const m = /^(.+?)\s+(\d+) ms\s+peak \+(\d+) MiB\s+after \+(\d+) MiB/.exec(l);
-      if (m) (routes[m[1].trim()] ??= []).push({ ms: Number(m[2]), peakMiB: Number(m[3]), afterMiB: Number(m[4]) });
+      if (m) (routes[/** @type {string} */ (m[1]).trim()] ??= []).push({ ms: Number(m[2]), peakMiB: Number(m[3]), afterMiB: Number(m[4]) });
     }
     if (Object.keys(routes).length === 0) throw new Error("test/browser/restore-memory.ts printed no results");
     const dbMiB = /database (\d+) MiB/.exec(out)?.[1];
-    const range = (xs, unit, sign = "") => {
+    const range = (/** @type {number[]} */ xs, /** @type {string} */ unit, sign = "") => {
       const lo = Math.min(...xs), hi = Math.max(...xs);
       return `${sign}${lo === hi ? lo : `${lo}–${hi}`} ${unit}`;
     };
     done({
       part: "restore-memory", title: `Restore a ${dbMiB ?? mib} MiB OPFS file`, command: command("restore-memory"),
-      machine: { ...machine(data), cpu: `${lines[0].split(";")[0]}; ${machine(data).cpu}` },
+      machine: { ...machine(data), cpu: `${lines[0]?.split(";")[0]}; ${machine(data).cpu}` },
       tables: [{
         caption: `${runs} runs per route.`,
         columns: ["route", "time", "peak extra memory", "extra memory after"], align: "lrrr",
@@ -337,14 +411,14 @@ if (selected.includes("incremental")) {
   const [mib, r] = quick ? [64, 3] : [330, roundsOption ?? 5];
   const tables = [];
   let host = "";
-  for (const [label, exe] of [["Node 22 (no real file locks: the source guard on)", node22], ["Node 26 (real file locks)", node26]]) {
+  for (const [label, exe] of /** @type {[string, string][]} */ ([["Node 22 (no real file locks: the source guard on)", node22], ["Node 26 (real file locks)", node26]])) {
     if (!existsSync(exe)) {
       console.log(`incremental: ${exe} missing, ${label} skipped`);
       continue;
     }
-    const o = lastJson(await child(exe, ["--no-warnings", "--import", "tsx", join(here, "incremental.mjs"), String(mib), String(r)]));
+    const o = /** @type {IncrementalOutput} */ (lastJson(await child(exe, ["--no-warnings", "--import", "tsx", join(here, "incremental.mjs"), String(mib), String(r)])));
     host = `a 64 MiB memory copy took ${(64 / 1024 / o.copyGiBps * 1000).toFixed(1)} ms (${o.copyGiBps.toFixed(1)} GiB/s)`;
-    const ms = (x) => `${thousands(x)} ms`;
+    const ms = (/** @type {number} */ x) => `${thousands(x)} ms`;
     tables.push({
       caption: `${label}, ${o.node}, ${o.rounds} rounds, medians:`,
       columns: ["pages changed", "pages written", "`backup()` (defaults)", "inline reads", "full copy", "better-sqlite3 `backup()`", "cp + fdatasync", "better-sqlite3 ÷ `backup()`", "written (wchar)"],
@@ -370,9 +444,9 @@ if (selected.includes("locks")) {
   else {
     const started = performance.now();
     const [mib, r] = quick ? [20, 2] : [100, roundsOption ?? 5];
-    const o = lastJson(await child(process.execPath, [join(here, "locks.mjs"), "--rounds", String(r), "--mib", String(mib)]));
-    const m = (l, k) => median(o.results[l][k]);
-    const pct = (a, b) => `${(((a - b) / b) * 100).toFixed(0)}%`.replace("-", "−");
+    const o = /** @type {LocksOutput} */ (lastJson(await child(process.execPath, [join(here, "locks.mjs"), "--rounds", String(r), "--mib", String(mib)])));
+    const m = (/** @type {Locking} */ l, /** @type {"backup" | "writes" | "reads"} */ k) => /** @type {number} */ (median(o.results[l][k])); // of every round
+    const pct = (/** @type {number} */ a, /** @type {number} */ b) => `${(((a - b) / b) * 100).toFixed(0)}%`.replace("-", "−");
     done({
       part: "locks", title: `Locks: ~${fmt(o.sourceMiB)} MiB source, ${o.node}`, command: command("locks"), machine: machine(),
       tables: [{
@@ -395,7 +469,7 @@ if (selected.includes("live")) {
   else {
     const started = performance.now();
     const [count, mib] = quick ? [2, 5] : [6, 20];
-    const o = lastJson(await child(process.execPath, [join(here, "live.mjs"), "--count", String(count), "--mib", String(mib)]));
+    const o = /** @type {LiveOutput} */ (lastJson(await child(process.execPath, [join(here, "live.mjs"), "--count", String(count), "--mib", String(mib)])));
     done({
       part: "live", title: `Live sources: ~${o.mib} MiB source, ${o.count} copies per peer`, command: command("live"), machine: machine(),
       tables: [{
@@ -413,23 +487,25 @@ if (selected.includes("stream")) {
   const [mib, r] = quick ? [64, 3] : [330, roundsOption ?? 5];
   // Node 26 takes real file locks (held and snapshot routes) and runs every measurement; Node 22
   // (the guard's node:sqlite lock: held) and Node 20 (neither: the spool) the routes and the restore.
-  const runtimes = [["node26", ["out", "gzip", "restore", "big"]], ["node22", ["out", "restore"]], ["node20", ["out", "restore"]]]
-    .map(([n, parts]) => [n, join(root, `test/runtimes/node_modules/${n}/bin/node`), parts]).filter(([, exe]) => existsSync(exe));
+  const runtimes = /** @type {[string, string[]][]} */ ([["node26", ["out", "gzip", "restore", "big"]], ["node22", ["out", "restore"]], ["node20", ["out", "restore"]]])
+    .map(([n, parts]) => /** @type {[string, string, string[]]} */ ([n, join(root, `test/runtimes/node_modules/${n}/bin/node`), parts])).filter(([, exe]) => existsSync(exe));
   if (runtimes.length === 0) skip("stream", "no Node of test/runtimes: npm run setup");
   else {
     // Under Node 22, as for the workloads: gen.mjs loads better-sqlite3 to build the database.
     execFileSync(node22, [join(here, "gen.mjs"), join(data, `inc-${mib}.db`), String(mib)]);
+    /** @type {StreamRun[]} */
     const runs = [];
     for (const [name, exe, parts] of runtimes) {
-      const o = lastJson(await child(exe, ["--expose-gc", "--no-warnings", "--import", "tsx", join(here, "stream.mjs"), String(mib), String(r), "--only", parts.join(","), "--json"]));
+      const o = /** @type {import("./stream.mjs").Output} */ (lastJson(await child(exe, ["--expose-gc", "--no-warnings", "--import", "tsx", join(here, "stream.mjs"), String(mib), String(r), "--only", parts.join(","), "--json"])));
       runs.push({ name, ...o });
     }
-    const ms = (x) => `${thousands(x)} ms`;
-    const perRound = (xs) => xs.map((x) => x.toFixed(2)).join(" ");
-    const mibOf = (x) => `+${fmt(x)} MiB`;
+    const ms = (/** @type {number} */ x) => `${thousands(x)} ms`;
+    const perRound = (/** @type {number[]} */ xs) => xs.map((x) => x.toFixed(2)).join(" ");
+    const mibOf = (/** @type {number} */ x) => `+${fmt(x)} MiB`;
+    /** @type {Record<string, string>} */
     const what = { held: "rollback journal: held", copied: "rollback journal: copied into the spool", spool: "rollback journal: spool", snapshot: "WAL: snapshot" };
     const tables = [{
-      caption: `\`backupToStream\` of a ${fmt(runs[0].mib)} MiB file into a consumer that discards, against \`fs.createReadStream\` of the same file (64 KiB chunks) in the same round; ${r} rounds, medians (target: ≥ 0.8).`,
+      caption: `\`backupToStream\` of a ${fmt(runs[0]?.mib)} MiB file into a consumer that discards, against \`fs.createReadStream\` of the same file (64 KiB chunks) in the same round; ${r} rounds, medians (target: ≥ 0.8).`,
       columns: ["runtime", "source: route", "`backupToStream`", "`fs.createReadStream`", "÷", "per round", "peak RSS Δ"], align: "llrrrlr",
       rows: runs.flatMap((o) => o.out.filter((x) => x.route !== "reference").map((x) =>
         [o.runtime, what[x.route], ms(x.ms), ms(x.limitMs), `**${fmt(x.ratio, 2)}**`, perRound(x.ratios), mibOf(x.rssMiB)])),
@@ -438,7 +514,7 @@ if (selected.includes("stream")) {
     if (gz) {
       const o = runs.find((x) => x.gzip);
       tables.push({
-        caption: `Through gzip, ${fmt(gz.textMiB)} MiB of text (names, e-mail addresses, JSON, dates) into a file, ${o.runtime}; ${r} rounds, medians.`,
+        caption: `Through gzip, ${fmt(gz.textMiB)} MiB of text (names, e-mail addresses, JSON, dates) into a file, ${o?.runtime}; ${r} rounds, medians.`,
         columns: ["way", "time", "size of the output", "time ÷ ours"], align: "lrrr",
         rows: [
           ["`backupToStream(db).pipeThrough(new CompressionStream(\"gzip\"))`", ms(gz.ours.ms), `${fmt(gz.ours.size * 100, 1)}%`, "1.00"],
@@ -450,12 +526,13 @@ if (selected.includes("stream")) {
     tables.push({
       caption: `\`restoreFromStream(fs.createReadStream(file))\` into a new file, against \`cp\` + \`fdatasync\` of the same file in the same round; ${r} rounds, medians (target: ≥ 0.8).`,
       columns: ["runtime", "`restoreFromStream`", "`cp` + `fdatasync`", "÷", "per round", "peak RSS Δ"], align: "lrrrlr",
-      rows: runs.filter((o) => o.restore).map((o) => [o.runtime, ms(o.restore.ms), ms(o.restore.limitMs), `**${fmt(o.restore.ratio, 2)}**`, perRound(o.restore.ratios), mibOf(o.restore.rssMiB)]),
+      rows: runs.flatMap((o) => (o.restore ? [o.restore] : []).map((x) => [o.runtime, ms(x.ms), ms(x.limitMs), `**${fmt(x.ratio, 2)}**`, perRound(x.ratios), mibOf(x.rssMiB)])),
     });
     const big = runs.find((o) => o.big.length);
     if (big) {
+      /** @type {Record<string, string>} */
       const what1g = { ...what, reference: "`fs.createReadStream` (1 MiB chunks), the same consumer" };
-      const mibs = (xs) => xs.map(mibOf).join(", ");
+      const mibs = (/** @type {number[]} */ xs) => xs.map(mibOf).join(", ");
       tables.push({
         caption: `A 1 GiB database read by a consumer that takes 1 MiB per second for 10 s, then the rest at once (\`verifySource: false\`), ${big.runtime}: the peak RSS over the start, run by run, each run a process of its own after a few chunks untimed (target: ≤ +32 MiB).`,
         columns: ["source: route", "while it takes 1 MiB/s", "in all (then at once)", "time"], align: "lrrr",
@@ -463,7 +540,7 @@ if (selected.includes("stream")) {
       });
     }
     done({
-      part: "stream", title: `Streams: ${fmt(runs[0].mib)} MiB out and back`, command: command("stream"), machine: machine(data),
+      part: "stream", title: `Streams: ${fmt(runs[0]?.mib)} MiB out and back`, command: command("stream"), machine: machine(data),
       versions: Object.fromEntries(runs.map((o) => [o.name, o.node])), tables, raw: runs,
     }, started);
   }
@@ -478,11 +555,12 @@ if (selected.includes("replica")) {
   else if (!existsSync(join(root, "dist/cli.js"))) skip("replica", "no dist/: npm run build");
   else {
     const [mib, seconds] = quick ? [20, 10] : [100, 60];
-    const o = lastJson(await child(exe, ["--no-warnings", "--import", "tsx", join(here, "replica.mjs"), String(mib), String(seconds), "--json"]));
-    const one = quick ? null : lastJson(await child(exe, ["--no-warnings", "--import", "tsx", join(here, "replica.mjs"), "--one-percent", "--json"]));
+    // With Litestream: no --no-litestream.
+    const o = /** @type {import("./replica.mjs").Output & { litestream: Side }} */ (lastJson(await child(exe, ["--no-warnings", "--import", "tsx", join(here, "replica.mjs"), String(mib), String(seconds), "--json"])));
+    const one = quick ? null : /** @type {import("./replica.mjs").OnePercent} */ (lastJson(await child(exe, ["--no-warnings", "--import", "tsx", join(here, "replica.mjs"), "--one-percent", "--json"])));
     const ours = o.ours, ls = o.litestream;
-    const s = (x, d = 2) => (x === null || x === undefined ? "–" : `${fmt(x, d)} s`);
-    const ratio = (a, b) => (a === null || b === null || !b ? "–" : `**${fmt(a / b, 2)}**`);
+    const s = (/** @type {number | null | undefined} */ x, d = 2) => (x === null || x === undefined ? "–" : `${fmt(x, d)} s`);
+    const ratio = (/** @type {number | null} */ a, /** @type {number | null} */ b) => (a === null || b === null || !b ? "–" : `**${fmt(a / b, 2)}**`);
     const tables = [{
       caption: `A ${mib} MiB WAL database that the native \`sqlite3\` writes at ~100 transactions/s for ${seconds} s, replicated into a directory every second, ${o.node}; ours, then Litestream on the same workload. Restores: a process of its own (our CLI, Litestream's binary); ours in the replicating process in brackets.`,
       columns: ["", "ours", "Litestream 0.3.13", "ours ÷ Litestream", "target"], align: "lrrrl",

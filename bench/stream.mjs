@@ -21,9 +21,36 @@ const BIG_ONE = bigOneAt >= 0 ? argv[bigOneAt + 1] : null;
 const args = argv.filter((a, i) => !a.startsWith("--") && !(i > 0 && (i - 1 === onlyAt || i - 1 === bigOneAt)));
 const MIB = Number(args[0] ?? 330);
 const ROUNDS = Number(args[1] ?? 5);
-const PARTS = BIG_ONE ? ["big"] : onlyAt >= 0 ? argv[onlyAt + 1].split(",") : ["out", "gzip", "restore", ...(argv.includes("--big") ? ["big"] : [])];
+const PARTS = BIG_ONE ? ["big"] : onlyAt >= 0 ? /** @type {string} */ (argv[onlyAt + 1]).split(",") : ["out", "gzip", "restore", ...(argv.includes("--big") ? ["big"] : [])];
 for (const p of PARTS) if (!["out", "gzip", "restore", "big"].includes(p)) throw new Error(`--only: unknown part "${p}"`);
+/**
+ * One measurement of bench(): its median ms, each round's, the peak RSS over the start (MiB).
+ * @typedef {{ name: string, ms: number, times: number[], rssMiB: number }} Bench
+ */
+/**
+ * What bench() adds with a limit: its name, its median ms, the median of the per-round ratios
+ * limit / this, and those ratios.
+ * @typedef {{ limit: string, limitMs: number, ratio: number, ratios: number[] }} Limited
+ */
+/**
+ * The 1 GiB slow consumer of one source, run by run: ms, and the RSS peaks while slow and in all (MiB).
+ * @typedef {{ mode: string, route: string, ms: number[], slowMiB: number[], rssMiB: number[] }} BigRow
+ */
+/**
+ * What --json prints on the last line: each part run, else its empty value.
+ * @typedef {object} Output
+ * @property {string} node
+ * @property {string} runtime
+ * @property {number} mib
+ * @property {number} rounds
+ * @property {(Bench & Limited & { route: string })[]} out
+ * @property {{ textMiB: number, ours: Bench & { size: number }, dump: Bench & { size: number }, raw: Bench & { size: number } } | null} gzip sizes as fractions of the file's
+ * @property {(Bench & Limited) | null} restore
+ * @property {BigRow[]} big
+ */
+/** @type {Output} */
 const json = { node: process.version, runtime: "", mib: 0, rounds: ROUNDS, out: [], gzip: null, restore: null, big: [] };
+/** @type {typeof import("../src/index.ts")} */
 const { loadSqlite } = await import(join(import.meta.dirname, "../src/index.ts"));
 const sqlite = await loadSqlite();
 const data = join(import.meta.dirname, "data");
@@ -40,7 +67,8 @@ if (copies) {
   execFileSync("sqlite3", [wal, "PRAGMA journal_mode=WAL"]);
 }
 const size = copies ? statSync(rollback).size : 0;
-const runtime = `${globalThis.Bun ? `bun ${globalThis.Bun.version}` : `node ${process.version}`}, locking ${sqlite.locking}`;
+const g = /** @type {{ Bun?: { version: string } }} */ (globalThis);
+const runtime = `${g.Bun ? `bun ${g.Bun.version}` : `node ${process.version}`}, locking ${sqlite.locking}`;
 if (!BIG_ONE) console.log(`${runtime}: ${(size / 2 ** 20).toFixed(0)} MiB, ${ROUNDS} rounds`);
 json.runtime = runtime;
 json.mib = size / 2 ** 20;
@@ -48,7 +76,11 @@ json.mib = size / 2 ** 20;
 /** Samples RSS into the current measurement; the consumers call it after every chunk (a consumer that never waits lets no timer fire). */
 let sampleRss = () => {};
 
-/** Runs fn (async) with RSS sampled every 5 ms and by sampleRss(): [ms, peak RSS over the start, MiB]. */
+/**
+ * Runs fn (async) with RSS sampled every 5 ms and by sampleRss(): [ms, peak RSS over the start, MiB].
+ * @param {() => unknown} fn
+ * @returns {Promise<[number, number]>}
+ */
 async function measured(fn) {
   globalThis.gc?.();
   const start = process.memoryUsage.rss();
@@ -67,6 +99,7 @@ async function measured(fn) {
   return [ms, (peak - start) / 2 ** 20];
 }
 
+/** @param {ReadableStream<Uint8Array>} stream */
 async function discard(stream) {
   const reader = stream.getReader();
   let n = 0;
@@ -77,6 +110,7 @@ async function discard(stream) {
     sampleRss();
   }
 }
+/** @param {AsyncIterable<Buffer>} readable */
 async function discardNode(readable) {
   let n = 0;
   for await (const chunk of readable) {
@@ -90,10 +124,30 @@ async function discardNode(readable) {
  * Runs fn `rounds` times after a warm-up and prints the median; with `limit` (a name and a
  * function) runs that too in every round just before fn, so the two see the same machine, and
  * prints the median of the per-round ratios limit / fn.
+ * @overload
+ * @param {string} name
+ * @param {() => unknown} fn
+ * @returns {Promise<Bench>}
+ */
+/**
+ * @overload
+ * @param {string} name
+ * @param {() => unknown} fn
+ * @param {[string, () => unknown]} limit
+ * @returns {Promise<Bench & Limited>}
+ */
+/**
+ * @param {string} name
+ * @param {() => unknown} fn
+ * @param {[string, () => unknown]} [limit]
+ * @returns {Promise<Bench | (Bench & Limited)>}
  */
 async function bench(name, fn, limit) {
+  /** @type {number[]} */
   const times = [];
+  /** @type {number[]} */
   const limitTimes = [];
+  /** @type {number[]} */
   const ratios = [];
   let rss = 0;
   for (let round = -1; round < ROUNDS; round++) {
@@ -111,20 +165,25 @@ async function bench(name, fn, limit) {
   console.log(`  ${name}: median ${median(times).toFixed(0)} ms (${times.map((t) => t.toFixed(0)).join(" ")}), rss +${rss.toFixed(0)} MiB${vs}`);
   return { name, ms: median(times), times, rssMiB: rss, ...(limit ? { limit: limit[0], limitMs: median(limitTimes), ratio: median(ratios), ratios } : {}) };
 }
+/**
+ * The middle value (the upper one of an even count) of ROUNDS ≥ 1 values.
+ * @param {number[]} xs
+ */
 function median(xs) {
-  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  return /** @type {number} */ ([...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]);
 }
 
 // Out: both routes against the limit, fs.createReadStream of the same file.
 if (PARTS.includes("out")) {
+  /** @type {[string, () => unknown]} */
   const readStream = ["fs.createReadStream", () => discardNode(createReadStream(rollback))];
   json.out.push({ route: "reference", ...await bench("fs.createReadStream, 1 MiB chunks", () => discardNode(createReadStream(rollback, { highWaterMark: 1 << 20 })), readStream) });
   {
     // The held route where other processes' writers wait for a read lock of ours (real file
     // locks, or node:sqlite's from Node 22.12, as the source guard decides); else the spool,
     // filled by a file copy that the guard finds nobody wrote meanwhile (an idle source).
-    const [major, minor] = process.versions.node.split(".").map(Number);
-    const route = sqlite.locking === "os" || globalThis.Bun || major > 22 || (major === 22 && minor >= 12) ? "held" : "copied";
+    const [major, minor] = /** @type {[number, number, number]} */ (process.versions.node.split(".").map(Number));
+    const route = sqlite.locking === "os" || g.Bun || major > 22 || (major === 22 && minor >= 12) ? "held" : "copied";
     const db = sqlite.open(rollback);
     json.out.push({ route, ...await bench(`backupToStream, rollback journal (${route})`, () => discard(sqlite.backupToStream(db)), readStream) });
     db.close();
@@ -162,7 +221,9 @@ if (PARTS.includes("gzip")) {
     const { createWriteStream } = await import("node:fs");
     const { Readable } = await import("node:stream");
     const { pipeline } = await import("node:stream/promises");
-    await pipeline(Readable.fromWeb(sqlite.backupToStream(db).pipeThrough(new CompressionStream("gzip"))), createWriteStream(gz));
+    // The DOM's ReadableStream type, which Node's is at run time.
+    const gzipped = /** @type {import("node:stream/web").ReadableStream} */ (sqlite.backupToStream(db).pipeThrough(new CompressionStream("gzip")));
+    await pipeline(Readable.fromWeb(gzipped), createWriteStream(gz));
   });
   db.close();
   const ratio = statSync(gz).size / textSize;
@@ -177,6 +238,7 @@ if (PARTS.includes("gzip")) {
 // Back: restoreFromStream of a file stream into a new file, against cp + fdatasync.
 if (PARTS.includes("restore")) {
   const dest = join(data, "stream-restored.db");
+  /** @type {[string, () => unknown]} */
   const cp = ["cp + fdatasync", () => {
     rmSync(dest, { force: true });
     copyFileSync(rollback, dest);
@@ -198,7 +260,11 @@ if (PARTS.includes("restore")) {
 if (PARTS.includes("big")) {
   const big = join(data, "stream-1g.db");
   if (!existsSync(big)) execFileSync("sqlite3", [big, "PRAGMA journal_mode=WAL; CREATE TABLE b(x); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 8) INSERT INTO b SELECT zeroblob(1 << 27) FROM n;"]);
-  /** Reads `next()` (true at the end) at 1 MiB/s for 10 s, then at once: [ms, RSS peak while slow, RSS peak, MiB over the start]. */
+  /**
+   * Reads `next()` (true at the end) at 1 MiB/s for 10 s, then at once: [ms, RSS peak while slow, RSS peak, MiB over the start].
+   * @param {() => Promise<boolean>} next
+   * @returns {Promise<[number, number, number]>}
+   */
   async function slowThenFast(next) {
     globalThis.gc?.();
     const start = process.memoryUsage.rss();
@@ -217,17 +283,21 @@ if (PARTS.includes("big")) {
     sample();
     return [performance.now() - t0, (slow - start) / 2 ** 20, (peak - start) / 2 ** 20];
   }
-  const webNext = (stream) => {
+  /** @typedef {[next: () => Promise<boolean>, stop: () => unknown]} Reading */
+  /** @returns {Reading} */
+  const webNext = (/** @type {ReadableStream<Uint8Array>} */ stream) => {
     const reader = stream.getReader();
     return [async () => (await reader.read()).done, () => reader.cancel()];
   };
-  const nodeNext = (readable) => {
+  /** @returns {Reading} */
+  const nodeNext = (/** @type {import("node:fs").ReadStream} */ readable) => {
     const it = readable[Symbol.asyncIterator]();
     return [async () => (await it.next()).done === true, () => readable.destroy()];
   };
+  /** @type {[mode: string, route: string][]} */
   const sources = [["fs.createReadStream", "reference"], ["WAL", "snapshot"], ["rollback journal", "held"]];
   if (BIG_ONE) {
-    const [mode, route] = sources.find(([, r]) => r === BIG_ONE);
+    const [mode, route] = /** @type {[string, string]} */ (sources.find(([, r]) => r === BIG_ONE));
     const db = route === "reference" ? null : sqlite.open(big);
     const open = () => (db ? webNext(sqlite.backupToStream(db, { verifySource: false })) : nodeNext(createReadStream(big, { highWaterMark: 1 << 20 })));
     const [warm, stop] = open();
@@ -242,10 +312,11 @@ if (PARTS.includes("big")) {
   const runs = Math.min(ROUNDS, 3);
   for (const [mode, route] of sources) {
     execFileSync("sqlite3", [big, `PRAGMA journal_mode=${mode === "WAL" ? "WAL" : "DELETE"}`]);
+    /** @type {BigRow} */
     const row = { mode, route, ms: [], slowMiB: [], rssMiB: [] };
     for (let run = 0; run < runs; run++) {
       const out = execFileSync(process.execPath, [...process.execArgv, import.meta.filename, "--big-one", route], { encoding: "utf8" });
-      const { ms, slow, mib } = JSON.parse(out.trim().split("\n").at(-1));
+      const { ms, slow, mib } = /** @type {{ ms: number, slow: number, mib: number }} */ (JSON.parse(/** @type {string} */ (out.trim().split("\n").at(-1))));
       row.ms.push(ms);
       row.slowMiB.push(slow);
       row.rssMiB.push(mib);
