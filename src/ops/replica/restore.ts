@@ -238,19 +238,22 @@ async function apply(target: ReplicaTarget, p: Plan, cipher: Cipher | null, file
       if (h.part === 0 && h.prevSeq !== prev.seq) throw corrupt(`${target.url}: ${n.name} follows sync ${h.prevSeq}, but the one before it here is ${prev.seq} (an object missing)`);
       if (h.pageSize !== prev.pageSize && h.kind !== "snapshot") throw corrupt(`${target.url}: ${n.name} has page size ${h.pageSize} after ${prev.pageSize}`);
     }
-    let at = 0;
     try {
-      for (let r = 0; r < h.runs.length; r += 2) {
+      if (h.xor) {
+        // The pages as the sync before left them (zeros past its end, where the file ends), all
+        // read before any is written: a write between two reads would drop the read-ahead.
+        const base = new Uint8Array(pages.length);
+        for (let r = 0, at = 0; r < h.runs.length; r += 2) {
+          const len = h.runs[r + 1]! * h.pageSize;
+          file.read(base.subarray(at, at + len), (h.runs[r]! - 1) * h.pageSize);
+          at += len;
+        }
+        xorInto(pages, base);
+      }
+      for (let r = 0, at = 0; r < h.runs.length; r += 2) {
         const len = h.runs[r + 1]! * h.pageSize;
         const run = pages.subarray(at, at + len);
-        const offset = (h.runs[r]! - 1) * h.pageSize;
-        if (h.xor) {
-          // The pages as the sync before left them (zeros past its end, where the file ends).
-          const base = new Uint8Array(len);
-          file.read(base, offset);
-          xorInto(run, base);
-        }
-        file.write(run, offset);
+        file.write(run, (h.runs[r]! - 1) * h.pageSize);
         const end = (h.runs[r]! + h.runs[r + 1]! - 1) * HASH_BYTES;
         if (hashes.length < end) {
           const grown = new Uint8Array(Math.max(end, h.pageCount * HASH_BYTES));
