@@ -120,6 +120,19 @@ its first snapshot, per minute of writing; CPU is the replicating process's, use
 over the same minutes; every restore is checked by the native \`sqlite3\` (\`integrity_check\`,
 rows).`,
   },
+  {
+    heading: "Before and after a restructuring",
+    parts: ["layers"],
+    text: `A restructuring of the library's layers is to cost no speed: \`bench/layers/run.mjs\` runs the
+same workloads (\`bench/layers/workloads.mjs\`, the public API only) on a checkout before it and one
+after it, each built, the two taking turns in every round, each sample a new process: in Node, and
+in headless Chromium in a worker on OPFS and on the page's main thread. The workloads: a ~100 MiB
+file copied with \`backup()\` into a new file and back into memory in one step, and 600 small write
+transactions in a DELETE and in a WAL journal. The run below compares the commit before "One driver
+for the backup API's steps and the incremental compare" (\`3d62e68\`) with main's HEAD when it ran,
+so the commits in between count too. The small transactions wait on fsyncs, whose time on this
+shared machine varies up to tenfold between samples: their medians move the most.`,
+  },
 ];
 
 const HOW_TO_RERUN = `## How to rerun

@@ -7,7 +7,13 @@
 //                                  mem2file, file2mem, big, load (the peers' workloads), opfs,
 //                                  opfs-repeat, restore-memory (Chromium), incremental, locks, live,
 //                                  stream (backupToStream and restoreFromStream), replica
-//                                  (replicate() beside Litestream 0.3.13)
+//                                  (replicate() beside Litestream 0.3.13), layers (two checkouts)
+//   npm run bench -- --only layers --before <dir> --after <dir>
+//                                  the same workloads on two built checkouts of the library, taking
+//                                  turns (bench/layers/run.mjs; 5 rounds unless --rounds, 100 MiB);
+//                                  without them (as in a run of every part) layers is skipped
+//   npm run bench -- --only layers --from <file>
+//                                  saves a run printed earlier by bench/layers/run.mjs … --json
 //   npm run bench -- --rounds N    rounds (default: 7 for the peers' workloads, 5 for big, incremental and locks)
 //   npm run bench -- --quick       small databases, 3 rounds: a smoke run, printed, nothing saved
 //   npm run bench -- --no-opfs     skip the browser parts
@@ -15,7 +21,7 @@
 //   npm run bench -- --report      render BENCHMARKS.md from bench/results/ without measuring
 import { execFileSync, spawn } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { recordMarkdown, writeReport } from "./report.mjs";
 import { benchDir as here, fmt, gitState, machine, median, rootDir as root, saveResult, thousands } from "./results.mjs";
 
@@ -75,7 +81,7 @@ const option = (/** @type {string} */ name) => {
 
 const WORKLOAD_IDS = ["file2file", "overwrite", "mem2file", "file2mem", "big", "load"];
 const BROWSER_PARTS = ["opfs", "opfs-repeat", "restore-memory"];
-const PARTS = ["fresh", ...WORKLOAD_IDS, ...BROWSER_PARTS, "incremental", "locks", "live", "stream", "replica"];
+const PARTS = ["fresh", ...WORKLOAD_IDS, ...BROWSER_PARTS, "incremental", "locks", "live", "stream", "replica", "layers"];
 
 if (flag("--report")) {
   writeReport();
@@ -585,6 +591,35 @@ if (selected.includes("replica")) {
       });
     }
     done({ part: "replica", title: `Replicas: ${mib} MiB, a native writer, beside Litestream`, command: command("replica"), machine: machine(data), versions: { node26: o.node }, tables, raw: { ...o, one } }, started);
+  }
+}
+
+// ---- before and after a restructuring: two checkouts taking turns (bench/layers/run.mjs) ----
+
+if (selected.includes("layers")) {
+  const [from, before, after] = [option("--from"), option("--before"), option("--after")];
+  if (!from && !(before && after)) skip("layers", "it needs --before <dir> --after <dir>, two built checkouts, or --from <file>");
+  else {
+    const started = performance.now();
+    const [r, mib] = quick ? [1, 5] : [roundsOption ?? 5, 100];
+    const o = /** @type {import("./layers/run.mjs").Output} */ (lastJson(from
+      ? readFileSync(from, "utf8")
+      : await child(process.execPath, [join(here, "layers/run.mjs"), resolve(/** @type {string} */ (before)), resolve(/** @type {string} */ (after)), String(r), String(mib), "--json"])));
+    const git = (/** @type {string[]} */ ...a) => execFileSync("git", a, { cwd: root, encoding: "utf8" }).trim();
+    const side = (/** @type {import("./layers/run.mjs").Checkout} */ c) => `\`${c.commit}\` (${git("log", "-1", "--format=%s", c.commit)})${c.dirty ? " with uncommitted changes" : ""}`;
+    done({
+      part: "layers", title: `Before and after: ${o.before.commit} → ${o.after.commit}, ${o.mib} MiB`,
+      command: `node bench/layers/run.mjs <checkout of ${o.before.commit}> <checkout of ${o.after.commit}> ${o.rounds} ${o.mib}`,
+      // A saved run: measured when its file was written, in the time it took.
+      ...(from ? { date: statSync(from).mtime.toISOString(), seconds: o.seconds } : {}), machine: machine(),
+      tables: [{
+        caption: `${o.rounds} round${o.rounds === 1 ? "" : "s"}, the checkouts taking turns, each sample a new process; medians.`,
+        columns: ["where", "workload", "before (ms)", "after (ms)", "after ÷ before"], align: "llrrr",
+        rows: o.rows.map((x) => [x.where, x.workload, fmt(x.before), fmt(x.after), fmt(x.after / x.before, 2)]),
+      }],
+      notes: [`Before: ${side(o.before)}. After: ${side(o.after)}, ${git("rev-list", "--count", `${o.before.commit}..${o.after.commit}`)} commits later.`],
+      raw: o,
+    }, started);
   }
 }
 
