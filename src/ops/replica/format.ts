@@ -3,7 +3,8 @@
 // pages, and ends in the chain hash: the SHA-256 of the header, which includes the previous
 // object's chain hash and the SHA-256 of the pages. So a changed, missing, reordered or
 // substituted object breaks the chain. A delta's pages may be stored XORed with the same pages of
-// the sync before (mostly zeros: a change rewrites a few rows of a page). The pages may be
+// the sync before (mostly zeros: a change rewrites a few rows of a page), a merge's with them as
+// the sync before its span left them. The pages may be
 // gzipped and then encrypted (AES-256-GCM, a random 96-bit IV per object, the header as
 // additional data).
 import { SQLITE_AUTH, SQLITE_CORRUPT, SQLITE_MISUSE } from "../../core/constants.js";
@@ -45,7 +46,7 @@ export interface ObjectHeader {
   pageCount: number;
   /** The pages this object holds, as runs [first, count], ascending. */
   runs: Uint32Array;
-  /** The pages are XORed with the same pages of the sync before (zeros past its end): deltas only. */
+  /** The pages are XORed with the same pages of the sync before (a merge: before its span; zeros past its end). */
   xor: boolean;
   gzip: boolean;
   encrypted: boolean;
