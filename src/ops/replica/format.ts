@@ -114,6 +114,17 @@ export function parseMergeName(name: string): ParsedMerge | null {
   return { name, seq, from, timeMs: Number(m[2]), part, parts };
 }
 
+/** A target's merges, each with its parts in order, and whether all of them are there. */
+export function mergesOf(names: string[]): { parts: ParsedMerge[]; complete: boolean }[] {
+  const byKey = new Map<string, ParsedMerge[]>();
+  for (const m of names.map(parseMergeName)) if (m) byKey.set(`${m.from}-${m.seq}`, [...(byKey.get(`${m.from}-${m.seq}`) ?? []), m]);
+  return [...byKey.values()].map((l) => {
+    const first = l[0]!;
+    const complete = l.length === first.parts && new Set(l.map((m) => m.part)).size === l.length && l.every((m) => m.parts === first.parts && m.timeMs === first.timeMs);
+    return { parts: l.sort((a, b) => a.part - b.part), complete };
+  });
+}
+
 export const corrupt = (message: string) => new SqliteError(message, SQLITE_CORRUPT);
 
 interface NodeCrypto {

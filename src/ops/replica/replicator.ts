@@ -20,7 +20,7 @@ import { backup } from "../backup.js";
 import { replicaHooks } from "../incremental.js";
 import { removeTemp, tempName } from "../stream/temp.js";
 import {
-  cipherOf, dbHash, decodeHeader, encodeObject, equalBytes, HASH_BYTES, hashPages, hex, objectName, pageHash, PART_BYTES, parseMergeName, parseName,
+  cipherOf, dbHash, decodeHeader, encodeObject, equalBytes, HASH_BYTES, hashPages, hex, mergesOf, objectName, pageHash, PART_BYTES, parseMergeName, parseName,
   runsOf, sha256, xorInto, ZERO_HASH, type Cipher, type Kind, type ParsedMerge, type ParsedName,
 } from "./format.js";
 import { holderGone, leaseHeld, processIdentity, readLease, writeLease, type Lease } from "./lease.js";
@@ -310,7 +310,8 @@ export class ReplicatorImpl implements Replicator {
     this.#source = typeof this.#sourceArg === "string" ? new Database(rt, this.#sourceArg, { readonly: true }) : this.#sourceArg;
     await this.#acquireLease();
     // The target's complete syncs; incomplete ones after the last (an upload cut short) go.
-    const names = (await this.#target.list()).map(parseName).filter((n): n is ParsedName => n !== null);
+    const listed = await this.#target.list();
+    const names = listed.map(parseName).filter((n): n is ParsedName => n !== null);
     for (const n of names) {
       const list = this.#objects.get(n.seq) ?? [];
       list.push(n);
@@ -329,12 +330,10 @@ export class ReplicatorImpl implements Replicator {
       }
     }
     // Merges: those of a sync not complete, or cut short (the lease keeps any other writer out), go.
-    const merges = new Map<string, ParsedMerge[]>();
-    for (const m of (await this.#target.list()).map(parseMergeName)) if (m) merges.set(`${m.from}-${m.seq}`, [...(merges.get(`${m.from}-${m.seq}`) ?? []), m]);
-    for (const l of merges.values()) {
-      if (l[0]!.seq > last || l.length !== l[0]!.parts || new Set(l.map((m) => m.part)).size !== l.length) {
-        for (const m of l) await this.#target.delete(m.name);
-      } else this.#merges.push(...l);
+    for (const { parts, complete: whole } of mergesOf(listed)) {
+      if (!whole || parts[0]!.seq > last) {
+        for (const m of parts) await this.#target.delete(m.name);
+      } else this.#merges.push(...parts);
     }
     const snapshots = [...this.#objects.values()].filter((l) => l[0]!.kind === "snapshot" && complete(l[0]!.seq));
     this.#lastSnapshotMs = Math.max(0, ...snapshots.map((l) => l[0]!.timeMs));

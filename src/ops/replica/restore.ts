@@ -15,7 +15,7 @@ import { Scratch } from "../scratch.js";
 import { removeTemp, tempName } from "../stream/temp.js";
 import { checkIntegrity, type VerifyResult } from "../verify.js";
 import {
-  cipherOf, corrupt, dbHash, decodeHeader, decodePages, equalBytes, HASH_BYTES, hashPages, hex, parseMergeName, parseName, xorInto, ZERO_HASH,
+  cipherOf, corrupt, dbHash, decodeHeader, decodePages, equalBytes, HASH_BYTES, hashPages, hex, mergesOf, parseName, xorInto, ZERO_HASH,
   type Cipher, type ObjectHeader, type ObjectKind, type ParsedMerge, type ParsedName,
 } from "./format.js";
 import { readLease } from "./lease.js";
@@ -136,15 +136,12 @@ async function plan(target: ReplicaTarget, at: Date | number | undefined, useMer
   if (!snapshot) throw corrupt(`${target.url}: no snapshot at or before sync ${chosen.seq}`);
   // From the snapshot to the sync chosen: the merge that reaches furthest from where the database
   // is, else the next sync.
-  const merges = new Map<string, ParsedMerge[]>();
-  for (const m of useMerges ? names.map(parseMergeName) : []) if (m) merges.set(`${m.from}-${m.seq}`, [...(merges.get(`${m.from}-${m.seq}`) ?? []), m]);
   const mergeFrom = new Map<number, ParsedMerge[]>();
-  for (const l of merges.values()) {
+  for (const { parts: l, complete: whole } of useMerges ? mergesOf(names) : []) {
     const first = l[0]!;
-    if (l.length !== first.parts || new Set(l.map((m) => m.part)).size !== l.length || l.some((m) => m.parts !== first.parts || m.timeMs !== first.timeMs)) continue;
-    if (first.seq > chosen.seq) continue;
+    if (!whole || first.seq > chosen.seq) continue;
     const best = mergeFrom.get(first.from);
-    if (!best || best[0]!.seq < first.seq) mergeFrom.set(first.from, l.sort((a, b) => a.part - b.part));
+    if (!best || best[0]!.seq < first.seq) mergeFrom.set(first.from, l);
   }
   const bySeqComplete = new Map(complete.map((c) => [c.seq, c.parts]));
   const syncs: Planned[][] = [snapshot.parts];
