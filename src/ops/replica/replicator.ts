@@ -13,6 +13,7 @@ import { SqliteError } from "../../core/errors.js";
 import { DEFAULT_BUSY_TIMEOUT_MS } from "../../core/options.js";
 import { SBW_INFO_PAGE_SIZE, SBW_INFO_PAGES } from "../../core/pagediff-constants.js";
 import { Database } from "../../handles/database.js";
+import { builtin } from "../../runtime/builtin.js";
 import type { Runtime } from "../../runtime/runtime.js";
 import { MemoryVfs } from "../../vfs/memory.js";
 import type { VfsFile } from "../../vfs/types.js";
@@ -99,10 +100,6 @@ interface Intent {
   old: { pageCount: number; runs: number[]; hashes: string };
 }
 
-function nodeFs(): typeof NodeFs | null {
-  const p = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-  return (p?.getBuiltinModule?.("node:fs") as typeof NodeFs | undefined) ?? null;
-}
 const unhex = (s: string) => Uint8Array.from(s.match(/../g) ?? [], (h) => parseInt(h, 16));
 
 export class ReplicatorImpl implements Replicator {
@@ -354,7 +351,7 @@ export class ReplicatorImpl implements Replicator {
     // The shadow.
     const sourceFile = rt.filename(this.#source.state.ptr, "main");
     const tag = hex(await sha256(new TextEncoder().encode(this.#target.url))).slice(0, 8);
-    const fs = nodeFs();
+    const fs = builtin<typeof NodeFs>("node:fs");
     if (this.#o.shadowPath !== undefined) this.#shadowPath = rt.vfs().fullPathname(this.#o.shadowPath);
     else if (sourceFile !== "" && rt.vfsOf(this.#source.state.ptr, "main") === rt.vfs() && !(rt.vfs() instanceof MemoryVfs)) {
       this.#shadowPath = `${sourceFile}-replica-${tag}`;
@@ -362,7 +359,7 @@ export class ReplicatorImpl implements Replicator {
       this.#shadowPath = tempName(rt, "replica");
       this.#tempShadow = true;
     }
-    if (fs !== null && !this.#tempShadow && !(rt.vfs() instanceof MemoryVfs)) this.#stateFile = `${this.#shadowPath}.json`;
+    if (fs && !this.#tempShadow && !(rt.vfs() instanceof MemoryVfs)) this.#stateFile = `${this.#shadowPath}.json`;
     // What it holds is proven by its hash before it is used.
     this.#shadow = this.#openShadow();
 
@@ -462,8 +459,8 @@ export class ReplicatorImpl implements Replicator {
   }
 
   #readState(): StateFile | null {
-    const fs = nodeFs();
-    if (this.#stateFile === null || fs === null) return null;
+    const fs = builtin<typeof NodeFs>("node:fs");
+    if (this.#stateFile === null || !fs) return null;
     try {
       const s = JSON.parse(fs.readFileSync(this.#stateFile, "utf8")) as StateFile;
       return s?.version === 1 ? s : null;
@@ -478,8 +475,8 @@ export class ReplicatorImpl implements Replicator {
    * costs a snapshot at the next start.
    */
   #writeState(intent?: Intent): void {
-    const fs = nodeFs();
-    if (this.#stateFile === null || fs === null) return;
+    const fs = builtin<typeof NodeFs>("node:fs");
+    if (this.#stateFile === null || !fs) return;
     const s = this.#synced;
     const state: StateFile = {
       version: 1, target: this.#target.url,
