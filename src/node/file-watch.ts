@@ -7,6 +7,7 @@
 // database and its -shm (the files SQLite locks) stay open here until close(), which ends the
 // native transaction first.
 import * as fs from "node:fs";
+import { builtin } from "../runtime/builtin.js";
 import type { FileWatch, HoldResult } from "../vfs/types.js";
 
 type Suffix = "" | "-wal" | "-shm" | "-journal";
@@ -47,7 +48,7 @@ function nativeSqlite(): NodeSqlite | null {
     // close, under this process's own writers (whose WAL index it cannot see).
     const [major = 0, minor = 0] = (p?.versions?.node ?? "0").split(".").map(Number);
     const readOnlyWorks = "deno" in (p?.versions ?? {}) || major > 22 || (major === 22 && minor >= 12);
-    nativeModule = readOnlyWorks ? ((p?.getBuiltinModule?.("node:sqlite") as NodeSqlite | undefined) ?? null) : null;
+    nativeModule = readOnlyWorks ? (builtin<NodeSqlite>("node:sqlite") ?? null) : null;
   } catch {
     nativeModule = null;
   } finally {

@@ -3,16 +3,16 @@
 // this on runtimes without real file locks, and even with them two backups that each create a new
 // file, or each rename a staged copy over it, must not interleave (one's clean-up would remove the
 // other's result). A lock left by a killed process is taken over once that process is gone. It
-// reaches node:fs through process.getBuiltinModule, so browser bundles import nothing of Node.
+// reaches node:fs through builtin() (runtime/builtin.ts), so browser bundles import nothing of Node.
 import type * as NodeFs from "node:fs";
 import { SQLITE_BUSY, SQLITE_CANTOPEN } from "../core/constants.js";
 import { SqliteError } from "../core/errors.js";
+import { builtin } from "../runtime/builtin.js";
 import { DEFAULT_BUSY_TIMEOUT_MS } from "../core/options.js";
 import { sleep } from "./driver.js";
 
 interface NodeProcess {
   pid: number;
-  getBuiltinModule?: (id: string) => unknown;
   kill(pid: number, signal: number): void;
 }
 
@@ -46,7 +46,7 @@ export function processAlive(pid: number): boolean {
  */
 export async function lockDestination(path: string, options: { busyTimeoutMs?: number; signal?: AbortSignal }): Promise<() => void> {
   const p = (globalThis as { process?: NodeProcess }).process;
-  const fs = p?.getBuiltinModule?.("node:fs") as typeof NodeFs | undefined;
+  const fs = builtin<typeof NodeFs>("node:fs");
   if (!p || !fs) return () => {};
   const file = lockPath(path);
   const start = performance.now();

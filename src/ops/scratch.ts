@@ -1,19 +1,14 @@
 // The staging file of a guarded copy (backup() of a file source without real file locks): a
 // scratch database beside the destination file, renamed over it once the copy is verified; what
-// a killed copy left there is removed by the next one. It reaches node:fs through
-// process.getBuiltinModule, so browser bundles import nothing of Node.
+// a killed copy left there is removed by the next one. It reaches node:fs through builtin()
+// (runtime/builtin.ts), so browser bundles import nothing of Node.
 import type * as NodeFs from "node:fs";
 import { SQLITE_ACCESS_EXISTS, SQLITE_ACCESS_READ, SQLITE_IOERR, SQLITE_IOERR_FSYNC, SQLITE_OPEN_MAIN_DB, SQLITE_OPEN_READONLY } from "../core/constants.js";
 import { SqliteError } from "../core/errors.js";
 import { Database } from "../handles/database.js";
+import { builtin } from "../runtime/builtin.js";
 import { isOpenInRealm } from "../runtime/host.js";
 import type { Runtime } from "../runtime/runtime.js";
-
-/** node:fs where the runtime has it (Node, Deno, Bun), without importing it into browser bundles. */
-function nodeFs(): typeof NodeFs | null {
-  const p = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-  return (p?.getBuiltinModule?.("node:fs") as typeof NodeFs | undefined) ?? null;
-}
 
 /** A file name that is a path of the default VFS (not a URI, memory or a temporary database). */
 export const plainPath = (name: string) => !name.startsWith("file:") && name !== ":memory:" && name !== "";
@@ -50,7 +45,7 @@ export class Scratch {
   }
 
   static create(rt: Runtime, dest: Database | string, destName: string): Scratch {
-    const fs = nodeFs();
+    const fs = builtin<typeof NodeFs>("node:fs");
     const target = fs && destFile(rt, fs, dest, destName);
     if (fs && target) {
       removeStale(fs, target);
@@ -227,7 +222,7 @@ function removeStale(fs: typeof NodeFs, target: string): void {
  * backup(), before it writes. Nothing for a destination that is not a file of the default VFS.
  */
 export function removeStaleScratch(rt: Runtime, dest: Database | string, destName = "main"): void {
-  const fs = nodeFs();
+  const fs = builtin<typeof NodeFs>("node:fs");
   const target = fs && destFile(rt, fs, dest, destName);
   if (fs && target) removeStale(fs, target);
 }

@@ -9,6 +9,7 @@
 // additional data).
 import { SQLITE_AUTH, SQLITE_CORRUPT, SQLITE_MISUSE } from "../../core/constants.js";
 import { SqliteError } from "../../core/errors.js";
+import { builtin } from "../../runtime/builtin.js";
 
 export type Kind = "snapshot" | "delta";
 /** What an object holds: a sync's pages, or (merge) the pages that the syncs after prevSeq up to seq changed. */
@@ -131,7 +132,7 @@ interface NodeCrypto {
   hash?(algorithm: "sha256", data: Uint8Array, encoding: "buffer"): Uint8Array;
   createHash(algorithm: "sha256"): { update(b: Uint8Array): { digest(): Uint8Array } };
 }
-const nodeCrypto = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule?.("node:crypto") as NodeCrypto | undefined;
+const nodeCrypto = builtin<NodeCrypto>("node:crypto");
 /**
  * SHA-256 by node:crypto where the runtime has it: a 4 KiB page in ~6 µs where WebCrypto's
  * promise costs ~50, and no copy of the input (WebCrypto copies it on the calling thread).
@@ -304,7 +305,7 @@ interface Zlib {
   gunzip(b: Uint8Array, cb: (e: Error | null, r: Uint8Array) => void): void;
 }
 /** node:zlib where the runtime has it (one call in the thread pool: ~2x the web streams' speed here). */
-const zlib = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule?.("node:zlib") as Zlib | undefined;
+const zlib = builtin<Zlib>("node:zlib");
 const viaZlib = (fn: "gzip" | "gunzip", b: Uint8Array) => new Promise<Uint8Array>((res, rej) => zlib![fn](b, (e, r) => (e ? rej(e) : res(r))));
 
 async function compress(b: Uint8Array): Promise<Uint8Array> {

@@ -4,6 +4,7 @@
 // also records the last complete sync, so that a restore notices when that one is missing.
 import { SQLITE_BUSY } from "../../core/constants.js";
 import { SqliteError } from "../../core/errors.js";
+import { builtin } from "../../runtime/builtin.js";
 import { LEASE_NAME } from "./format.js";
 import type { ReplicaTarget } from "./target.js";
 
@@ -25,14 +26,13 @@ export interface Lease {
 interface Proc {
   pid?: number;
   kill?: (pid: number, signal: number) => void;
-  getBuiltinModule?: (id: string) => unknown;
 }
 const proc = () => (globalThis as { process?: Proc }).process;
 
 /** This process's host name and id (Node, Deno, Bun), or nothing (browsers). */
 export function processIdentity(): { host?: string; pid?: number } {
   const p = proc();
-  const os = p?.getBuiltinModule?.("node:os") as { hostname(): string } | undefined;
+  const os = builtin<{ hostname(): string }>("node:os");
   try {
     return os && p?.pid !== undefined ? { host: os.hostname(), pid: p.pid } : {};
   } catch {

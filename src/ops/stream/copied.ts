@@ -7,17 +7,12 @@
 // step. One file copy takes a fraction of what backup() into the spool takes.
 import type * as NodeFs from "node:fs";
 import { Database } from "../../handles/database.js";
+import { builtin } from "../../runtime/builtin.js";
 import type { Runtime } from "../../runtime/runtime.js";
 import type { BackupOptions } from "../options.js";
 import { SourceGuard } from "../source-guard.js";
 import { stampPageCount } from "./header.js";
 import { tempName } from "./temp.js";
-
-/** node:fs where the runtime has it, without importing it into browser bundles. */
-function nodeFs(): typeof NodeFs | null {
-  const p = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-  return (p?.getBuiltinModule?.("node:fs") as typeof NodeFs | undefined) ?? null;
-}
 
 /** Copies tried before backup() takes over, and the pause between them: a writer's commit is short. */
 const ATTEMPTS = 5;
@@ -30,11 +25,11 @@ const RETRY_MS = 10;
  */
 export async function copyIntoSpool(rt: Runtime, source: Database, schema: string, options: BackupOptions, tempDir: string | undefined,
   signal: AbortSignal, onSpool: (remove: () => void) => void): Promise<{ path: string; pageCount: number } | null> {
-  const fs = nodeFs();
+  const fs = builtin<typeof NodeFs>("node:fs");
   const ptr = source.state.ptr; // a closed source throws here, and errors the stream
   const path = rt.filename(ptr, schema);
   const vfs = rt.vfsOf(ptr, schema);
-  if (fs === null || !path || vfs !== rt.vfs() || rt.fileOf(ptr, schema)?.fd === undefined || options.verifySource === false) return null;
+  if (!fs || !path || vfs !== rt.vfs() || rt.fileOf(ptr, schema)?.fd === undefined || options.verifySource === false) return null;
   const guard = SourceGuard.for(rt, source, schema);
   if (guard === null) return null;
   try {

@@ -11,17 +11,12 @@ import type { FileHandle } from "node:fs/promises";
 import { SQLITE_IOERR, SQLITE_IOERR_SHORT_READ } from "../../core/constants.js";
 import { errorCode, SqliteError } from "../../core/errors.js";
 import { Database } from "../../handles/database.js";
+import { builtin } from "../../runtime/builtin.js";
 import type { Runtime } from "../../runtime/runtime.js";
 import type { BackupOptions } from "../options.js";
 import { SourceGuard } from "../source-guard.js";
 import { stampPageCount } from "./header.js";
 import { tempName } from "./temp.js";
-
-/** node:fs where the runtime has it, without importing it into browser bundles. */
-function nodeFs(): typeof NodeFs | null {
-  const p = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-  return (p?.getBuiltinModule?.("node:fs") as typeof NodeFs | undefined) ?? null;
-}
 
 /** The copier's unit: one read of the source and one write of the spool, in the thread pool. */
 const COPY_BYTES = 4 << 20;
@@ -53,11 +48,11 @@ export class Held {
    * backup() into a spool then does what it does.
    */
   static async open(rt: Runtime, source: Database, schema: string, options: BackupOptions, tempDir: string | undefined): Promise<Held | null> {
-    const fs = nodeFs();
+    const fs = builtin<typeof NodeFs>("node:fs");
     const ptr = source.state.ptr; // a closed source throws here, and errors the stream
     const path = rt.filename(ptr, schema);
     const vfs = rt.vfsOf(ptr, schema);
-    if (fs === null || !path || vfs !== rt.vfs() || rt.fileOf(ptr, schema)?.fd === undefined) return null;
+    if (!fs || !path || vfs !== rt.vfs() || rt.fileOf(ptr, schema)?.fd === undefined) return null;
     // Other processes' writers wait for real file locks, or the guard's OS read lock.
     let guard: SourceGuard | null = null;
     if (rt.locking !== "os" && options.verifySource !== false) {

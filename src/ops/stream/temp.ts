@@ -1,20 +1,15 @@
 // Temporary database files of the stream operations: the spool of backupToStream() and the
 // staging file of restoreFromStream(). They are files of the default VFS: on Node, Deno and Bun
-// real files in a directory (os.tmpdir() unless told otherwise), reached through
-// process.getBuiltinModule so that browser bundles import nothing of Node; in browsers files of
+// real files in a directory (os.tmpdir() unless told otherwise), reached through builtin()
+// (runtime/builtin.ts) so that browser bundles import nothing of Node; in browsers files of
 // the in-memory VFS (their bytes live in JS memory until removed).
 import type * as NodeOs from "node:os";
 import { SQLITE_IOERR, SQLITE_IOERR_SHORT_READ, SQLITE_IOERR_WRITE, SQLITE_OPEN_CREATE, SQLITE_OPEN_EXCLUSIVE, SQLITE_OPEN_MAIN_DB, SQLITE_OPEN_READONLY, SQLITE_OPEN_READWRITE, SQLITE_SYNC_NORMAL } from "../../core/constants.js";
 import { errorCode, SqliteError } from "../../core/errors.js";
+import { builtin } from "../../runtime/builtin.js";
 import type { Runtime } from "../../runtime/runtime.js";
 import { MemoryVfs } from "../../vfs/memory.js";
 import type { VfsFile } from "../../vfs/types.js";
-
-/** node:os where the runtime has it (Node, Deno, Bun), without importing it into browser bundles. */
-function nodeOs(): typeof NodeOs | null {
-  const p = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-  return (p?.getBuiltinModule?.("node:os") as typeof NodeOs | undefined) ?? null;
-}
 
 /** 16 random hex digits: temporary names nobody else picks. */
 export function randomTag(): string {
@@ -28,7 +23,7 @@ export function randomTag(): string {
  */
 export function tempName(rt: Runtime, tag: string, dir?: string): string {
   const name = `sbw-${tag}-${randomTag()}.db`;
-  const base = dir ?? nodeOs()?.tmpdir();
+  const base = dir ?? builtin<typeof NodeOs>("node:os")?.tmpdir();
   if (base !== undefined) return rt.vfs().fullPathname(`${base.replace(/[\\/]+$/, "")}/${name}`);
   if (rt.vfs() instanceof MemoryVfs) return rt.vfs().fullPathname(`/${name}`);
   throw new TypeError(`no temporary directory in this runtime: pass the tempDir option`);
