@@ -152,11 +152,13 @@ if (selected.includes("fresh")) {
   const o = /** @type {FreshOutput} */ (lastJson(await child(node22, [join(here, "fresh.mjs"), String(mib), String(r), ...runtimes])));
   const ms = (/** @type {Ms} */ x) => (x === null ? "–" : `${thousands(x)} ms`);
   const ratio = (/** @type {Ms} */ a, /** @type {Ms} */ b) => (a === null || b === null ? "–" : `${(a / b).toFixed(2)}×`);
+  /** What the CLI costs beyond a warm backup and the bare start; null unless all three were measured. */
+  const cliExtra = (/** @type {Ms} */ cli, /** @type {Ms} */ warm, /** @type {Ms} */ bare) => (cli === null || warm === null || bare === null ? null : cli - warm - bare);
   const tables = o.results.map((x) => ({
     caption: `${x.runtime}, ${o.rounds} rounds, medians; \`node -e 0\`: ${ms(x.bare)}.${x.hung.length ? ` Processes that did their work and never exited (killed after 120 s, not timed): ${x.hung.join(", ")}.` : ""}`,
     columns: ["route", "`backup()` in a fresh process", "the whole process", "the CLI", "warm repeats", "first ÷ warm", "CLI − (warm + `node -e 0`)", "better-sqlite3 `backup()`, fresh process", "cp + fdatasync"],
     align: "lrrrrrrrr",
-    rows: x.rows.map((w) => [w.route, ms(w.backup), ms(w.process), ms(w.cli), ms(w.warm), ratio(w.backup, w.warm), ms(/** @type {number} */ (w.cli) - /** @type {number} */ (w.warm) - /** @type {number} */ (x.bare)), ms(w.native), ms(w.cp)]),
+    rows: x.rows.map((w) => [w.route, ms(w.backup), ms(w.process), ms(w.cli), ms(w.warm), ratio(w.backup, w.warm), ms(cliExtra(w.cli, w.warm, x.bare)), ms(w.native), ms(w.cp)]),
   }));
   done({
     part: "fresh", title: `One backup per process: ${mib} MiB, 1% of its pages changed`, command: command("fresh"), machine: machine(data),
