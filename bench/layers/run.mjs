@@ -1,16 +1,27 @@
 // Before/after benchmark of a restructuring: the same workloads (workloads.mjs) on two checkouts,
 // taking turns, in Node and in headless Chromium; prints medians (ms) as a Markdown table.
-//   node bench/layers/run.mjs <before-checkout> <after-checkout> [rounds=5] [MiB=100] [--json]
-// Each checkout needs its build (npm run build): its src/ and wasm/sqlite3.wasm are used. The
+//   node bench/layers/run.mjs <before-checkout> <after-checkout> [rounds=5] [MiB=100] [--json] [--only node|browser]
+// With --only, one side alone runs (a bisection of a browser row need not pay for Node's). Each
+// checkout needs its build (npm run build): its src/ and wasm/sqlite3.wasm are used. The
 // checkouts are absolute paths. With --json, one more line follows the table: the run as JSON
 // (the checkouts' commits, the medians and every sample), which `bench/run.mjs --only layers
 // --from <file>` saves for BENCHMARKS.md.
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 
+const usage = "usage: node bench/layers/run.mjs <before-checkout> <after-checkout> [rounds] [MiB] [--json] [--only node|browser]";
+/** @type {string[]} the arguments left after the options */
+const positional = [];
+/** @type {string | undefined} */
+let only;
+for (let i = 2; i < process.argv.length; i++) {
+  const a = /** @type {string} */ (process.argv[i]);
+  if (a === "--only") only = process.argv[++i];
+  else if (a !== "--json") positional.push(a);
+}
 const json = process.argv.includes("--json");
-const [before, after, roundsArg = "5", mibArg = "100"] = process.argv.slice(2).filter((a) => a !== "--json");
-if (!before || !after) throw new Error("usage: node bench/layers/run.mjs <before-checkout> <after-checkout> [rounds] [MiB] [--json]");
+const [before, after, roundsArg = "5", mibArg = "100"] = positional;
+if (!before || !after || (only !== undefined && only !== "node" && only !== "browser")) throw new Error(usage);
 const here = import.meta.dirname;
 const root = join(here, "..", "..");
 const tsx = join(root, "node_modules/.bin/tsx");
@@ -34,7 +45,7 @@ const t0 = performance.now();
 /** @type {Output["samples"]} */
 const runs = { node: { before: [], after: [] }, browser: { before: [], after: [] } };
 /** @type {Where[]} */
-const wheres = ["node", "browser"];
+const wheres = only === "node" || only === "browser" ? [only] : ["node", "browser"];
 for (let r = 0; r < Number(roundsArg); r++) {
   for (const which of wheres) {
     /** @type {("before" | "after")[]} */
