@@ -111,9 +111,13 @@ export class BufferedFile implements VfsFile {
   // Read-ahead: two windows, each following one stream of sequential reads (a scan of a table's
   // leaves and of its overflow pages go on side by side). Freed at close.
   readonly #windows = [new ReadWindow(), new ReadWindow()];
-  /** The last read no window's stream continued: a new stream starts where a read continues it. */
-  #loneStart = -1;
-  #loneEnd = -1;
+  /**
+   * The last read no window's stream continued: a new stream starts where a read continues it.
+   * NaN when there is none (none yet, or its stream started): follows() never matches NaN, as it
+   * would -1 (a read in the first 64 KiB, e.g. the change counter each transaction reads).
+   */
+  #loneStart = Number.NaN;
+  #loneEnd = Number.NaN;
   #tick = 0;
 
   constructor(inner: VfsFile, options: BufferOptions = {}) {
@@ -189,6 +193,7 @@ export class BufferedFile implements VfsFile {
     if (w === undefined && n < this.#maxReadAhead && follows(offset, end, this.#loneStart, this.#loneEnd, START)) {
       w = this.#windows[0]!.used <= this.#windows[1]!.used ? this.#windows[0]! : this.#windows[1]!;
       w.raSize = START;
+      this.#loneStart = this.#loneEnd = Number.NaN;
     }
     const backward = w !== undefined && end <= w.seqStart;
     const size = w !== undefined ? Math.max(n, w.raSize) : n;
