@@ -443,6 +443,53 @@ test("a WAL source: syncs compare only the pages of new frames, exact across che
   db.close();
 });
 
+test("a WAL restarted once between syncs: the old WAL's frames left in the file name the changed pages; anything unproven compares all", async () => {
+  const { dir, db, target, shadow } = setup("walfollow", "wal", 30000);
+  db.exec("PRAGMA wal_autocheckpoint=0");
+  const wal = join(dir, "src.db-wal");
+  const salt1 = () => readFileSync(wal).readUInt32BE(16);
+  const walFrames = () => db.get<{ log: number }>("PRAGMA wal_checkpoint(PASSIVE)")!.log; // every frame checkpointed: the next write restarts the WAL
+  // ~30 rows 997 apart, one page each (of ~3,300): ~30 frames per call.
+  let k = 0;
+  const update = () => db.run("UPDATE t SET v = randomblob(400) WHERE id % 997 = ?", [k++ % 997]);
+  // A long WAL first: the shorter ones after it end at its stale frames, not at the end of the file.
+  for (let i = 0; i < 40; i++) update();
+  walFrames();
+  const r = sqlite.replicate(db, target, { intervalMs: 3_600_000, shadowPath: shadow });
+  await r.sync();
+  const pages = db.get<{ page_count: number }>("PRAGMA page_count")!.page_count;
+  /** The sync after `change`: the restarts it made, whether it compared a few pages only, and the shadow is the source. */
+  const check = async (what: string, restarts: number, few: boolean, change: () => void) => {
+    for (let i = 0; i < 3; i++) update(); // the sync's WAL position ~93 frames in
+    assert.ok((await r.sync()).pagesCompared < pages / 4, `${what}: same WAL`);
+    const before = salt1();
+    change();
+    assert.is(salt1() - before, restarts, `${what}: restarts`);
+    const info = await r.sync();
+    assert.is(info.pagesCompared < pages / 4, few, `${what}: compared ${info.pagesCompared} of ${pages}`);
+    const fresh = join(dir, `fresh-${what}.db`);
+    await sqlite.backup(db, fresh);
+    assert.ok(same(normalized(shadow), normalized(fresh)), `${what}: the shadow is the source`);
+  };
+  const restart = () => { walFrames(); update(); };
+  await check("one restart", 1, true, () => { update(); restart(); });
+  await check("one restart, nothing after the sync's frame", 1, true, () => restart());
+  await check("two restarts", 2, false, () => { update(); restart(); restart(); });
+  await check("the new WAL past the sync's frame", 1, false, () => { update(); restart(); for (let i = 0; i < 4; i++) update(); });
+  await check("truncated by a checkpoint", 1, false, () => { update(); db.exec("PRAGMA wal_checkpoint(TRUNCATE)"); update(); });
+  // The first commit after the restart cuts the WAL file to the limit: mid-way through the old frames after the sync's.
+  await check("cut by journal_size_limit", 1, false, () => {
+    update(); update();
+    db.exec(`PRAGMA journal_size_limit=${32 + (walFrames() - 20) * (24 + 4096) + 100}`);
+    update();
+    db.exec("PRAGMA journal_size_limit=-1");
+  });
+  await r.close();
+  await sqlite.restoreReplica(target, join(dir, "out.db"));
+  assert.is(cli(join(dir, "out.db"), ".sha3sum").trim(), cli(join(dir, "src.db"), ".sha3sum").trim());
+  db.close();
+});
+
 test("options are checked at the call", () => {
   const db = sqlite.open(":memory:");
   const t = fileTarget(tmpDir("opts"));

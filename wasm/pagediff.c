@@ -55,6 +55,10 @@
 /* SQLite's PENDING_BYTE (fixed unless a test build moves it; this build is SQLITE_UNTESTABLE). */
 #define SBW_PENDING_BYTE 0x40000000
 
+/* A WAL position: the WAL's two salts (as the header holds them), its last committed frame, the
+** running checksum after that frame (two words) and the checksums' byte order (bigEndCksum). */
+#define SBW_WAL_WORDS 6
+
 /* Extra results of step()/begin() besides SQLite codes: negative, so they never clash. */
 #define SBW_WAIT    (-1)  /* the source connection is inside a write transaction: try again later */
 #define SBW_RESTART (-2)  /* the source changed since the compare began (its own connection wrote) */
@@ -123,8 +127,8 @@ typedef struct PageDiff {
   int nOldAlloc;              /* entries aOld[] has room for; -1: past SBW_OLD_BYTES, none kept */
   unsigned char *aOldPage1;   /* the destination's page 1 as of begin(), when keeping old bytes */
   int bHint;                  /* the destination holds the source as of a WAL snapshot (sbw_pagediff_hint()) */
-  u32 aHint[3];               /* that snapshot's WAL salts and last frame */
-  u32 aSnap[3];               /* this pass's source snapshot: WAL salts and last frame (0s: no WAL) */
+  u32 aHint[SBW_WAL_WORDS];   /* that snapshot's WAL position (see note_snapshot()) */
+  u32 aSnap[SBW_WAL_WORDS];   /* this pass's source snapshot's (0s: no WAL) */
   int bCand;                  /* this pass compares only aCand[] (see build_candidates()) */
   unsigned *aCand;            /* pages with a WAL frame after the hint's, ascending */
   int nCand, nCandAlloc, iCand;
@@ -688,51 +692,138 @@ static int write_fresh(PageDiff *p, const unsigned char *a, unsigned iFirst, int
 
 /*
 ** Replicas (src/ops/replica/) tell the compare that the destination holds the source as it was
-** at a WAL snapshot of an earlier pass (its salts and last frame, sbw_pagediff_hint()). While the
+** at a WAL snapshot of an earlier pass (its WAL position, sbw_pagediff_hint()). While the
 ** source's WAL is still that one (same salts, the same frames and more), every page that changed
 ** since has a frame after that last frame: a checkpoint meanwhile copies into the file only the
 ** newest frame of a page, which for the other pages is what the destination holds. So the pass
 ** compares only the pages of those frames, read through the pagers, instead of every page in
-** windows; page 1, the page count and the truncation are done as always. A WAL restarted since
-** (new salts), or more such frames than a quarter of the pages, compares everything.
+** windows; page 1, the page count and the truncation are done as always.
+**
+** A WAL restarted once since (salt 1 one more, old_frames()) adds the pages of the old WAL's
+** frames after the hint's: they are still in the file past the new WAL's end, unless something
+** wrote over them. Anything else (two restarts, a truncated WAL, frames that cannot be proven
+** to be all of them), or more frames than a quarter of the pages, compares everything.
 */
-/* Notes the source snapshot's WAL (its read transaction is open). */
+/* Notes the source snapshot's WAL position (its read transaction is open). */
 static void note_snapshot(PageDiff *p){
+  Wal *pWal;
   memset(p->aSnap, 0, sizeof(p->aSnap));
   if( !pagerUseWal(p->pSrcPager) ) return;
-  p->aSnap[0] = p->pSrcPager->pWal->hdr.aSalt[0];
-  p->aSnap[1] = p->pSrcPager->pWal->hdr.aSalt[1];
-  p->aSnap[2] = p->pSrcPager->pWal->hdr.mxFrame;
+  pWal = p->pSrcPager->pWal;
+  memcpy(p->aSnap, pWal->hdr.aSalt, 8);
+  p->aSnap[2] = pWal->hdr.mxFrame;
+  p->aSnap[3] = pWal->hdr.aFrameCksum[0];
+  p->aSnap[4] = pWal->hdr.aFrameCksum[1];
+  p->aSnap[5] = pWal->hdr.bigEndCksum;
+}
+
+/* Marks page pg (if it is one the compare covers) in aBit; counts it in *pN the first time. */
+static void mark_page(PageDiff *p, unsigned char *aBit, unsigned pg, int *pN){
+  if( pg>=2 && pg<=p->nSrc && (aBit[pg/8] & (1<<(pg%8)))==0 ){ aBit[pg/8] |= 1<<(pg%8); (*pN)++; }
+}
+
+/* Reads nByte at iOff of the source's WAL through a handle of its own, whose reads go to the
+** file (the connection's handle may serve them from its read-ahead); SQLITE_IOERR_SHORT_READ
+** past the end. */
+static int read_wal_afresh(Wal *pWal, u8 *a, int nByte, i64 iOff){
+  sqlite3_file *pFd = 0;
+  int rc = sqlite3OsOpenMalloc(pWal->pVfs, pWal->zWalName, &pFd, SQLITE_OPEN_READONLY|SQLITE_OPEN_WAL, 0);
+  if( rc==SQLITE_OK ){
+    rc = sqlite3OsRead(pFd, a, nByte, iOff);
+    sqlite3OsCloseFree(pFd);
+  }
+  return rc;
+}
+
+/*
+** The old WAL's frames after the hint's last one, read from the file where the new WAL has not
+** reached: each must carry the old salts and continue the checksum chain from the hint's. The
+** chain ends at the first frame that does not, which must be one the old WAL never wrote. The WAL's
+** frames are written in order from the first, so nothing past the hint's next frame was written
+** over while that frame is still the one read first: it is read again, from the file, once the
+** scan is done. The end of the file is no proof (a WAL truncated by a checkpoint or by
+** journal_size_limit ends there), nor is a frame of zeros. *pbAll: the pages are all of them.
+** SQLITE_NOMEM or SQLITE_OK.
+*/
+static int old_frames(PageDiff *p, Wal *pWal, unsigned char *aBit, int *pN, int *pbAll){
+  const int szFrame = WAL_FRAME_HDRSIZE + pWal->szPage;
+  const int nativeCksum = (p->aHint[5]==SQLITE_BIGENDIAN);
+  const u32 mxScan = p->aHint[2] + p->nSrc/4;
+  u32 aCksum[2], i;
+  u8 aFirst[WAL_FRAME_HDRSIZE], aAgain[WAL_FRAME_HDRSIZE];
+  u8 *aFrame;
+  int rc = SQLITE_OK;
+  *pbAll = 0;
+  aFrame = sqlite3_malloc(szFrame);
+  if( aFrame==0 ) return SQLITE_NOMEM;
+  aCksum[0] = p->aHint[3];
+  aCksum[1] = p->aHint[4];
+  for(i=p->aHint[2]+1; i<=mxScan; i++){
+    rc = sqlite3OsRead(pWal->pWalFd, aFrame, szFrame, walFrameOffset(i, pWal->szPage));
+    if( rc!=SQLITE_OK ) break;
+    if( i==p->aHint[2]+1 ) memcpy(aFirst, aFrame, WAL_FRAME_HDRSIZE);
+    if( memcmp(&aFrame[8], p->aHint, 8)==0 && get4(aFrame)!=0 ){
+      u32 aNext[2];
+      walChecksumBytes(nativeCksum, aFrame, 8, aCksum, aNext);
+      walChecksumBytes(nativeCksum, &aFrame[WAL_FRAME_HDRSIZE], pWal->szPage, aNext, aNext);
+      if( aNext[0]==get4(&aFrame[16]) && aNext[1]==get4(&aFrame[20]) ){
+        mark_page(p, aBit, get4(aFrame), pN);
+        aCksum[0] = aNext[0];
+        aCksum[1] = aNext[1];
+        continue;
+      }
+    }
+    /* The first frame that is not the old WAL's ends it where the old WAL never wrote: one of
+    ** its own that a rollback left behind, or a stale one of an older WAL (salt 1 lower). A
+    ** later WAL's (salt 1 higher) was written over it; a frame of zeros proves nothing. */
+    {
+      const u32 s1 = get4(&aFrame[8]), s2 = get4(&aFrame[12]);
+      if( memcmp(&aFrame[8], p->aHint, 8)==0 || ((int)(s1 - get4((u8*)&p->aHint[0]))<0 && (s1|s2)!=0) ) *pbAll = 1;
+    }
+    break;
+  }
+  sqlite3_free(aFrame);
+  if( rc==SQLITE_OK && *pbAll ){
+    rc = read_wal_afresh(pWal, aAgain, WAL_FRAME_HDRSIZE, walFrameOffset(p->aHint[2]+1, pWal->szPage));
+    if( rc==SQLITE_OK && memcmp(aFirst, aAgain, WAL_FRAME_HDRSIZE)!=0 ) *pbAll = 0;
+  }
+  /* A read that fails (past the end, or a VFS that opens a file once only) proves nothing: the
+  ** pass compares everything, and meets a real I/O error there. */
+  if( rc!=SQLITE_OK ) *pbAll = 0;
+  return SQLITE_OK;
 }
 
 static int build_candidates(PageDiff *p){
   Wal *pWal;
-  u32 i, mx = p->aSnap[2];
+  u32 i, iFrom, mx = p->aSnap[2];
   unsigned char *aBit;
   int n = 0, k = 0, rc = SQLITE_OK;
+  int bSame, bAll = 1;
   unsigned pg;
   p->bCand = 0;
-  if( !pagerUseWal(p->pSrcPager) ) return SQLITE_OK;
+  if( !pagerUseWal(p->pSrcPager) || !p->bHint ) return SQLITE_OK;
   pWal = p->pSrcPager->pWal;
-  if( !p->bHint || p->aHint[0]!=p->aSnap[0] || p->aHint[1]!=p->aSnap[1] || mx<p->aHint[2] || mx-p->aHint[2]>p->nSrc/4 ){
+  bSame = memcmp(p->aHint, p->aSnap, 8)==0;
+  if( bSame ? (mx<p->aHint[2] || mx-p->aHint[2]>p->nSrc/4)
+            : (get4((u8*)&p->aSnap[0])!=get4((u8*)&p->aHint[0])+1 || p->aHint[2]==0
+               || mx>=p->aHint[2] || mx>p->nSrc/4 || pWal->szPage!=(u32)p->szPage) ){
     return SQLITE_OK;
   }
   aBit = sqlite3MallocZero(p->nSrc/8+1);
   if( aBit==0 ) return SQLITE_NOMEM;
-  for(i=p->aHint[2]+1; i<=mx && rc==SQLITE_OK; i++){
+  if( !bSame ) rc = old_frames(p, pWal, aBit, &n, &bAll);
+  iFrom = bSame ? p->aHint[2]+1 : 1;
+  for(i=iFrom; i<=mx && rc==SQLITE_OK && bAll; i++){
     WalHashLoc sLoc;
     rc = walHashGet(pWal, walFramePage(i), &sLoc);
-    if( rc==SQLITE_OK ){
-      pg = sLoc.aPgno[i-sLoc.iZero-1];
-      if( pg>=2 && pg<=p->nSrc && (aBit[pg/8] & (1<<(pg%8)))==0 ){ aBit[pg/8] |= 1<<(pg%8); n++; }
-    }
+    if( rc==SQLITE_OK ) mark_page(p, aBit, sLoc.aPgno[i-sLoc.iZero-1], &n);
   }
-  if( rc==SQLITE_OK && n>p->nCandAlloc ){
+  if( rc==SQLITE_OK && bAll && n>p->nCandAlloc ){
     unsigned *a = sqlite3_realloc64(p->aCand, (sqlite3_uint64)n*sizeof(unsigned));
     if( a==0 ) rc = SQLITE_NOMEM;
     else{ p->aCand = a; p->nCandAlloc = n; }
   }
-  if( rc==SQLITE_OK ){
+  if( rc==SQLITE_OK && bAll ){
     for(pg=2; pg<=p->nSrc && k<n; pg++) if( aBit[pg/8] & (1<<(pg%8)) ) p->aCand[k++] = pg;
     p->nCand = n;
     p->iCand = 0;
@@ -1066,19 +1157,17 @@ const unsigned char *sbw_pagediff_old(PageDiff *p){
   return p->bKeepOld && p->nOldAlloc>=0 && !p->bFresh ? p->aOld : 0;
 }
 
-/* The destination holds the source as of the WAL snapshot salt0/salt1/mxFrame (see
-** build_candidates()); set before begin(). */
-void sbw_pagediff_hint(PageDiff *p, unsigned salt0, unsigned salt1, unsigned mxFrame){
+/* The destination holds the source as of the WAL position whose word i is aWord[i] (see
+** note_snapshot() and build_candidates()); set before begin(). */
+void sbw_pagediff_hint(PageDiff *p, const unsigned *aWord){
   p->bHint = 1;
-  p->aHint[0] = salt0;
-  p->aHint[1] = salt1;
-  p->aHint[2] = mxFrame;
+  memcpy(p->aHint, aWord, sizeof(p->aHint));
 }
 
-/* This pass's source snapshot, as of begin(): i 0 and 1 its WAL's salts, 2 its last frame, 3
-** whether only the hinted pages were compared; 0s when the source is not in WAL mode. */
+/* Word i of this pass's source snapshot's WAL position, as of begin() (note_snapshot()); 0s when
+** the source is not in WAL mode. */
 unsigned sbw_pagediff_snapshot(PageDiff *p, int i){
-  return i==3 ? (unsigned)p->bCand : i>=0 && i<3 ? p->aSnap[i] : 0;
+  return i>=0 && i<SBW_WAL_WORDS ? p->aSnap[i] : 0;
 }
 
 /* Restarts from a fresh snapshot: the caller calls begin() again. */

@@ -72,9 +72,9 @@ export interface CApi extends HeapExports {
   sbw_pagediff_keep_old(p: Ptr, keep: number): void;
   /** The old bytes of the pages sbw_pagediff_pgnos() lists (page size each, same order); 0: not kept. */
   sbw_pagediff_old(p: Ptr): Ptr;
-  /** The destination holds the source as of this WAL snapshot: compare only pages with later frames. */
-  sbw_pagediff_hint(p: Ptr, salt0: number, salt1: number, mxFrame: number): void;
-  /** The pass's source snapshot: 0, 1 WAL salts, 2 last frame, 3 whether only hinted pages were compared. */
+  /** The destination holds the source as of this WAL position (SBW_WAL_WORDS u32 at aWord): compare only pages with later frames. */
+  sbw_pagediff_hint(p: Ptr, aWord: Ptr): void;
+  /** Word i of the pass's source snapshot's WAL position (salts, last frame, its checksum, byte order). */
   sbw_pagediff_snapshot(p: Ptr, i: number): number;
   /** Syncs a WAL database's WAL (its commits durable under synchronous=NORMAL); SQLITE_OK otherwise. */
   sbw_sync_wal(db: Ptr, zSchema: Ptr): number;

@@ -11,7 +11,7 @@ import {
 } from "../../core/constants.js";
 import { SqliteError } from "../../core/errors.js";
 import { DEFAULT_BUSY_TIMEOUT_MS } from "../../core/options.js";
-import { SBW_INFO_PAGE_SIZE, SBW_INFO_PAGES } from "../../core/pagediff-constants.js";
+import { SBW_INFO_PAGE_SIZE, SBW_INFO_PAGES, SBW_WAL_WORDS } from "../../core/pagediff-constants.js";
 import { Database } from "../../handles/database.js";
 import { builtin } from "../../runtime/builtin.js";
 import type { Runtime } from "../../runtime/runtime.js";
@@ -138,8 +138,8 @@ export class ReplicatorImpl implements Replicator {
   #holder: string;
   #started = false;
   #shadowPageSize = 0;
-  /** The source's WAL snapshot (salts, last frame) that the shadow holds, from the last compare. */
-  #walHint: [number, number, number] | null = null;
+  /** The source's WAL position (SBW_WAL_WORDS words, wasm/pagediff.c) that the shadow holds, from the last compare. */
+  #walHint: Uint32Array | null = null;
   #lastCompared = 0;
   #shadowPageCount = 0;
   #leased = false;
@@ -559,9 +559,9 @@ export class ReplicatorImpl implements Replicator {
     const timeMs = Date.now();
     let written: Uint32Array | null = null;
     let writtenOld: Uint8Array | null = null;
-    let snapshot: [number, number, number] | null = null;
+    let snapshot: Uint32Array | null = null;
     const beforeCommit = (p: number) => {
-      snapshot = [0, 1, 2].map((i) => rt.capi.sbw_pagediff_snapshot(p, i) >>> 0) as [number, number, number];
+      snapshot = Uint32Array.from({ length: SBW_WAL_WORDS }, (_, i) => rt.capi.sbw_pagediff_snapshot(p, i));
       const list = rt.heap.scoped((s) => {
         const pn = s.out();
         const ptr = rt.capi.sbw_pagediff_pgnos(p, pn);
@@ -578,7 +578,7 @@ export class ReplicatorImpl implements Replicator {
     const hint = this.#walHint;
     const needSnapshot = this.#needSnapshot;
     const opened = (p: number) => {
-      if (hint !== null) rt.capi.sbw_pagediff_hint(p, hint[0], hint[1], hint[2]);
+      if (hint !== null) rt.heap.scoped((s) => rt.capi.sbw_pagediff_hint(p, s.bytes(new Uint8Array(hint.buffer, hint.byteOffset, hint.byteLength))));
       // A delta ships each page XORed with its old bytes (see format.ts).
       rt.capi.sbw_pagediff_keep_old(p, needSnapshot ? 0 : 1);
     };
@@ -598,8 +598,8 @@ export class ReplicatorImpl implements Replicator {
       replicaHooks.delete(shadow);
     }
     this.#lastCompared = result.pagesCompared;
-    const snap = snapshot as [number, number, number] | null;
-    this.#walHint = snap !== null && (snap[0] !== 0 || snap[1] !== 0 || snap[2] !== 0) ? snap : null;
+    const snap = snapshot as Uint32Array | null;
+    this.#walHint = snap !== null && snap.some((w) => w !== 0) ? snap : null;
     this.#checkpointShadow(shadow);
     const pageSize = shadow.get<{ page_size: number }>("PRAGMA page_size")!.page_size;
     const pageCount = shadow.get<{ page_count: number }>("PRAGMA page_count")!.page_count;
