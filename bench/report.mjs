@@ -205,27 +205,8 @@ function provenance(r, head) {
   return lines.join("\n");
 }
 
-/**
- * A table as the page shows it. A part may record its internal targets beside its measurements (a
- * "target" column, a "(target: …)" clause in a caption); the page leaves them out and states the
- * measurements and their comparisons.
- * @param {Table} t
- * @returns {Table}
- */
-function withoutTargets(t) {
-  const keep = t.columns.map((c) => c.trim().toLowerCase() !== "target");
-  const pick = /** @template T @param {T[]} xs */ (xs) => xs.filter((_, i) => keep[i] !== false);
-  return {
-    ...(t.caption ? { caption: t.caption.replace(/ ?\(target: [^)]*\)/g, "") } : {}),
-    columns: pick(t.columns),
-    ...(t.align ? { align: pick([...t.align]).join("") } : {}),
-    rows: t.rows.map(pick),
-  };
-}
-
-/** @param {Table} recorded */
-function table(recorded) {
-  const t = withoutTargets(recorded);
+/** @param {Table} t */
+function table(t) {
   const align = t.align ?? `l${"r".repeat(t.columns.length - 1)}`;
   const rule = [...align].map((a) => (a === "r" ? "---:" : "---"));
   const cell = (/** @type {Table["rows"][number][number]} */ x) => String(x ?? "–").replaceAll("|", "\\|");
