@@ -22,7 +22,7 @@ import { replicaHooks } from "../incremental.js";
 import { removeTemp, tempName } from "../stream/temp.js";
 import {
   cipherOf, dbHash, decodeHeader, encodeObject, equalBytes, HASH_BYTES, hashPages, hex, mergesOf, objectName, pageHash, PART_BYTES, parseMergeName, parseName,
-  runsOf, sha256, xorInto, ZERO_HASH, type Cipher, type Kind, type ParsedMerge, type ParsedName,
+  runsOf, sha256, xorInto, ZERO_HASH, type Cipher, type Kind, type NewObject, type ParsedMerge, type ParsedName,
 } from "./format.js";
 import { holderGone, leaseHeld, processIdentity, readLease, writeLease, type Lease } from "./lease.js";
 import type { ReplicateOptions, Replicator, SyncInfo } from "./replicate-options.js";
@@ -64,6 +64,9 @@ interface Pending {
   old?: Uint8Array;
   dbHash: Uint8Array;
 }
+/** What a sync uploaded. */
+type Stats = { bytes: number; objects: number };
+
 /**
  * A merge being gathered: the pages that the syncs after `from` changed, each with its bytes as
  * of `from` (what the first of those syncs found, kept in a local file), so that at the end of
@@ -510,7 +513,7 @@ export class ReplicatorImpl implements Replicator {
     if (this.#stopped) throw this.#stopped;
     const source = this.#source!;
     if (!source.isOpen) throw new SqliteError(`${WHERE}: the source database is closed`, SQLITE_MISUSE);
-    const stats = { bytes: 0, objects: 0 };
+    const stats: Stats = { bytes: 0, objects: 0 };
     if (this.#pending === null) {
       const p = await this.#takeState();
       if (p === null) {
@@ -739,33 +742,52 @@ export class ReplicatorImpl implements Replicator {
   }
 
   /** Uploads a sync's parts, in order; the chain hash of the last is kept in #lastChain. */
-  async #upload(p: Pending, stats: { bytes: number; objects: number }): Promise<void> {
-    const perPart = Math.max(1, Math.floor(PART_BYTES / p.pageSize));
-    const parts = Math.max(1, Math.ceil(p.pages.length / perPart));
-    let prevChain = p.prevChain;
+  async #upload(p: Pending, stats: Stats): Promise<void> {
     const compress = this.#o.compress ?? "deltas";
-    const gzip = compress === true || (compress === "deltas" && p.kind === "delta");
+    const old = p.old;
+    this.#lastChain = await this.#putParts(p.pages, p.pageSize, p.prevChain, compress === true || (compress === "deltas" && p.kind === "delta"), stats,
+      old && ((at, bytes) => xorInto(bytes, old.subarray(at * p.pageSize, at * p.pageSize + bytes.length))),
+      (part, parts, runs, prevChain) => ({
+        kind: p.kind, seq: p.seq, prevSeq: p.prevSeq, timeMs: p.timeMs, part, parts, pageSize: p.pageSize, pageCount: p.pageCount,
+        runs, xor: old !== undefined, prevChain, dbHash: part === parts - 1 ? p.dbHash : ZERO_HASH,
+      }),
+      (name) => {
+        const list = this.#objects.get(p.seq) ?? [];
+        if (!list.some((n) => n.name === name)) list.push(parseName(name)!);
+        this.#objects.set(p.seq, list);
+      });
+  }
+
+  /**
+   * Uploads the shadow's `pages` as the objects of one sync or merge, a part (PART_BYTES of
+   * pages) each: the part's pages read, XORed with their old bytes by `xor` (given the part's
+   * first index into `pages`), under the header `header` makes, chained from `prevChain`;
+   * `uploaded` hears each object's name. Returns the last part's chain hash.
+   */
+  async #putParts(
+    pages: Uint32Array, pageSize: number, prevChain: Uint8Array, gzip: boolean, stats: Stats,
+    xor: ((at: number, bytes: Uint8Array) => void) | undefined,
+    header: (part: number, parts: number, runs: Uint32Array, prevChain: Uint8Array) => NewObject,
+    uploaded: (name: string) => void,
+  ): Promise<Uint8Array> {
+    const perPart = Math.max(1, Math.floor(PART_BYTES / pageSize));
+    const parts = Math.max(1, Math.ceil(pages.length / perPart));
     for (let part = 0; part < parts; part++) {
       this.#o.signal?.throwIfAborted();
-      const pages = p.pages.subarray(part * perPart, (part + 1) * perPart);
-      const bytes = this.#part(pages.length * p.pageSize);
-      this.#readPages(pages, p.pageSize, bytes);
-      if (p.old) xorInto(bytes, p.old.subarray(part * perPart * p.pageSize, part * perPart * p.pageSize + bytes.length));
-      const header = {
-        kind: p.kind, seq: p.seq, prevSeq: p.prevSeq, timeMs: p.timeMs, part, parts, pageSize: p.pageSize, pageCount: p.pageCount,
-        runs: runsOf(pages), xor: p.old !== undefined, prevChain, dbHash: part === parts - 1 ? p.dbHash : ZERO_HASH,
-      };
-      const obj = await encodeObject(header, bytes, gzip, this.#cipher);
-      const name = objectName(header);
+      const some = pages.subarray(part * perPart, (part + 1) * perPart);
+      const bytes = this.#part(some.length * pageSize);
+      this.#readPages(some, pageSize, bytes);
+      xor?.(part * perPart, bytes);
+      const h = header(part, parts, runsOf(some), prevChain);
+      const obj = await encodeObject(h, bytes, gzip, this.#cipher);
+      const name = objectName(h);
       await this.#target.put(name, obj.bytes);
       stats.bytes += obj.bytes.length;
       stats.objects++;
-      const list = this.#objects.get(p.seq) ?? [];
-      if (!list.some((n) => n.name === name)) list.push(parseName(name)!);
-      this.#objects.set(p.seq, list);
+      uploaded(name);
       prevChain = obj.chain;
     }
-    this.#lastChain = prevChain;
+    return prevChain;
   }
 
   /**
@@ -776,7 +798,7 @@ export class ReplicatorImpl implements Replicator {
    * start to XOR with). A merge that fails to upload is reported, not retried: the syncs it
    * would stand for are there.
    */
-  async #gather(p: Pending, before: Synced, stats: { bytes: number; objects: number }): Promise<void> {
+  async #gather(p: Pending, before: Synced, stats: Stats): Promise<void> {
     for (const l of this.#levels) {
       if (p.kind === "snapshot" || p.old === undefined || l.from === null || l.from.pageSize !== p.pageSize) {
         this.#startLevel(l);
@@ -811,35 +833,23 @@ export class ReplicatorImpl implements Replicator {
   }
 
   /** Uploads a level's merge: its pages XORed with their bytes at its start, up to sync p. */
-  async #uploadMerge(l: Level, p: Pending, stats: { bytes: number; objects: number }): Promise<void> {
+  async #uploadMerge(l: Level, p: Pending, stats: Stats): Promise<void> {
     const from = l.from!;
     const pages = Uint32Array.from([...l.slots.keys()].filter((n) => n <= p.pageCount)).sort();
-    const perPart = Math.max(1, Math.floor(PART_BYTES / p.pageSize));
-    const parts = Math.max(1, Math.ceil(pages.length / perPart));
-    let prevChain = from.chain;
     const names: ParsedMerge[] = [];
-    for (let part = 0; part < parts; part++) {
-      this.#o.signal?.throwIfAborted();
-      const some = pages.subarray(part * perPart, (part + 1) * perPart);
-      const bytes = this.#part(some.length * p.pageSize);
-      this.#readPages(some, p.pageSize, bytes);
-      const base = new Uint8Array(p.pageSize);
-      for (let i = 0; i < some.length; i++) {
-        l.file!.read(base, l.slots.get(some[i]!)! * p.pageSize);
-        xorInto(bytes.subarray(i * p.pageSize, (i + 1) * p.pageSize), base);
-      }
-      const header = {
-        kind: "merge" as const, seq: p.seq, prevSeq: from.seq, timeMs: p.timeMs, part, parts, pageSize: p.pageSize, pageCount: p.pageCount,
-        runs: runsOf(some), xor: true, prevChain, toChain: this.#synced!.chain, dbHash: part === parts - 1 ? p.dbHash : ZERO_HASH,
-      };
-      const obj = await encodeObject(header, bytes, this.#o.compress !== false, this.#cipher);
-      const name = objectName(header);
-      await this.#target.put(name, obj.bytes);
-      stats.bytes += obj.bytes.length;
-      stats.objects++;
-      names.push(parseMergeName(name)!);
-      prevChain = obj.chain;
-    }
+    const base = new Uint8Array(p.pageSize);
+    await this.#putParts(pages, p.pageSize, from.chain, this.#o.compress !== false, stats,
+      (at, bytes) => {
+        for (let i = 0; i < bytes.length / p.pageSize; i++) {
+          l.file!.read(base, l.slots.get(pages[at + i]!)! * p.pageSize);
+          xorInto(bytes.subarray(i * p.pageSize, (i + 1) * p.pageSize), base);
+        }
+      },
+      (part, parts, runs, prevChain) => ({
+        kind: "merge", seq: p.seq, prevSeq: from.seq, timeMs: p.timeMs, part, parts, pageSize: p.pageSize, pageCount: p.pageCount,
+        runs, xor: true, prevChain, toChain: this.#synced!.chain, dbHash: part === parts - 1 ? p.dbHash : ZERO_HASH,
+      }),
+      (name) => names.push(parseMergeName(name)!));
     this.#merges.push(...names);
   }
 
