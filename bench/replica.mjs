@@ -1,6 +1,7 @@
 // Replicas against Litestream 0.3.13, one workload each, one after the other in the same run: a
 // WAL database of random rows (MiB, default 100) that the native sqlite3 CLI writes at ~100
-// transactions/s (an insert with a random indexed key and an update of a random row), replicated
+// transactions/s (an insert with a random indexed key and an update of a random row; fed by
+// replica-writer.mjs from a process of its own, so the CPU measured is the replicator's), replicated
 // into a directory with a 1 s interval for SECONDS (default 60). Prints, for each: bytes the
 // replica grew per minute (after its first snapshot), the first snapshot's size, CPU of the
 // replicating process, its sync times (ours), and the time to restore the latest state and a
@@ -56,32 +57,20 @@ function base() {
 }
 
 /**
- * The native writer: ~100 transactions/s until stop(); resolves with the transactions sent.
+ * The native writer (replica-writer.mjs, a process of its own): ~100 transactions/s until stop();
+ * resolves with the transactions sent.
  * @param {string} file
  */
 function writer(file) {
-  const p = spawn("sqlite3", ["-batch", file], { stdio: ["pipe", "ignore", "inherit"] });
+  const p = spawn(process.execPath, [join(import.meta.dirname, "replica-writer.mjs"), file], { stdio: ["pipe", "pipe", "inherit"] });
+  let out = "";
+  p.stdout.setEncoding("utf8").on("data", (d) => (out += d));
   const exited = new Promise((res) => p.once("exit", res));
-  p.stdin.on("error", () => {});
-  p.stdin.write(".timeout 10000\n");
-  const maxId = Number(sqlite3(file, "SELECT max(id) FROM t").trim());
-  let sent = 0;
-  const start = Date.now();
-  const timer = setInterval(() => {
-    // Catch up to 100/s (timers run late under load).
-    const due = Math.floor(((Date.now() - start) / 1000) * 100);
-    while (sent < due && p.stdin.writableLength < 65536) {
-      const id = 1 + Math.floor(Math.random() * maxId);
-      p.stdin.write(`BEGIN; INSERT INTO t(k, v, n) VALUES (hex(randomblob(8)), hex(randomblob(100)) || ' new', ${sent}); UPDATE t SET n = n + 1, v = hex(randomblob(100)) WHERE id = ${id}; COMMIT;\n`);
-      sent++;
-    }
-  }, 10);
   return {
     stop: async () => {
-      clearInterval(timer);
-      p.stdin.end(".quit\n");
+      p.stdin.end();
       await exited;
-      return sent;
+      return Number(out.trim());
     },
   };
 }

@@ -570,7 +570,7 @@ if (selected.includes("replica")) {
     const s = (/** @type {number | null | undefined} */ x, d = 2) => (x === null || x === undefined ? "–" : `${fmt(x, d)} s`);
     const ratio = (/** @type {number | null} */ a, /** @type {number | null} */ b) => (a === null || b === null || !b ? "–" : `**${fmt(a / b, 2)}**`);
     const tables = [{
-      caption: `A ${mib} MiB WAL database that the native \`sqlite3\` writes at ~100 transactions/s for ${seconds} s, replicated into a directory every second, ${o.node}; ours, then Litestream on the same workload. Restores: the median of three, each in a process of its own (our CLI, Litestream's binary); ours in the replicating process in brackets.`,
+      caption: `A ${mib} MiB WAL database that the native \`sqlite3\` writes at ~100 transactions/s for ${seconds} s (fed from a process of its own), replicated into a directory every second, ${o.node}; ours, then Litestream on the same workload. Restores: the median of three, each in a process of its own (our CLI, Litestream's binary); ours in the replicating process in brackets.`,
       columns: ["", "ours", "Litestream 0.3.13", "ours ÷ Litestream"], align: "lrrr",
       rows: [
         ["transactions", thousands(ours.transactions), thousands(ls.transactions), ""],
