@@ -10,6 +10,7 @@
 import { SQLITE_AUTH, SQLITE_CORRUPT, SQLITE_MISUSE } from "../../core/constants.js";
 import { SqliteError } from "../../core/errors.js";
 import { builtin } from "../../runtime/builtin.js";
+import type { VfsFile } from "../../vfs/types.js";
 
 export type Kind = "snapshot" | "delta";
 /** What an object holds: a sync's pages, or (merge) the pages that the syncs after prevSeq up to seq changed. */
@@ -362,6 +363,16 @@ function normalized(pgno: number, page: Uint8Array): Uint8Array {
 /** SHA-256 of one page (page 1 normalized, see dbHash()). */
 export async function pageHash(pgno: number, page: Uint8Array): Promise<Uint8Array> {
   return sha256(normalized(pgno, page));
+}
+
+/** Reads the pages of `runs` ([first, count] pairs) from `file` into `into`, in order; zeros past the file's end. */
+export function readRuns(file: Pick<VfsFile, "read">, runs: ArrayLike<number>, pageSize: number, into: Uint8Array): void {
+  for (let i = 0, at = 0; i < runs.length; i += 2) {
+    const run = into.subarray(at, at + runs[i + 1]! * pageSize);
+    const got = file.read(run, (runs[i]! - 1) * pageSize);
+    if (got < run.length) run.fill(0, got);
+    at += run.length;
+  }
 }
 
 /** The hashes of `count` pages from `first` on, whose bytes are in `pages`, into `into`. */

@@ -22,7 +22,7 @@ import { replicaHooks } from "../incremental.js";
 import { removeTemp, tempName } from "../stream/temp.js";
 import {
   cipherOf, dbHash, decodeHeader, encodeObject, equalBytes, HASH_BYTES, hashPages, hex, mergesOf, objectName, pageHash, PART_BYTES, parseMergeName, parseName,
-  runsOf, sha256, xorInto, ZERO_HASH, type Cipher, type Kind, type NewObject, type ParsedMerge, type ParsedName,
+  readRuns, runsOf, sha256, xorInto, ZERO_HASH, type Cipher, type Kind, type NewObject, type ParsedMerge, type ParsedName,
 } from "./format.js";
 import { holderGone, leaseHeld, processIdentity, readLease, writeLease, type Lease } from "./lease.js";
 import type { ReplicateOptions, Replicator, SyncInfo } from "./replicate-options.js";
@@ -690,17 +690,11 @@ export class ReplicatorImpl implements Replicator {
   }
   #partBuf: Uint8Array | null = null;
 
-  /** Reads the shadow's `pages` (ascending; or, `asRuns`, runs [first, count]) into `into`, in order; zeros past its end. */
-  #readPages(pages: Uint32Array, pageSize: number, into: Uint8Array, asRuns = false): void {
+  /** The shadow's file, which the pages of a sync are read from. */
+  #shadowFile(): VfsFile {
     const file = this.#rt.fileOf(this.#shadow!.state.ptr, "main");
     if (file === null) throw new SqliteError(`${WHERE}: the shadow copy ${this.#shadowPath} has no file`, SQLITE_ERROR);
-    const runs = asRuns ? pages : runsOf(pages);
-    for (let i = 0, at = 0; i < runs.length; i += 2) {
-      const run = into.subarray(at, at + runs[i + 1]! * pageSize);
-      const got = file.read(run, (runs[i]! - 1) * pageSize);
-      if (got < run.length) run.fill(0, got);
-      at += run.length;
-    }
+    return file;
   }
 
   /**
@@ -715,7 +709,7 @@ export class ReplicatorImpl implements Replicator {
         const first = runs[i]! + done;
         const count = Math.min(max, runs[i + 1]! - done);
         const bytes = this.#part(count * pageSize);
-        this.#readPages(Uint32Array.of(first, count), pageSize, bytes, true);
+        readRuns(this.#shadowFile(), [first, count], pageSize, bytes);
         await fn(first, count, bytes);
       }
     }
@@ -776,7 +770,7 @@ export class ReplicatorImpl implements Replicator {
       this.#o.signal?.throwIfAborted();
       const some = pages.subarray(part * perPart, (part + 1) * perPart);
       const bytes = this.#part(some.length * pageSize);
-      this.#readPages(some, pageSize, bytes);
+      readRuns(this.#shadowFile(), runsOf(some), pageSize, bytes);
       xor?.(part * perPart, bytes);
       const h = header(part, parts, runsOf(some), prevChain);
       const obj = await encodeObject(h, bytes, gzip, this.#cipher);

@@ -15,7 +15,7 @@ import { Scratch } from "../scratch.js";
 import { removeTemp, tempName } from "../stream/temp.js";
 import { checkIntegrity, type VerifyResult } from "../verify.js";
 import {
-  cipherOf, corrupt, dbHash, decodeHeader, decodePages, equalBytes, HASH_BYTES, hashPages, hex, mergesOf, parseName, xorInto, ZERO_HASH,
+  cipherOf, corrupt, dbHash, decodeHeader, decodePages, equalBytes, HASH_BYTES, hashPages, hex, mergesOf, parseName, readRuns, xorInto, ZERO_HASH,
   type Cipher, type ObjectHeader, type ObjectKind, type ParsedMerge, type ParsedName,
 } from "./format.js";
 import { readLease } from "./lease.js";
@@ -240,11 +240,7 @@ async function apply(target: ReplicaTarget, p: Plan, cipher: Cipher | null, file
         // The pages as the sync before left them (zeros past its end, where the file ends), all
         // read before any is written: a write between two reads would drop the read-ahead.
         const base = new Uint8Array(pages.length);
-        for (let r = 0, at = 0; r < h.runs.length; r += 2) {
-          const len = h.runs[r + 1]! * h.pageSize;
-          file.read(base.subarray(at, at + len), (h.runs[r]! - 1) * h.pageSize);
-          at += len;
-        }
+        readRuns(file, h.runs, h.pageSize, base);
         xorInto(pages, base);
       }
       for (let r = 0, at = 0; r < h.runs.length; r += 2) {
